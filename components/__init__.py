@@ -1,0 +1,1 @@
+"""Pulumi components of cloud-exchange-ha, one concern per module (see README)."""

@@ -1,0 +1,189 @@
+"""The cluster's EC2 nodes: the adopted primary with its protected backup AMI, and the new nodes.
+
+Owns: reading the standalone primary (a data source only: nothing here can delete, replace or
+stop it), attaching the node security group to its network interface, its backup AMI
+(``protect`` + ``retain_on_delete``), and the new Ubuntu nodes (IMDSv2, encrypted gp3 root, no
+public IP by default, the AMI resolved once and ignored afterwards so it never drifts into a
+replacement) plus, for CE 6.x, each node's encrypted EBS volume for the GlusterFS bricks.
+
+Must not touch: security group rules (``network.py``), EFS (``storage.py``), anything that runs on
+a node (``provisioning.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import release
+from components.settings import DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_GB, Settings
+
+#: device the 6.x Gluster brick volume is attached as; the node sees it as /dev/nvme1n1 on Nitro
+GLUSTER_DEVICE = "/dev/sdf"
+
+
+@dataclass(frozen=True)
+class PrimaryFacts:
+    """What the program reads from the running standalone (read-only)."""
+
+    instance_id: str
+    private_ip: str
+    subnet_id: str
+    availability_zone: str
+    instance_type: str
+    root_volume_size_gb: int
+    network_interface_id: str
+
+
+def read_primary(instance_id: str) -> PrimaryFacts:
+    """Look the standalone up (an invoke: it can never be deleted or replaced by this program)."""
+    found = aws.ec2.get_instance(instance_id=instance_id)
+    roots = found.root_block_devices
+    return PrimaryFacts(
+        instance_id=instance_id,
+        private_ip=found.private_ip,
+        subnet_id=found.subnet_id,
+        availability_zone=found.availability_zone,
+        instance_type=found.instance_type,
+        root_volume_size_gb=int(roots[0].volume_size) if roots else DEFAULT_ROOT_GB,
+        network_interface_id=found.network_interface_id,
+    )
+
+
+def ubuntu_ami(line: release.ReleaseLine) -> str:
+    """The newest Canonical Ubuntu LTS image for the line, resolved when the program runs."""
+    image = aws.ec2.get_ami(
+        most_recent=True,
+        owners=[release.CANONICAL_OWNER],
+        filters=[
+            {"name": "name", "values": [release.ubuntu_image_pattern(line)]},
+            {"name": "architecture", "values": ["x86_64"]},
+            {"name": "virtualization-type", "values": ["hvm"]},
+        ],
+    )
+    return image.id
+
+
+def backup_image_name(stack: str) -> str:
+    """Deterministic per stack: the name forces replacement, so it must never change between runs."""
+    return f"cloud-exchange-ha-{stack}-primary-backup"
+
+
+def backup_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The backup AMI survives `pulumi destroy` and any replacement attempt (and its snapshots too)."""
+    return pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
+
+
+def new_node_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """A new image published by Canonical must not replace a running node."""
+    return pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"])
+
+
+class PrimaryNode(pulumi.ComponentResource):
+    """The adopted standalone: backed up, joined to the node security group, never owned."""
+
+    backup_image: aws.ec2.AmiFromInstance
+    facts: PrimaryFacts
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        facts: PrimaryFacts,
+        node_security_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("cloudexchange:ha:PrimaryNode", name, None, opts)
+        self.facts = facts
+        self.backup_image = aws.ec2.AmiFromInstance(
+            f"{name}-backup",
+            name=backup_image_name(pulumi.get_stack()),
+            description=f"cloud-exchange-ha: {facts.instance_id} before HA cutover (CE {settings.ce_version})",
+            source_instance_id=facts.instance_id,
+            snapshot_without_reboot=not settings.backup_reboot,
+            tags={**settings.tag_map, "Name": f"{name}-backup", "SourceInstance": facts.instance_id},
+            opts=backup_options(self),
+        )
+        self.security_group_attachment = aws.ec2.NetworkInterfaceSecurityGroupAttachment(
+            f"{name}-sg",
+            network_interface_id=facts.network_interface_id,
+            security_group_id=node_security_group_id,
+            # attach only after the backup exists: the image shows the standalone as it was
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.backup_image]),
+        )
+        self.private_ip: pulumi.Output[str] = pulumi.Output.from_input(facts.private_ip)
+        self.register_outputs({"backup_image_id": self.backup_image.id, "private_ip": self.private_ip})
+
+
+class NewNode(pulumi.ComponentResource):
+    """A fresh Ubuntu node for the cluster (a secondary in migrate, any node in greenfield)."""
+
+    instance: aws.ec2.Instance
+    private_ip: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        subnet_id: str,
+        availability_zone: str,
+        image_id: str,
+        instance_type: str,
+        root_volume_size_gb: int,
+        node_security_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("cloudexchange:ha:NewNode", name, None, opts)
+        tags = {**settings.tag_map, "Name": name}
+        self.instance = aws.ec2.Instance(
+            f"{name}-vm",
+            ami=image_id,
+            instance_type=instance_type,
+            subnet_id=subnet_id,
+            key_name=settings.key_pair_name,
+            vpc_security_group_ids=[node_security_group_id],
+            associate_public_ip_address=settings.assign_public_ip,
+            metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 2},
+            root_block_device={
+                "volume_type": "gp3",
+                "volume_size": root_volume_size_gb,
+                "encrypted": True,
+                "delete_on_termination": True,
+                "tags": tags,
+            },
+            tags=tags,
+            volume_tags=None,
+            opts=new_node_options(self),
+        )
+        self.gluster_volume: aws.ebs.Volume | None = None
+        if release.uses_gluster_volume(settings.line):
+            self.gluster_volume = aws.ebs.Volume(
+                f"{name}-bricks",
+                availability_zone=availability_zone,
+                size=settings.gluster_volume_size_gb,
+                type="gp3",
+                encrypted=True,
+                tags={**tags, "Name": f"{name}-bricks"},
+                # replicated by GlusterFS across nodes: goes with its node, like the root volume
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ec2.VolumeAttachment(
+                f"{name}-bricks",
+                device_name=GLUSTER_DEVICE,
+                volume_id=self.gluster_volume.id,
+                instance_id=self.instance.id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.private_ip = self.instance.private_ip
+        self.register_outputs({"instance_id": self.instance.id, "private_ip": self.private_ip})
+
+
+def default_instance_type(settings: Settings, primary: PrimaryFacts | None) -> str:
+    """Configured type, else the primary's (CE wants identical nodes), else the 8 vCPU default."""
+    return settings.instance_type or (primary.instance_type if primary else DEFAULT_INSTANCE_TYPE)
+
+
+def default_root_size(settings: Settings, primary: PrimaryFacts | None) -> int:
+    return settings.root_volume_size_gb or (primary.root_volume_size_gb if primary else DEFAULT_ROOT_GB)

@@ -1,0 +1,89 @@
+"""Where every node goes, decided from the settings and read-only AWS look-ups, before any resource.
+
+Owns: reading the adopted primary and the configured subnets, checking that they belong to the
+VPC and spread the nodes over distinct availability zones, and naming the nodes in cutover order
+(primary first). Problems are reported as ``SettingsError`` naming the setting to change.
+
+Must not touch: resources. Only invokes (data sources), which declare nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi_aws as aws
+
+from components import nodes
+from components.settings import Problem, Settings, SettingsError
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One node's place: its name, subnet and zone, and whether it is the adopted primary."""
+
+    name: str
+    subnet_id: str
+    availability_zone: str
+    adopted: bool
+
+
+@dataclass(frozen=True)
+class Topology:
+    placements: list[Placement]
+    primary: nodes.PrimaryFacts | None
+    image_id: str | None
+    instance_type: str
+    root_volume_size_gb: int
+
+    @property
+    def subnets_by_zone(self) -> dict[str, str]:
+        """One subnet per zone used by the nodes (EFS wants one mount target per zone)."""
+        chosen: dict[str, str] = {}
+        for placement in self.placements:
+            chosen.setdefault(placement.availability_zone, placement.subnet_id)
+        return chosen
+
+
+def node_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index + 1}"
+
+
+def plan(settings: Settings, prefix: str = "ce") -> Topology:
+    """Look up the primary and subnets, check placement rules, and name the nodes."""
+    problems: list[Problem] = []
+    primary = nodes.read_primary(settings.primary_instance_id) if settings.mode == "migrate" else None
+    placements: list[Placement] = []
+    if primary:
+        primary_subnet = aws.ec2.get_subnet(id=primary.subnet_id)
+        if primary_subnet.vpc_id != settings.vpc_id:
+            problems.append(Problem(setting="vpcId", message=(
+                f"is {settings.vpc_id} but the primary {primary.instance_id} is in {primary_subnet.vpc_id}; "
+                "set vpcId to the primary's VPC")))
+        placements.append(Placement(node_name(prefix, 0), primary.subnet_id, primary.availability_zone, adopted=True))
+    for subnet_id in settings.subnet_ids:
+        subnet = aws.ec2.get_subnet(id=subnet_id)
+        if subnet.vpc_id != settings.vpc_id:
+            problems.append(Problem(setting="subnetIds", message=(
+                f"{subnet_id} is in {subnet.vpc_id}, not in vpcId {settings.vpc_id}; list subnets of that VPC")))
+        placements.append(Placement(node_name(prefix, len(placements)), subnet_id, subnet.availability_zone, adopted=False))
+    zones = [p.availability_zone for p in placements]
+    if len(set(zones)) != len(zones) and not settings.allow_same_zone:
+        shared = sorted({z for z in zones if zones.count(z) > 1})
+        problems.append(Problem(setting="subnetIds", message=(
+            f"puts more than one node in {', '.join(shared)} (zones: {', '.join(zones)}); pick subnets in distinct "
+            "availability zones (the primary's zone counts in migrate), or set allowSameZone true")))
+    instance_type = nodes.default_instance_type(settings, primary)
+    if primary and settings.instance_type and settings.instance_type != primary.instance_type:
+        problems.append(Problem(setting="instanceType", message=(
+            f"is {settings.instance_type} but the primary is {primary.instance_type}; CE wants identical nodes: "
+            "unset instanceType (the primary's is used) or resize the primary first")))
+    if problems:
+        raise SettingsError(problems)
+    image_id = nodes.ubuntu_ami(settings.line) if settings.new_node_count else None
+    return Topology(
+        placements=placements,
+        primary=primary,
+        image_id=image_id,
+        instance_type=instance_type,
+        root_volume_size_gb=nodes.default_root_size(settings, primary),
+    )

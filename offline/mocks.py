@@ -1,0 +1,102 @@
+"""Pulumi mocks that answer like AWS would for this program, deterministically.
+
+Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI)
+and plausible computed state for declared resources (ids, private IPs, the EFS DNS name).
+Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
+
+Must not touch: the program's decisions; the mocks only answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+
+def fake_id(prefix: str, seed: str, length: int = 17) -> str:
+    return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:length]}"
+
+
+@dataclass
+class AwsWorld:
+    """The fake AWS account the program looks at."""
+
+    region: str = "eu-west-1"
+    vpc_id: str = "vpc-0123456789abcdef0"
+    primary_instance_id: str = "i-0123456789abcdef0"
+    primary_ip: str = "10.0.1.10"
+    primary_subnet: str = "subnet-0primary000000001"
+    primary_zone: str = "eu-west-1a"
+    primary_type: str = "m5.2xlarge"
+    primary_root_gb: int = 100
+    #: subnet id -> (zone, vpc); subnets not listed get zones b, c, d... in order of first look-up
+    subnets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: private IPs handed to new instances, in declaration order
+    new_node_ips: list[str] = field(default_factory=lambda: [f"10.0.{i}.10" for i in range(2, 10)])
+    ubuntu_image_id: str = "ami-0ubuntu00000000001"
+
+    def subnet(self, subnet_id: str) -> tuple[str, str]:
+        if subnet_id == self.primary_subnet:
+            return (self.primary_zone, self.vpc_id)
+        if subnet_id not in self.subnets:
+            letters = "bcdefgh"
+            used = len([s for s in self.subnets if s != self.primary_subnet])
+            self.subnets[subnet_id] = (f"{self.region}{letters[used % len(letters)]}", self.vpc_id)
+        return self.subnets[subnet_id]
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Answers invokes from an AwsWorld; remembers every declared resource's inputs."""
+
+    def __init__(self, world: AwsWorld | None = None):
+        self.world = world or AwsWorld()
+        self.declared: list[tuple[str, str, dict[str, Any]]] = []
+        self._ips = iter(self.world.new_node_ips)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        w = self.world
+        if args.token == "aws:ec2/getInstance:getInstance":
+            return ({
+                "id": w.primary_instance_id,
+                "instanceId": w.primary_instance_id,
+                "privateIp": w.primary_ip,
+                "subnetId": w.primary_subnet,
+                "availabilityZone": w.primary_zone,
+                "instanceType": w.primary_type,
+                "rootBlockDevices": [{"volumeSize": w.primary_root_gb, "volumeType": "gp3", "encrypted": True}],
+                "networkInterfaceId": fake_id("eni", w.primary_instance_id),
+                "ami": "ami-0standalone0000001",
+            }, [])
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            zone, vpc = w.subnet(args.args["id"])
+            return ({"id": args.args["id"], "availabilityZone": zone, "vpcId": vpc}, [])
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return ({"id": w.ubuntu_image_id, "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20261101"}, [])
+        return ({}, [])
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        self.declared.append((args.typ, args.name, inputs))
+        state = dict(inputs)
+        rid = fake_id(_ID_PREFIX.get(args.typ, "id"), args.name)
+        if args.typ == "aws:ec2/instance:Instance":
+            state["privateIp"] = next(self._ips)
+            state["arn"] = f"arn:aws:ec2:{self.world.region}:123456789012:instance/{rid}"
+        elif args.typ == "aws:efs/fileSystem:FileSystem":
+            state["dnsName"] = f"{rid}.efs.{self.world.region}.amazonaws.com"
+        return (rid, state)
+
+
+_ID_PREFIX = {
+    "aws:ec2/instance:Instance": "i",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/amiFromInstance:AmiFromInstance": "ami",
+    "aws:efs/fileSystem:FileSystem": "fs",
+    "aws:efs/mountTarget:MountTarget": "fsmt",
+    "aws:ebs/volume:Volume": "vol",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+}

@@ -1,0 +1,191 @@
+"""Offline plan: what ``pulumi up`` would declare for a stack file, without cloud, CLI or network.
+
+Owns: reading ``Pulumi.<stack>.yaml`` (plus ``Pulumi.yaml`` defaults), running the program under
+``AwsMocks``, and printing the resources grouped by component with their key properties, the
+ordered remote steps per node with secrets masked, the cutover window, policy violations, and
+any settings errors (exit 2). It also writes the dependency graph as Mermaid and JSON.
+
+Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
+replaced by placeholders that pass validation and are masked like real ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import PROJECT, schema
+from offline import harness
+from offline.mocks import AwsWorld
+
+ROOT = Path(__file__).resolve().parent.parent
+MASK = "****"
+PLACEHOLDER_SECRETS = {
+    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb2ZmbGluZS1wbGFuLXBsYWNlaG9sZGVy\n-----END OPENSSH PRIVATE KEY-----\n",
+    "maintenancePassword": "offline-plan-placeholder-mp",
+    "jwtSecret": "offline-plan-placeholder-jwt",
+}
+#: the properties worth a reviewer's eye, per resource type (wire names)
+KEY_PROPERTIES = {
+    "aws:ec2/instance:Instance": ["instanceType", "subnetId", "ami", "associatePublicIpAddress", "metadataOptions", "rootBlockDevice"],
+    "aws:ec2/amiFromInstance:AmiFromInstance": ["name", "sourceInstanceId", "snapshotWithoutReboot"],
+    "aws:efs/fileSystem:FileSystem": ["creationToken", "encrypted", "throughputMode"],
+    "aws:efs/mountTarget:MountTarget": ["subnetId"],
+    "aws:ec2/securityGroup:SecurityGroup": ["description", "vpcId"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId", "description"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId", "description"],
+    "aws:ebs/volume:Volume": ["size", "type", "encrypted", "availabilityZone"],
+}
+
+
+def read_stack(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], list[str]]:
+    """Project config from the stack file; secrets absent there are filled with placeholders."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: "
+                                + ", ".join(p.name for p in sorted(root.glob("Pulumi.*.yaml"))))
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config: dict[str, Any] = {}
+    secret_keys = [k for k, v in schema().items() if v.get("secret")]
+    placeheld: list[str] = []
+    for full_key, value in (data.get("config") or {}).items():
+        if isinstance(value, dict) and "secure" in value:
+            raise SystemExit(f"{full_key} is encrypted in {path.name}; the offline plan uses placeholders for secrets, "
+                             "so remove it from the file or run pulumi preview")
+        if full_key.startswith(f"{PROJECT}:"):
+            config[full_key.split(":", 1)[1]] = value
+    for name in secret_keys:
+        if name not in config:
+            config[name] = PLACEHOLDER_SECRETS[name]
+            placeheld.append(name)
+    return config, placeheld
+
+
+def secret_values(config: dict[str, Any]) -> list[str]:
+    values = [str(config[k]) for k, v in schema().items() if v.get("secret") and config.get(k)]
+    return [v for v in values if len(v) >= 4]
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, MASK)
+        for line in value.splitlines():
+            if len(line) >= 8:
+                text = text.replace(line, MASK)
+    return text
+
+
+def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[str]) -> str:
+    lines = [f"Offline plan for stack '{stack}' (mocked AWS answers; nothing was contacted)"]
+    if placeheld:
+        lines.append(f"  secrets not in the stack file, shown as {MASK}: {', '.join(placeheld)}")
+    if result.error:
+        lines += ["", "SETTINGS ERRORS (pulumi up would stop here, before any resource):", result.error]
+        return mask("\n".join(lines), secrets)
+    children: dict[str | None, list[harness.Declared]] = defaultdict(list)
+    for resource in result.resources:
+        children[resource.parent].append(resource)
+    lines += ["", f"Resources ({len(result.resources)}), by component:"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for resource in children.get(parent, []):
+            flags = [f for f, on in (("protect", resource.protect), ("retain-on-delete", resource.retain_on_delete)) if on]
+            if resource.ignore_changes:
+                flags.append("ignore-changes=" + ",".join(resource.ignore_changes))
+            if resource.depends_on:
+                flags.append("after=" + ",".join(resource.depends_on))
+            suffix = f"  [{'; '.join(flags)}]" if flags else ""
+            lines.append(f"{'  ' * depth}+ {resource.typ}  {resource.name}{suffix}")
+            props = [f"{p}={_show(resource.inputs[p])}" for p in KEY_PROPERTIES.get(resource.typ, []) if p in resource.inputs]
+            if props:
+                lines.append(f"{'  ' * (depth + 2)}" + "  ".join(props))
+            walk(resource.name, depth + 1)
+
+    walk(None, 1)
+    lines += ["", "Outputs:"]
+    for name, value in result.outputs.items():
+        lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    return mask("\n".join(lines), secrets)
+
+
+def _show(value: Any) -> str:
+    """Compact JSON with whole numbers as integers (the mocks hand numbers back as floats)."""
+
+    def tidy(item: Any) -> Any:
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {k: tidy(v) for k, v in sorted(item.items())}
+        if isinstance(item, list):
+            return [tidy(v) for v in item]
+        return item
+
+    return json.dumps(tidy(value), separators=(",", ":"))
+
+
+def world_for(config: dict[str, Any]) -> AwsWorld:
+    """A fake account consistent with the stack file: its VPC, its primary, its subnets in distinct zones."""
+    world = AwsWorld()
+    if config.get("vpcId"):
+        world.vpc_id = str(config["vpcId"])
+    if config.get("primaryInstanceId"):
+        world.primary_instance_id = str(config["primaryInstanceId"])
+    return world
+
+
+def graph_json(result: harness.Run) -> dict[str, Any]:
+    return {
+        "resources": [
+            {"type": r.typ, "name": r.name, "parent": r.parent, "dependsOn": r.depends_on,
+             "protect": r.protect, "retainOnDelete": r.retain_on_delete}
+            for r in result.resources
+        ]
+    }
+
+
+def graph_mermaid(result: harness.Run) -> str:
+    def node_id(name: str) -> str:
+        return name.replace("-", "_").replace(".", "_").replace("/", "_")
+
+    lines = ["flowchart TD"]
+    for r in result.resources:
+        lines.append(f'  {node_id(r.name)}["{r.name}<br/><small>{r.typ.split(":")[-1]}</small>"]')
+        if r.parent:
+            lines.append(f"  {node_id(r.parent)} -.-> {node_id(r.name)}")
+        for dep in r.depends_on:
+            lines.append(f"  {node_id(dep)} --> {node_id(r.name)}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--out", default="build/plan", help="folder for <stack>.json and <stack>.mmd")
+    parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        config, placeheld = read_stack(args.stack, Path(args.root))
+    except FileNotFoundError as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    result = harness.run(config, stack=args.stack, world=world_for(config), secret_keys=list(PLACEHOLDER_SECRETS))
+    secrets = secret_values(config)
+    print(render(result, args.stack, placeheld, secrets))
+    if result.error:
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
+    (out / f"{args.stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
+    print(f"\nGraph written to {out / (args.stack + '.mmd')} (Mermaid) and {out / (args.stack + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""The AWS resource graph under mocks: adoption, backup, new nodes, EFS, security groups, outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components import release
+from offline import harness
+from offline.mocks import AwsWorld
+from tests.unit import stacks
+
+INSTANCE = "aws:ec2/instance:Instance"
+AMI_BACKUP = "aws:ec2/amiFromInstance:AmiFromInstance"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+EFS = "aws:efs/fileSystem:FileSystem"
+MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+
+
+def run(config: dict[str, Any], world: AwsWorld | None = None, stack: str = "dev") -> harness.Run:
+    result = harness.run(config, secret_keys=stacks.SECRET_KEYS, world=world, stack=stack)
+    return result
+
+
+@pytest.fixture(scope="module")
+def migrate_run() -> harness.Run:
+    result = run(stacks.migrate())
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def greenfield_run() -> harness.Run:
+    result = run(stacks.greenfield())
+    assert result.error is None, result.error
+    return result
+
+
+# ---- the adopted primary -----------------------------------------------------------------------
+
+
+def test_primary_is_never_an_owned_instance(migrate_run: harness.Run) -> None:
+    assert [r.name for r in migrate_run.of_type(INSTANCE)] == ["ce-2-vm", "ce-3-vm"]
+    owned_ids = {r.inputs.get("instanceId") for r in migrate_run.resources if r.typ == INSTANCE}
+    assert "i-0123456789abcdef0" not in owned_ids
+
+
+def test_only_backup_and_sg_attachment_touch_the_primary(migrate_run: harness.Run) -> None:
+    touching = [r for r in migrate_run.resources if "i-0123456789abcdef0" in repr(r.inputs)]
+    assert [r.typ for r in touching] == [AMI_BACKUP]
+    attachment = migrate_run.named("ce-1-sg")
+    assert attachment.inputs["networkInterfaceId"].startswith("eni-")
+    assert attachment.depends_on == ["ce-1-backup"], "the backup must be taken before the primary changes"
+
+
+def test_backup_image_is_protected_retained_and_named_per_stack(migrate_run: harness.Run) -> None:
+    (backup,) = migrate_run.of_type(AMI_BACKUP)
+    assert backup.protect and backup.retain_on_delete
+    assert backup.inputs["name"] == "cloud-exchange-ha-dev-primary-backup"
+    assert backup.inputs["sourceInstanceId"] == "i-0123456789abcdef0"
+    assert backup.inputs["snapshotWithoutReboot"] is False  # consistent by default
+    assert migrate_run.outputs["backupImageId"].startswith("ami-")
+
+
+def test_backup_name_follows_the_stack_and_no_reboot_is_a_setting() -> None:
+    result = run(stacks.migrate(backupReboot=False), stack="prod")
+    (backup,) = result.of_type(AMI_BACKUP)
+    assert backup.inputs["name"] == "cloud-exchange-ha-prod-primary-backup"
+    assert backup.inputs["snapshotWithoutReboot"] is True
+
+
+def test_new_nodes_copy_the_primarys_type_and_disk() -> None:
+    world = AwsWorld(primary_type="m6i.4xlarge", primary_root_gb=150)
+    result = run(stacks.migrate(), world=world)
+    for node in result.of_type(INSTANCE):
+        assert node.inputs["instanceType"] == "m6i.4xlarge"
+        assert node.inputs["rootBlockDevice"]["volumeSize"] == 150
+
+
+def test_instance_type_differing_from_the_primary_is_refused() -> None:
+    result = run(stacks.migrate(instanceType="m5.4xlarge"))
+    assert result.error and "cloud-exchange-ha:instanceType" in result.error and result.resources == []
+
+
+# ---- new nodes ---------------------------------------------------------------------------------
+
+
+def test_new_nodes_are_hardened(greenfield_run: harness.Run) -> None:
+    nodes = greenfield_run.of_type(INSTANCE)
+    assert len(nodes) == 3
+    for node in nodes:
+        assert node.inputs["metadataOptions"]["httpTokens"] == "required"
+        root = node.inputs["rootBlockDevice"]
+        assert root["encrypted"] is True and root["volumeType"] == "gp3"
+        assert node.inputs["associatePublicIpAddress"] is False
+        assert node.inputs["keyName"] == "ce-test"
+        assert node.inputs["ami"] == "ami-0ubuntu00000000001"
+        assert node.ignore_changes == ["ami"], "a new Canonical image must not replace a node"
+        assert node.inputs["instanceType"] == "m5.2xlarge"
+        assert node.inputs["tags"]["Project"] == "cloud-exchange-ha"
+
+
+def test_public_ip_only_when_asked() -> None:
+    result = run(stacks.greenfield(assignPublicIp=True))
+    assert all(n.inputs["associatePublicIpAddress"] is True for n in result.of_type(INSTANCE))
+
+
+def test_new_nodes_land_in_distinct_zones(greenfield_run: harness.Run) -> None:
+    subnets = [n.inputs["subnetId"] for n in greenfield_run.of_type(INSTANCE)]
+    assert len(set(subnets)) == 3
+
+
+def test_two_nodes_in_one_zone_are_refused_naming_subnet_ids() -> None:
+    world = AwsWorld(subnets={"subnet-0aaaaaaaaaaaaaaa1": ("eu-west-1a", "vpc-0123456789abcdef0")})
+    result = run(stacks.migrate(), world=world)  # the primary is in eu-west-1a too
+    assert result.error and "cloud-exchange-ha:subnetIds" in result.error and "eu-west-1a" in result.error
+    assert result.resources == []
+    allowed = run(stacks.migrate(allowSameZone=True), world=AwsWorld(
+        subnets={"subnet-0aaaaaaaaaaaaaaa1": ("eu-west-1a", "vpc-0123456789abcdef0")}))
+    assert allowed.error is None
+
+
+def test_subnet_outside_the_vpc_is_refused() -> None:
+    world = AwsWorld(subnets={"subnet-0aaaaaaaaaaaaaaa1": ("eu-west-1b", "vpc-0ffffffffffffffff")})
+    result = run(stacks.migrate(), world=world)
+    assert result.error and "subnet-0aaaaaaaaaaaaaaa1" in result.error and "vpcId" in result.error
+
+
+def test_ubuntu_image_matches_the_release_line() -> None:
+    assert "jammy-22.04" in release.ubuntu_image_pattern(release.CE5)
+    assert "noble-24.04" in release.ubuntu_image_pattern(release.CE6)
+
+
+# ---- EFS ---------------------------------------------------------------------------------------
+
+
+def test_efs_is_encrypted_protected_deterministic_and_backed_up(migrate_run: harness.Run) -> None:
+    (fs,) = migrate_run.of_type(EFS)
+    assert fs.inputs["encrypted"] is True
+    assert fs.inputs["creationToken"] == "cloud-exchange-ha-dev-shared"
+    assert fs.protect and fs.retain_on_delete
+    (policy,) = migrate_run.of_type("aws:efs/backupPolicy:BackupPolicy")
+    assert policy.inputs["backupPolicy"]["status"] == "ENABLED"
+
+
+def test_one_mount_target_per_zone_behind_the_efs_group(migrate_run: harness.Run) -> None:
+    targets = migrate_run.of_type(MOUNT_TARGET)
+    assert sorted(t.name for t in targets) == ["ce-shared-mt-eu-west-1a", "ce-shared-mt-eu-west-1b", "ce-shared-mt-eu-west-1c"]
+    efs_group = sg_id(migrate_run, "ce-net-efs")
+    assert all(t.inputs["securityGroups"] == [efs_group] for t in targets)
+
+
+def test_no_efs_for_the_6x_line() -> None:
+    result = run(stacks.greenfield(ceVersion="v6.1.0"))
+    assert result.of_type(EFS) == [] and result.outputs["efsId"] is None
+    volumes = result.of_type("aws:ebs/volume:Volume")
+    assert len(volumes) == 3 and all(v.inputs["encrypted"] for v in volumes)
+
+
+# ---- security groups ---------------------------------------------------------------------------
+
+
+def sg_id(result: harness.Run, name: str) -> str:
+    return str(result.outputs["nodeSecurityGroupId"] if name == "ce-net-nodes" else result.outputs["efsSecurityGroupId"])
+
+
+def rules(result: harness.Run, typ: str, group: str) -> list[dict[str, Any]]:
+    gid = sg_id(result, group)
+    return [r.inputs for r in result.of_type(typ) if r.inputs["securityGroupId"] == gid]
+
+
+@pytest.mark.parametrize("version", ["v5.1.2", "v6.1.0"])
+def test_node_group_opens_exactly_the_port_table_between_members(version: str) -> None:
+    result = run(stacks.greenfield(ceVersion=version))
+    node_group = sg_id(result, "ce-net-nodes")
+    from_members = {
+        (r["fromPort"], r["toPort"]) for r in rules(result, INGRESS, "ce-net-nodes")
+        if r.get("referencedSecurityGroupId") == node_group
+    }
+    line = release.line_for(release.parse_version(version))
+    expected = {(p.from_port, p.to_port) for p in line.cluster_ports} | {(443, 443)}  # + UI for verify
+    assert from_members == expected
+
+
+def test_no_ingress_from_anywhere_unless_the_user_listed_it(migrate_run: harness.Run) -> None:
+    ingress = [r.inputs for r in migrate_run.of_type(INGRESS)]
+    assert not [r for r in ingress if r.get("cidrIpv4") == "0.0.0.0/0"]
+    opened = run(stacks.migrate(uiCidrs=["0.0.0.0/0"]))
+    world = [r.inputs for r in opened.of_type(INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
+    assert [(r["fromPort"], r["description"]) for r in world] == [(443, "CE UI")]
+
+
+def test_ssh_only_from_admin_cidrs_or_the_bastion() -> None:
+    result = run(stacks.migrate(sshCidrs=["198.51.100.0/24"], bastionSecurityGroupId="sg-0123456789abcdef0"))
+    ssh = [r.inputs for r in result.of_type(INGRESS) if r.inputs["fromPort"] == 22]
+    sources = {(r.get("cidrIpv4"), r.get("referencedSecurityGroupId")) for r in ssh}
+    assert sources == {("198.51.100.0/24", None), (None, "sg-0123456789abcdef0")}
+
+
+def test_efs_accepts_nfs_from_the_nodes_only(migrate_run: harness.Run) -> None:
+    (only,) = rules(migrate_run, INGRESS, "ce-net-efs")
+    assert (only["fromPort"], only["toPort"]) == (2049, 2049)
+    assert only["referencedSecurityGroupId"] == sg_id(migrate_run, "ce-net-nodes")
+    assert only.get("cidrIpv4") is None
+
+
+def test_egress_is_explicit_and_groups_have_no_inline_rules(migrate_run: harness.Run) -> None:
+    egress = rules(migrate_run, EGRESS, "ce-net-nodes")
+    assert {(r["fromPort"], r.get("cidrIpv4")) for r in egress} >= {(443, "0.0.0.0/0"), (80, "0.0.0.0/0")}
+    for group in migrate_run.of_type(SG):
+        assert "ingress" not in group.inputs and "egress" not in group.inputs
+
+
+def test_rule_names_are_unique_and_described(migrate_run: harness.Run) -> None:
+    rule_resources = migrate_run.of_type(INGRESS) + migrate_run.of_type(EGRESS)
+    names = [r.name for r in rule_resources]
+    assert len(names) == len(set(names))
+    assert all(r.inputs.get("description") for r in rule_resources)
+
+
+def test_the_primary_gets_the_node_group(migrate_run: harness.Run) -> None:
+    attachment = migrate_run.named("ce-1-sg")
+    assert attachment.inputs["securityGroupId"] == sg_id(migrate_run, "ce-net-nodes")
+
+
+# ---- tags, parents, outputs --------------------------------------------------------------------
+
+
+TAGGABLE = {INSTANCE, AMI_BACKUP, SG, INGRESS, EGRESS, EFS, "aws:ebs/volume:Volume"}
+
+
+def test_every_taggable_resource_carries_the_stack_tags() -> None:
+    result = run(stacks.migrate(tags=["Environment=dev"]))
+    for resource in result.resources:
+        if resource.typ in TAGGABLE:
+            assert resource.inputs["tags"]["Environment"] == "dev", resource.name
+            assert resource.inputs["tags"]["Project"] == "cloud-exchange-ha", resource.name
+
+
+def test_every_resource_has_a_parent_component(migrate_run: harness.Run) -> None:
+    for resource in migrate_run.resources:
+        if resource.name != "ce":
+            assert resource.parent, resource.name
+        if resource.custom:
+            assert migrate_run.named(resource.parent or "").typ.startswith("cloudexchange:ha:"), resource.name
+
+
+def test_outputs_name_nodes_ips_backup_efs_and_groups(migrate_run: harness.Run) -> None:
+    out = migrate_run.outputs
+    assert out["nodes"] == [
+        {"name": "ce-1", "role": "primary", "privateIp": "10.0.1.10"},
+        {"name": "ce-2", "role": "secondary", "privateIp": "10.0.2.10"},
+        {"name": "ce-3", "role": "secondary", "privateIp": "10.0.3.10"},
+    ]
+    assert out["efsId"].startswith("fs-") and out["efsDnsName"].endswith(".amazonaws.com")
+    assert out["nodeSecurityGroupId"].startswith("sg-") and out["efsSecurityGroupId"].startswith("sg-")
+
+
+def test_greenfield_has_no_backup_and_no_attachment(greenfield_run: harness.Run) -> None:
+    assert greenfield_run.of_type(AMI_BACKUP) == []
+    assert greenfield_run.outputs["backupImageId"] is None
+    assert not [r for r in greenfield_run.resources if r.typ.endswith("NetworkInterfaceSecurityGroupAttachment")]

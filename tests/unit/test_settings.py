@@ -1,0 +1,193 @@
+"""Settings: every rule with a valid and an invalid case; errors name the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import settings as s
+from tests.unit import stacks
+
+
+def problems(config: dict[str, Any]) -> list[s.Problem]:
+    with pytest.raises(s.SettingsError) as caught:
+        s.parse(config)
+    return caught.value.problems
+
+
+def keys(config: dict[str, Any]) -> set[str]:
+    return {p.setting for p in problems(config)}
+
+
+def test_valid_migrate_and_greenfield_parse() -> None:
+    assert s.parse(stacks.migrate()).mode == "migrate"
+    parsed = s.parse(stacks.greenfield())
+    assert parsed.mode == "greenfield"
+    assert parsed.new_node_count == 3
+
+
+def test_defaults_come_from_pulumi_yaml() -> None:
+    parsed = s.parse(stacks.migrate())
+    spec = s.schema()
+    assert parsed.ce_version == spec["ceVersion"]["default"]
+    assert parsed.ui_port == spec["uiPort"]["default"]
+    assert parsed.ssh_user == spec["sshUser"]["default"]
+    assert parsed.backup_reboot is spec["backupReboot"]["default"]
+
+
+def test_every_pulumi_yaml_key_is_a_settings_field_and_back() -> None:
+    from_yaml = {s.snake(k) for k in s.schema()}
+    assert from_yaml == set(s.Settings.model_fields)
+
+
+def test_every_key_has_type_description_and_default_or_secret() -> None:
+    for name, spec in s.schema().items():
+        assert spec.get("type") in ("string", "integer", "boolean", "array"), name
+        assert spec.get("description"), name
+        assert "default" in spec or spec.get("secret") is True, name
+
+
+def test_secrets_are_secret_in_schema() -> None:
+    secret = {k for k, v in s.schema().items() if v.get("secret")}
+    assert secret == {"sshPrivateKey", "maintenancePassword", "jwtSecret"}
+
+
+def test_raw_strings_from_the_engine_are_typed() -> None:
+    raw = stacks.migrate(uiPort="8443", tls12="true", subnetIds='["subnet-0aaaaaaaaaaaaaaa1","subnet-0bbbbbbbbbbbbbbb2"]')
+    parsed = s.parse(raw)
+    assert parsed.ui_port == 8443 and parsed.tls12 is True
+    assert parsed.subnet_ids == ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "words"),
+    [
+        ({"mode": "lift-and-shift"}, "mode", "migrate"),
+        ({"primaryInstanceId": ""}, "primaryInstanceId", "required in migrate"),
+        ({"primaryInstanceId": "instance-1"}, "primaryInstanceId", "not an EC2 instance id"),
+        ({"vpcId": "vpc-1"}, "vpcId", "not a VPC id"),
+        ({"subnetIds": ["subnet-0aaaaaaaaaaaaaaa1"]}, "subnetIds", "needs 2"),
+        ({"subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa1"]}, "subnetIds", "allowSameZone"),
+        ({"subnetIds": ["net-1", "subnet-0aaaaaaaaaaaaaaa1"]}, "subnetIds", "not subnet ids"),
+        ({"nodeCount": 4}, "nodeCount", "odd number"),
+        ({"nodeCount": 9}, "nodeCount", "odd number"),
+        ({"instanceType": "m5.xlarge"}, "instanceType", "exactly 8 or 16"),
+        ({"instanceType": "m5.8xlarge"}, "instanceType", "exactly 8 or 16"),
+        ({"instanceType": "bigbox"}, "instanceType", "not an EC2 instance type"),
+        ({"rootVolumeSizeGb": 60}, "rootVolumeSizeGb", "at least 80"),
+        ({"instanceType": "m5.4xlarge", "rootVolumeSizeGb": 100}, "rootVolumeSizeGb", "at least 120"),
+        ({"ceVersion": "v4.2.0"}, "ceVersion", "5.0.0"),
+        ({"ceVersion": "v5.1.0"}, "ceVersion", "version menu"),
+        ({"ceVersion": "latest"}, "ceVersion", "not a CE version tag"),
+        ({"ceVersion": "v7.0.0"}, "ceVersion", "does not know"),
+        ({"ceRepoUrl": "not a url"}, "ceRepoUrl", "not a git URL"),
+        ({"ceDir": "relative/dir"}, "ceDir", "absolute path"),
+        ({"sharedDir": "/mnt/my dir"}, "sharedDir", "absolute path"),
+        ({"ceVersion": "v6.1.0", "sharedDir": "/mnt/ce-ha"}, "sharedDir", "/opt/shared/data"),
+        ({"sshUser": "Root User"}, "sshUser", "not a Linux user"),
+        ({"sshPrivateKey": "hunter2"}, "sshPrivateKey", "PEM"),
+        ({"keyPairName": ""}, "keyPairName", "required"),
+        ({"sshCidrs": ["0.0.0.0/0"]}, "sshCidrs", "whole internet"),
+        ({"sshCidrs": ["10.0.0.1/8"]}, "sshCidrs", "host bits"),
+        ({"sshCidrs": []}, "sshCidrs", "bastionSecurityGroupId"),
+        ({"bastionSecurityGroupId": "group-1"}, "bastionSecurityGroupId", "sg-"),
+        ({"uiCidrs": ["everyone"]}, "uiCidrs", "not a CIDR"),
+        ({"maintenancePassword": "has space"}, "maintenancePassword", "refuses"),
+        ({"maintenancePassword": "slash/y"}, "maintenancePassword", "refuses"),
+        ({"jwtSecret": "a&b"}, "jwtSecret", "refuses"),
+        ({"jwtSecret": "what?"}, "jwtSecret", "refuses"),
+        ({"jwtSecret": ""}, "jwtSecret", "empty"),
+        ({"uiPort": 70000}, "uiPort", "1 to 65535"),
+        ({"uiPort": 8000}, "uiPort", "management"),
+        ({"uiPort": "http"}, "uiPort", "whole number"),
+        ({"uiProtocol": "ftp"}, "uiProtocol", "https"),
+        ({"uiProtocol": "http", "tls12": True}, "tls12", "https"),
+        ({"tls12": "maybe"}, "tls12", "true or false"),
+        ({"proxyUrl": "proxy.local:3128"}, "proxyUrl", "http(s)://host:port"),
+        ({"proxyUrl": "http://user:pw@proxy.local:3128"}, "proxyUrl", "password"),
+        ({"tenantUrl": "http://demo.goskope.com"}, "tenantUrl", "https"),
+        ({"tenantUrl": "https://demo.goskope.com/login"}, "tenantUrl", "without a path"),
+        ({"uiCertificateFile": "/nope.pem"}, "uiCertificateFile", "together"),
+        ({"glusterVolumeSizeGb": 5}, "glusterVolumeSizeGb", "between 20"),
+        ({"tags": ["Owner"]}, "tags", "Key=Value"),
+        ({"tags": ["aws:owner=me"]}, "tags", "reserved"),
+        ({"dockerRepoUrl": "ftp://mirror"}, "dockerRepoUrl", "http(s)"),
+        ({"subnetIds": "subnet-0aaaaaaaaaaaaaaa1"}, "subnetIds", "must be a list"),
+        ({"unknownSetting": "x"}, "unknownSetting", "not a setting"),
+    ],
+)
+def test_each_rule_rejects_bad_input_naming_the_key(overrides: dict[str, Any], key: str, words: str) -> None:
+    found = problems(stacks.migrate(**overrides))
+    messages = [p.message for p in found if p.setting == key]
+    assert messages, f"no problem reported for {key}: {found}"
+    assert any(words in m for m in messages), messages
+    assert all(str(p).startswith(f"cloud-exchange-ha:{p.setting}: ") for p in found)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"instanceType": "m5.4xlarge", "rootVolumeSizeGb": 120},
+        {"instanceType": "m5.xlarge", "rootVolumeSizeGb": 40, "allowUndersized": True},
+        {"subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa1"], "allowSameZone": True},
+        {"sshCidrs": [], "bastionSecurityGroupId": "sg-0123456789abcdef0"},
+        {"uiCidrs": ["0.0.0.0/0"]},
+        {"ceVersion": "v6.1.0"},
+        {"ceVersion": "v5.1.1"},
+        {"proxyUrl": "http://proxy.example:3128"},
+        {"uiProtocol": "http"},
+        {"tags": ["Owner=secops", "CostCenter=42"]},
+        {"ceRepoUrl": "git@git.example.com:mirror/ta_cloud_exchange.git"},
+    ],
+)
+def test_valid_variants_pass(overrides: dict[str, Any]) -> None:
+    s.parse(stacks.migrate(**overrides))
+
+
+def test_greenfield_rejects_a_primary_and_wants_node_count_subnets() -> None:
+    assert "primaryInstanceId" in keys(stacks.greenfield(primaryInstanceId="i-0123456789abcdef0"))
+    assert "subnetIds" in keys(stacks.greenfield(subnetIds=["subnet-0ccccccccccccccc1"]))
+    assert s.parse(stacks.greenfield(nodeCount=5, subnetIds=[f"subnet-0{i}cccccccccccccc1" for i in range(5)])).node_count == 5
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    found = problems(stacks.migrate(vpcId="x", nodeCount=2, jwtSecret="a b", sshCidrs=["0.0.0.0/0"]))
+    assert {"vpcId", "nodeCount", "jwtSecret", "sshCidrs"} <= {p.setting for p in found}
+
+
+def test_missing_secret_tells_how_to_set_it_as_secret() -> None:
+    config = stacks.migrate()
+    del config["jwtSecret"]
+    (problem,) = [p for p in problems(config) if p.setting == "jwtSecret"]
+    assert "pulumi config set --secret jwtSecret" in problem.message
+
+
+def test_secret_values_never_appear_in_errors_or_repr() -> None:
+    bad_password = "bad pass'word"
+    found = problems(stacks.migrate(maintenancePassword=bad_password, jwtSecret="x/y z"))
+    text = str(s.SettingsError(found))
+    assert bad_password not in text and "x/y z" not in text
+    parsed = s.parse(stacks.migrate())
+    assert stacks.MAINTENANCE not in repr(parsed) and stacks.JWT not in repr(parsed)
+    assert stacks.FAKE_KEY.splitlines()[1] not in repr(parsed)
+
+
+def test_derived_values() -> None:
+    parsed = s.parse(stacks.migrate(tags=["Owner=secops"]))
+    assert parsed.line.major == 5
+    assert parsed.effective_shared_dir == "/mnt/ce-ha"
+    assert parsed.tag_map == {"Project": "cloud-exchange-ha", "Owner": "secops"}
+    six = s.parse(stacks.migrate(ceVersion="v6.1.0"))
+    assert six.line.storage == "glusterfs" and six.effective_shared_dir == "/opt/shared/data"
+
+
+def test_stack_files_in_the_repo_are_valid_once_secrets_are_set() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for stack_file in sorted(root.glob("Pulumi.*.yaml")):
+        config = yaml.safe_load(stack_file.read_text())["config"]
+        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("cloud-exchange-ha:")}
+        raw.update(sshPrivateKey=stacks.FAKE_KEY, maintenancePassword=stacks.MAINTENANCE, jwtSecret=stacks.JWT)
+        s.parse(raw)
