@@ -9,16 +9,21 @@ Must not touch: settings validation (``settings.py``/``topology.py`` finish befo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_command as command
 
+from components import bundle as node_bundle
 from components import release
 from components.network import ClusterNetwork
 from components.nodes import NewNode, PrimaryNode
+from components.provisioning import NodeSteps
 from components.settings import Settings
 from components.storage import SharedStorage
 from components.topology import Topology
+from scripts.cenode.nodeconfig import NodeConfig
 
 
 @dataclass
@@ -72,6 +77,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                     opts=child,
                 )
             self.nodes.append(NodeHandle(placement.name, component.private_ip, role, component))
+        self.verify = self._provision(settings)
         self.outputs: dict[str, pulumi.Input[object]] = {
             "ceVersion": settings.ce_version,
             "releaseLine": f"{settings.line.major}.x",
@@ -81,5 +87,92 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             "efsId": self.storage.file_system.id if self.storage else None,
             "efsDnsName": self.storage.dns_name if self.storage else None,
             "efsSecurityGroupId": self.network.efs_security_group.id if self.network.efs_security_group else None,
+            "verifiedPrimary": self.verify.stdout.apply(lambda out: _report(out).get("primary")),
+            "verifiedMembers": self.verify.stdout.apply(lambda out: _report(out).get("members", [])),
         }
         self.register_outputs(self.outputs)
+
+    # ---- what depends on what: the phases, in order ------------------------------------------
+
+    def _provision(self, settings: Settings) -> command.remote.Command:
+        """Prepare every node (in parallel), then the cutover (strictly sequential), then verify."""
+        bundle = node_bundle.build()
+        ips = [node.private_ip for node in self.nodes]
+        shared_source = self.storage.dns_name.apply(lambda dns: f"{dns}:/") if self.storage else ""
+        prep_revision = [bundle.digest]
+        cutover_revision = pulumi.Output.all(*ips).apply(lambda all_ips: json.dumps({
+            "ce_version": settings.ce_version, "cluster_ips": all_ips, "ui": [settings.ui_protocol, settings.ui_port, settings.tls12],
+            "proxy": settings.proxy_url, "tenant": settings.tenant_url, "shared_dir": settings.effective_shared_dir,
+        }, sort_keys=True))
+        storage_ready: list[pulumi.Resource] = list(self.storage.mount_targets) if self.storage else []
+        steps: list[NodeSteps] = []
+        prepared: list[pulumi.Resource] = []
+        for node in self.nodes:
+            adopted = isinstance(node.component, PrimaryNode)
+            node_json = pulumi.Output.all(node.private_ip, shared_source, *ips).apply(
+                lambda values, node=node, adopted=adopted: _node_json(settings, node, adopted, values[0], values[1], values[2:])
+            )
+            after: list[pulumi.Resource] = [self.network]
+            if adopted:
+                assert self.primary is not None
+                # nothing touches the standalone before its backup image exists
+                after += [self.primary.backup_image, self.primary.security_group_attachment]
+            instance = node.component.instance if isinstance(node.component, NewNode) else None
+            node_steps = NodeSteps(
+                f"{node.name}-steps", settings, node.private_ip, node_json, bundle, after, instance,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            steps.append(node_steps)
+            revision = [*prep_revision, node_json]
+            chain = node_steps.phase("wait", after=[], triggers=revision)
+            chain = node_steps.phase("preflight", after=[chain], triggers=revision)
+            if adopted:
+                chain = node_steps.phase("inspect", args="--check", after=[chain], triggers=revision, step="inspect-check")
+            chain = node_steps.phase("prepare", after=[chain], triggers=revision)
+            if release.uses_efs(settings.line):
+                chain = node_steps.phase("mount", after=[chain, *storage_ready], triggers=revision)
+            if adopted and settings.backup_tarball:
+                chain = node_steps.phase("backup", after=[chain], triggers=[cutover_revision])
+            chain = node_steps.phase("fetch-ce", after=[chain], triggers=revision)
+            chain = node_steps.phase("certs", after=[chain], triggers=revision)
+            prepared.append(chain)
+        # cutover: the only window in which CE is down; strictly one step at a time
+        primary = steps[0]
+        chain = primary.phase("stop", after=prepared, triggers=[cutover_revision], step="cutover-stop")
+        for node_steps in steps:
+            chain = node_steps.phase("setup", after=[chain], triggers=[cutover_revision], step="cutover-setup", secret_output=True)
+        for node_steps in steps:
+            chain = node_steps.phase("start", after=[chain], triggers=[cutover_revision], step="cutover-start")
+        return primary.phase("verify", args="--json", after=[chain], triggers=[cutover_revision, bundle.digest])
+
+
+def _node_json(settings: Settings, node: NodeHandle, adopted: bool, ip: str, shared_source: str, ips: list[str]) -> str:
+    return NodeConfig(
+        node_name=node.name,
+        node_ip=ip,
+        role=node.role,
+        cluster_ips=list(ips),
+        ce_version=settings.ce_version,
+        ce_repo_url=settings.ce_repo_url,
+        ce_dir=settings.ce_dir,
+        shared_dir=settings.effective_shared_dir,
+        shared_source=shared_source,
+        ui_protocol=settings.ui_protocol,
+        ui_port=settings.ui_port,
+        tls12=settings.tls12,
+        tenant_url=settings.tenant_url,
+        proxy_url=settings.proxy_url,
+        migrate=adopted,
+        allow_undersized=settings.allow_undersized,
+        docker_repo_url=settings.docker_repo_url,
+        pip_index_url=settings.pip_index_url,
+    ).to_json()
+
+
+def _report(stdout: str) -> dict[str, object]:
+    """The verify step's JSON report (its last line); empty during preview."""
+    for line in reversed((stdout or "").strip().splitlines()):
+        if line.startswith("{"):
+            value = json.loads(line)
+            return value if isinstance(value, dict) else {}
+    return {}

@@ -170,3 +170,29 @@ def _resolve(value: Any) -> Any:
     if asyncio.isfuture(value):
         return _resolve(_sync_await(value))
     return value
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi's secret marker, not a secret
+
+
+def plain_leaks(run_result: Run, secrets: list[str]) -> list[str]:
+    """Every place a secret value appears in a resource input outside a Pulumi secret."""
+    leaks: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+                return  # wrapped as a secret: stays encrypted in state and masked in logs
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, str):
+            for secret in secrets:
+                if secret and secret in value:
+                    leaks.append(where)
+
+    for resource in run_result.resources:
+        walk(resource.inputs, f"{resource.name}")
+    return leaks

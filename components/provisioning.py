@@ -1,0 +1,176 @@
+"""The remote steps on one node: reach it, ship the bundle, hand it its settings, run phases.
+
+Owns: the SSH connection (unlimited dial retries for booting instances, optional bastion), the
+first "booted" command every other step on the node waits for, copying and installing the
+``scripts/`` bundle, writing ``node.json`` (plain) and ``secrets.json`` (root-only, from stdin,
+logging off, outputs secret), and one ``remote.Command`` per phase run
+(``sudo /opt/cloud-exchange-ha/ce-node <phase>``).
+
+Must not touch: the order between nodes and phases (``cluster.py`` decides it), and secrets in any
+command string: they travel only on stdin of the secrets step.
+Every command has ``add_previous_output_in_env`` off; commands on new instances are
+``deleted_with`` them; no command has a ``delete`` script, so nothing destructive ever runs on
+destroy (least of all on the adopted primary).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_command as command
+
+from components import bundle as node_bundle
+from components.settings import Settings
+from scripts.cenode.nodeconfig import CONFIG_DIR, NODE_FILE, SECRETS_FILE
+
+#: how long one phase may run before the step fails (the phases bound their own waits as well)
+PHASE_TIMEOUT_S = {"prepare": 2400, "setup": 3600, "start": 1800, "stop": 900, "fetch-ce": 900, "backup": 1800}
+DEFAULT_PHASE_TIMEOUT_S = 600
+SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
+def connection(settings: Settings, host: pulumi.Input[str]) -> command.remote.ConnectionArgs:
+    """SSH to a node as the configured user; keep retrying while the instance boots."""
+    key = pulumi.Output.secret(settings.ssh_private_key.get_secret_value())
+    proxy = None
+    if settings.bastion_host:
+        proxy = command.remote.ProxyConnectionArgs(
+            host=settings.bastion_host,
+            user=settings.effective_bastion_user,
+            private_key=key,
+            dial_error_limit=-1,
+            per_dial_timeout=30,
+        )
+    return command.remote.ConnectionArgs(
+        host=host,
+        user=settings.ssh_user,
+        private_key=key,
+        dial_error_limit=-1,
+        per_dial_timeout=30,
+        proxy=proxy,
+    )
+
+
+def phase_command(phase: str, args: str = "") -> str:
+    """The command string of a phase: never carries a secret (the phases read secrets.json)."""
+    limit = PHASE_TIMEOUT_S.get(phase, DEFAULT_PHASE_TIMEOUT_S)
+    return f"sudo timeout {limit} {node_bundle.ENTRY} {phase}{(' ' + args) if args else ''}"
+
+
+def staged_path(bundle: node_bundle.Bundle) -> str:
+    """Where the bundle lands: relative, so in the SSH user's home, not a world-writable /tmp."""
+    return f".cloud-exchange-ha-{bundle.short}.b64"
+
+
+def install_command(bundle: node_bundle.Bundle) -> str:
+    """Unpack the shipped bundle into a fresh folder and swap it in (a half-copied bundle never runs)."""
+    staged = staged_path(bundle)
+    target = node_bundle.INSTALL_DIR
+    return (
+        f"set -e; base64 -d {staged} > {staged}.tgz; "
+        f"sudo rm -rf {target}.new && sudo mkdir -p {target}.new && sudo tar -xzf {staged}.tgz -C {target}.new; "
+        f"sudo rm -rf {target}.old; if [ -d {target} ]; then sudo mv {target} {target}.old; fi; "
+        f"sudo mv {target}.new {target} && sudo rm -rf {target}.old {staged}.tgz; "
+        f"echo 'bundle: installed {bundle.short}'"
+    )
+
+
+WRITE_NODE_FILE = (
+    f"sudo install -D -m 0644 -o root -g root /dev/stdin {CONFIG_DIR}/{NODE_FILE} && echo 'config: written'"
+)
+WRITE_SECRETS_FILE = (
+    f"sudo install -D -m 0600 -o root -g root /dev/stdin {CONFIG_DIR}/{SECRETS_FILE} && echo 'secrets: written'"
+)
+BOOTED = "echo booted"
+
+
+def secrets_document(settings: Settings) -> pulumi.Output[str]:
+    """secrets.json as a Pulumi secret: only ever sent on stdin."""
+    return pulumi.Output.secret(json.dumps({
+        "maintenance_password": settings.maintenance_password.get_secret_value(),
+        "jwt_secret": settings.jwt_secret.get_secret_value(),
+    }))
+
+
+class NodeSteps(pulumi.ComponentResource):
+    """All remote steps of one node; ``phase()`` declares one more, after the ones it names."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        host: pulumi.Input[str],
+        node_json: pulumi.Input[str],
+        bundle: node_bundle.Bundle,
+        after: Sequence[pulumi.Resource],
+        instance: pulumi.Resource | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("cloudexchange:ha:NodeSteps", name, None, opts)
+        self.node_name = name
+        self._connection = connection(settings, host)
+        self._instance = instance
+        self.node_json = node_json
+        self.bundle = bundle
+        self.booted = self._command("booted", BOOTED, after=list(after))
+        self.copied = command.remote.CopyToRemote(
+            f"{name}-bundle",
+            connection=self._connection,
+            source=pulumi.StringAsset(bundle.as_base64),
+            remote_path=staged_path(bundle),
+            triggers=[bundle.digest],
+            opts=self._options([self.booted]),
+        )
+        self.installed = self._command("install", install_command(bundle), after=[self.copied], triggers=[bundle.digest])
+        self.configured = self._command("config", WRITE_NODE_FILE, after=[self.installed], stdin=node_json)
+        self.secrets = self._command(
+            "secrets", WRITE_SECRETS_FILE, after=[self.installed], stdin=secrets_document(settings), secret=True
+        )
+        self.register_outputs({})
+
+    def phase(
+        self,
+        phase: str,
+        *,
+        after: Sequence[pulumi.Resource],
+        triggers: Sequence[pulumi.Input[object]],
+        args: str = "",
+        step: str | None = None,
+        secret_output: bool = False,
+    ) -> command.remote.Command:
+        """Run ``ce-node <phase>`` after ``after``; it re-runs only when ``triggers`` change."""
+        return self._command(
+            step or phase, phase_command(phase, args), after=[self.configured, self.secrets, *after],
+            triggers=list(triggers), secret=secret_output,
+        )
+
+    def _options(self, after: Sequence[pulumi.Resource], secret: bool = False) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self,
+            depends_on=list(after),
+            deleted_with=self._instance,
+            additional_secret_outputs=SECRET_OUTPUTS if secret else None,
+        )
+
+    def _command(
+        self,
+        step: str,
+        create: str,
+        *,
+        after: Sequence[pulumi.Resource],
+        stdin: pulumi.Input[str] | None = None,
+        triggers: Sequence[pulumi.Input[object]] | None = None,
+        secret: bool = False,
+    ) -> command.remote.Command:
+        return command.remote.Command(
+            f"{self.node_name}-{step}",
+            connection=self._connection,
+            create=create,
+            stdin=stdin,
+            triggers=list(triggers) if triggers else None,
+            add_previous_output_in_env=False,
+            logging=command.remote.Logging.NONE if secret else command.remote.Logging.STDOUT_AND_STDERR,
+            opts=self._options(after, secret),
+        )

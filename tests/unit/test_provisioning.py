@@ -1,0 +1,229 @@
+"""Remote steps under mocks: order, parallelism, re-run triggers, secrets, destroy safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import bundle as node_bundle
+from components import provisioning
+from offline import harness
+from tests.unit import stacks
+
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+SECRETS = [stacks.MAINTENANCE, stacks.JWT, stacks.FAKE_KEY, *stacks.FAKE_KEY.splitlines()[1:2]]
+
+
+@pytest.fixture(scope="module")
+def migrate_run() -> harness.Run:
+    result = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS)
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def greenfield_run() -> harness.Run:
+    result = harness.run(stacks.greenfield(), secret_keys=stacks.SECRET_KEYS)
+    assert result.error is None, result.error
+    return result
+
+
+def ancestors(result: harness.Run, name: str) -> set[str]:
+    """Everything a resource waits for, through depends_on (the engine's order)."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in result.named(todo.pop()).depends_on:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def commands(result: harness.Run) -> list[harness.Declared]:
+    return result.of_type(COMMAND)
+
+
+# ---- order -------------------------------------------------------------------------------------
+
+
+PREP = ["wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
+
+
+@pytest.mark.parametrize("node", ["ce-1", "ce-2", "ce-3"])
+def test_each_node_prepares_in_phase_order_after_it_booted(migrate_run: harness.Run, node: str) -> None:
+    for earlier, later in zip(PREP, PREP[1:], strict=False):
+        assert f"{node}-steps-{earlier}" in ancestors(migrate_run, f"{node}-steps-{later}")
+    assert f"{node}-steps-booted" in ancestors(migrate_run, f"{node}-steps-wait")
+
+
+def test_every_step_waits_for_boot_and_the_bundle(migrate_run: harness.Run) -> None:
+    for step in commands(migrate_run):
+        node = step.name.split("-steps-")[0]
+        if not step.name.endswith("-booted"):
+            assert f"{node}-steps-booted" in ancestors(migrate_run, step.name), step.name
+        if step.name.split("-steps-")[1] not in ("booted", "install"):
+            assert f"{node}-steps-install" in ancestors(migrate_run, step.name), step.name
+
+
+def test_nothing_runs_on_the_primary_before_its_backup_image(migrate_run: harness.Run) -> None:
+    assert {"ce-1-backup", "ce-1-sg"} <= set(migrate_run.named("ce-1-steps-booted").depends_on)
+
+
+def test_secondaries_prepare_in_parallel_with_the_backup_and_each_other(migrate_run: harness.Run) -> None:
+    for node in ("ce-2", "ce-3"):
+        waits_for = ancestors(migrate_run, f"{node}-steps-certs")
+        assert "ce-1-backup" not in waits_for
+        assert not any(n.startswith("ce-1-steps") for n in waits_for)
+        other = "ce-3" if node == "ce-2" else "ce-2"
+        assert not any(n.startswith(f"{other}-steps") for n in waits_for)
+
+
+def test_primary_checks_secrets_and_backs_up_before_cutover(migrate_run: harness.Run) -> None:
+    before_stop = ancestors(migrate_run, "ce-1-steps-cutover-stop")
+    assert {"ce-1-steps-inspect-check", "ce-1-steps-backup"} <= before_stop
+    check = migrate_run.named("ce-1-steps-inspect-check")
+    assert check.inputs["create"].endswith("ce-node inspect --check")
+
+
+def test_cutover_starts_only_after_every_node_is_prepared(migrate_run: harness.Run) -> None:
+    before_stop = ancestors(migrate_run, "ce-1-steps-cutover-stop")
+    assert {f"ce-{i}-steps-certs" for i in (1, 2, 3)} <= before_stop
+
+
+def test_cutover_is_strictly_sequential_in_ces_order(migrate_run: harness.Run) -> None:
+    order = ["ce-1-steps-cutover-stop",
+             "ce-1-steps-cutover-setup", "ce-2-steps-cutover-setup", "ce-3-steps-cutover-setup",
+             "ce-1-steps-cutover-start", "ce-2-steps-cutover-start", "ce-3-steps-cutover-start",
+             "ce-1-steps-verify"]
+    for earlier, later in zip(order, order[1:], strict=False):
+        assert earlier in migrate_run.named(later).depends_on, (earlier, later)
+    cutover = {n for n in order}
+    # no prep step waits for any cutover step: CE is down only during the cutover
+    for step in commands(migrate_run):
+        if step.name not in cutover:
+            assert not (ancestors(migrate_run, step.name) & cutover), step.name
+
+
+def test_greenfield_has_the_same_cutover_without_backup_or_inspect(greenfield_run: harness.Run) -> None:
+    names = {c.name for c in commands(greenfield_run)}
+    assert "ce-1-steps-backup" not in names and "ce-1-steps-inspect-check" not in names
+    assert "ce-3-steps-cutover-setup" in greenfield_run.named("ce-1-steps-cutover-start").depends_on
+
+
+def test_mount_waits_for_the_efs_mount_targets(migrate_run: harness.Run) -> None:
+    assert {"ce-shared-mt-eu-west-1a", "ce-shared-mt-eu-west-1b"} <= set(migrate_run.named("ce-2-steps-mount").depends_on)
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def test_phase_commands_run_the_installed_entry_point_under_a_timeout(migrate_run: harness.Run) -> None:
+    prepare = migrate_run.named("ce-2-steps-prepare").inputs["create"]
+    assert prepare == f"sudo timeout {provisioning.PHASE_TIMEOUT_S['prepare']} {node_bundle.ENTRY} prepare"
+
+
+def test_no_previous_output_in_env_and_no_delete_scripts(migrate_run: harness.Run) -> None:
+    for step in commands(migrate_run):
+        assert step.inputs["addPreviousOutputInEnv"] is False, step.name
+        assert "delete" not in step.inputs, step.name
+
+
+def test_commands_on_new_nodes_go_with_their_instance(migrate_run: harness.Run) -> None:
+    for step in commands(migrate_run) + migrate_run.of_type(COPY):
+        node = step.name.split("-steps-")[0]
+        if node == "ce-1":
+            assert step.deleted_with is None, step.name  # the adopted primary is not ours to delete
+        else:
+            assert step.deleted_with == f"{node}-vm", step.name
+
+
+def test_connection_retries_forever_while_booting(migrate_run: harness.Run) -> None:
+    conn = migrate_run.named("ce-2-steps-booted").inputs["connection"]["value"]
+    assert conn["dialErrorLimit"] == -1 and conn["perDialTimeout"] > 0 and conn["user"] == "ubuntu"
+
+
+def test_bastion_becomes_the_ssh_proxy() -> None:
+    result = harness.run(stacks.greenfield(bastionHost="bastion.example.internal", bastionUser="jump"),
+                         secret_keys=stacks.SECRET_KEYS)
+    proxy = result.named("ce-1-steps-booted").inputs["connection"]["value"]["proxy"]
+    assert proxy["host"] == "bastion.example.internal" and proxy["user"] == "jump"
+
+
+def test_bundle_is_shipped_by_copy_then_installed_atomically(migrate_run: harness.Run) -> None:
+    copy = migrate_run.named("ce-2-steps-bundle")
+    bundle = node_bundle.build()
+    assert copy.inputs["remotePath"] == f".cloud-exchange-ha-{bundle.short}.b64"  # the user's home, not /tmp
+    assert copy.inputs["triggers"] == [bundle.digest]
+    install = migrate_run.named("ce-2-steps-install").inputs["create"]
+    assert f"{node_bundle.INSTALL_DIR}.new" in install and "mv" in install
+
+
+def test_node_json_carries_the_cluster_in_cutover_order(migrate_run: harness.Run) -> None:
+    import json
+
+    config = json.loads(migrate_run.named("ce-3-steps-config").inputs["stdin"])
+    assert config["cluster_ips"] == ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
+    assert config["node_ip"] == "10.0.3.10" and config["role"] == "secondary"
+    assert config["shared_source"].endswith(".amazonaws.com:/")
+    primary = json.loads(migrate_run.named("ce-1-steps-config").inputs["stdin"])
+    assert primary["role"] == "primary" and primary["migrate"] is True
+
+
+# ---- secrets -----------------------------------------------------------------------------------
+
+
+def test_no_secret_appears_outside_a_secret_in_any_input(migrate_run: harness.Run, greenfield_run: harness.Run) -> None:
+    assert harness.plain_leaks(migrate_run, SECRETS) == []
+    assert harness.plain_leaks(greenfield_run, SECRETS) == []
+
+
+def test_the_leak_scan_finds_a_planted_secret(migrate_run: harness.Run) -> None:
+    planted = harness.Run(resources=[harness.Declared(typ=COMMAND, name="x", custom=True, parent=None,
+                                                      inputs={"create": f"echo {stacks.JWT}"})],
+                          outputs={}, error=None, mocks=migrate_run.mocks)
+    assert harness.plain_leaks(planted, SECRETS) == ["x.create"]
+
+
+def test_secrets_travel_on_stdin_of_a_silent_step(migrate_run: harness.Run) -> None:
+    step = migrate_run.named("ce-2-steps-secrets")
+    assert "/dev/stdin" in step.inputs["create"] and "0600" in step.inputs["create"]
+    assert stacks.JWT in step.inputs["stdin"]["value"]  # inside the secret wrapper
+    assert step.inputs["logging"] == "none"
+    assert {"stdout", "stderr"} <= set(step.additional_secret_outputs)
+
+
+def test_setup_steps_hide_their_output(migrate_run: harness.Run) -> None:
+    for node in ("ce-1", "ce-2", "ce-3"):
+        step = migrate_run.named(f"{node}-steps-cutover-setup")
+        assert {"stdout", "stderr"} <= set(step.additional_secret_outputs) and step.inputs["logging"] == "none"
+
+
+# ---- re-runs -----------------------------------------------------------------------------------
+
+
+def triggers(result: harness.Run) -> dict[str, object]:
+    return {c.name: c.inputs.get("triggers") for c in commands(result)}
+
+
+def test_same_config_gives_identical_inputs(migrate_run: harness.Run) -> None:
+    again = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS)
+    assert {c.name: c.inputs for c in commands(again)} == {c.name: c.inputs for c in commands(migrate_run)}
+
+
+def test_a_new_ce_version_reruns_fetch_and_cutover(migrate_run: harness.Run) -> None:
+    newer = harness.run(stacks.migrate(ceVersion="v5.1.3"), secret_keys=stacks.SECRET_KEYS)
+    before, after = triggers(migrate_run), triggers(newer)
+    changed = {name for name in before if before[name] != after[name]}
+    assert {"ce-1-steps-fetch-ce", "ce-1-steps-cutover-stop", "ce-3-steps-cutover-start", "ce-1-steps-verify"} <= changed
+    assert "ce-2-steps-booted" not in changed
+
+
+def test_a_new_bundle_reruns_preparation_but_not_the_cutover(monkeypatch: pytest.MonkeyPatch, migrate_run: harness.Run) -> None:
+    real = node_bundle.build()
+    monkeypatch.setattr(node_bundle, "build", lambda: node_bundle.Bundle(real.archive + b"x", "f" * 64))
+    changed_run = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS)
+    before, after = triggers(migrate_run), triggers(changed_run)
+    changed = {name for name in before if before[name] != after[name]}
+    assert {"ce-2-steps-prepare", "ce-1-steps-install", "ce-1-steps-verify"} <= changed
+    assert not {n for n in changed if "cutover" in n}, "a script change must not take CE down again"
