@@ -9,6 +9,7 @@ Must not touch: settings validation (``settings.py``/``topology.py`` finish befo
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -110,7 +111,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         for node in self.nodes:
             adopted = isinstance(node.component, PrimaryNode)
             node_json = pulumi.Output.all(node.private_ip, shared_source, *ips).apply(
-                lambda values, node=node, adopted=adopted: _node_json(settings, node, adopted, values[0], values[1], values[2:])
+                functools.partial(_node_json, settings, node, adopted)
             )
             after: list[pulumi.Resource] = [self.network]
             if adopted:
@@ -146,7 +147,9 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         return primary.phase("verify", args="--json", after=[chain], triggers=[cutover_revision, bundle.digest])
 
 
-def _node_json(settings: Settings, node: NodeHandle, adopted: bool, ip: str, shared_source: str, ips: list[str]) -> str:
+def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list[str]) -> str:
+    """node.json of one node, from its address, the shared folder source and every node's address."""
+    ip, shared_source, ips = values[0], values[1], values[2:]
     return NodeConfig(
         node_name=node.name,
         node_ip=ip,
