@@ -108,10 +108,67 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
             walk(resource.name, depth + 1)
 
     walk(None, 1)
+    lines += ["", *render_steps(result)]
     lines += ["", "Outputs:"]
     for name, value in result.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
     return mask("\n".join(lines), secrets)
+
+
+REMOTE_TYPES = ("command:remote:Command", "command:remote:CopyToRemote")
+CUTOVER_MARK = "-cutover-"
+
+
+def waves(result: harness.Run) -> list[list[str]]:
+    """Remote steps grouped by the earliest moment they can run (each wave waits for the previous)."""
+    steps = {r.name: r for r in result.resources if r.typ in REMOTE_TYPES}
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in level:
+            deps = [d for d in steps[name].depends_on if d in steps]
+            level[name] = 1 + max((depth(d) for d in deps), default=-1)
+        return level[name]
+
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for name in steps:
+        grouped[depth(name)].append(name)
+    return [sorted(grouped[i]) for i in sorted(grouped)]
+
+
+def describe_step(resource: harness.Declared) -> str:
+    if resource.typ == "command:remote:CopyToRemote":
+        return f"copy bundle -> ~/{resource.inputs.get('remotePath')}"
+    text = str(resource.inputs.get("create", ""))
+    stdin = resource.inputs.get("stdin")
+    if isinstance(stdin, dict) and harness.SECRET_SIG in stdin:
+        text += f"   < stdin: {MASK} (secret)"
+    elif isinstance(stdin, str):
+        text += f"   < stdin: {len(stdin)} bytes"
+    return text
+
+
+def render_steps(result: harness.Run) -> list[str]:
+    steps = [r for r in result.resources if r.typ in REMOTE_TYPES]
+    if not steps:
+        return []
+    order = {name: i for i, wave in enumerate(waves(result)) for name in wave}
+    lines = ["Remote steps per node, in order (step: command):"]
+    by_node: dict[str, list[harness.Declared]] = defaultdict(list)
+    for step in steps:
+        by_node[step.name.split("-steps-")[0]].append(step)
+    for node, node_steps in by_node.items():
+        lines.append(f"  {node}:")
+        for step in sorted(node_steps, key=lambda r: order[r.name]):
+            lines.append(f"    [wave {order[step.name] + 1:>2}] {step.name.split('-steps-')[1]:<16} {describe_step(step)}")
+    cutover = sorted((r for r in steps if CUTOVER_MARK in r.name), key=lambda r: order[r.name])
+    lines += ["", f"Cutover window (CE is down only here; {len(cutover)} steps, one at a time):"]
+    for index, step in enumerate(cutover, start=1):
+        lines.append(f"  {index}. {step.name.split('-steps-')[0]}: {step.name.split(CUTOVER_MARK)[1]}")
+    parallel = [len(w) for w in waves(result)]
+    lines.append(f"Remote-step waves: {len(parallel)}; the widest runs {max(parallel)} steps at once "
+                 "(every node prepares in parallel; AWS resources are not counted)")
+    return lines
 
 
 def _show(value: Any) -> str:
@@ -140,12 +197,18 @@ def world_for(config: dict[str, Any]) -> AwsWorld:
 
 
 def graph_json(result: harness.Run) -> dict[str, Any]:
+    order = {name: i for i, wave in enumerate(waves(result)) for name in wave}
     return {
         "resources": [
             {"type": r.typ, "name": r.name, "parent": r.parent, "dependsOn": r.depends_on,
-             "protect": r.protect, "retainOnDelete": r.retain_on_delete}
+             "protect": r.protect, "retainOnDelete": r.retain_on_delete, "ignoreChanges": r.ignore_changes}
             for r in result.resources
-        ]
+        ],
+        "steps": [
+            {"name": r.name, "node": r.name.split("-steps-")[0], "step": r.name.split("-steps-")[1],
+             "wave": order[r.name] + 1, "cutover": CUTOVER_MARK in r.name, "command": describe_step(r)}
+            for r in result.resources if r.typ in REMOTE_TYPES
+        ],
     }
 
 

@@ -1,0 +1,82 @@
+"""The offline plan: content for the dev stack, masking, graph files, and settings errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from offline import plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> tuple[int, str]:
+    code = plan.main(["--out", str(tmp_path / "out"), *args])
+    return code, capsys.readouterr().out
+
+
+def test_dev_plan_lists_resources_by_component(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out = run_plan(capsys, tmp_path, "--stack", "dev")
+    assert code == 0
+    assert "\n  + cloudexchange:ha:Cluster  ce\n" in out
+    assert "\n    + cloudexchange:ha:Network  ce-net\n" in out
+    assert re.search(r"\+ aws:ec2/amiFromInstance:AmiFromInstance  ce-1-backup  \[protect; retain-on-delete\]", out)
+    assert re.search(r"\+ aws:ec2/instance:Instance  ce-2-vm  \[ignore-changes=ami\]", out)
+    assert '"httpTokens":"required"' in out
+
+
+def test_dev_plan_orders_each_nodes_steps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _, out = run_plan(capsys, tmp_path, "--stack", "dev")
+    section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
+    names = [line.split()[2] for line in section.splitlines() if line.strip().startswith("[wave")]
+    assert names == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount",
+                     "fetch-ce", "certs", "cutover-setup", "cutover-start"]
+
+
+def test_dev_plan_shows_the_cutover_window(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _, out = run_plan(capsys, tmp_path, "--stack", "dev")
+    window = out.split("Cutover window", 1)[1].split("\n\n", 1)[0]
+    assert re.findall(r"\d\. (ce-\d): (\w+)", window) == [
+        ("ce-1", "stop"), ("ce-1", "setup"), ("ce-2", "setup"), ("ce-3", "setup"),
+        ("ce-1", "start"), ("ce-2", "start"), ("ce-3", "start")]
+
+
+def test_graph_files_are_written(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    run_plan(capsys, tmp_path, "--stack", "dev")
+    graph = json.loads((tmp_path / "out" / "dev.json").read_text())
+    steps = {s["name"]: s for s in graph["steps"]}
+    assert steps["ce-1-steps-cutover-stop"]["wave"] > steps["ce-3-steps-certs"]["wave"]
+    assert steps["ce-1-steps-cutover-stop"]["cutover"] is True
+    mermaid = (tmp_path / "out" / "dev.mmd").read_text()
+    assert mermaid.startswith("flowchart TD") and "ce_1_backup --> ce_1_sg" in mermaid
+
+
+def test_secrets_in_a_stack_file_never_reach_the_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    stack = (ROOT / "Pulumi.dev.yaml").read_text()
+    stack += "  cloud-exchange-ha:jwtSecret: plain-jwt-4242\n  cloud-exchange-ha:maintenancePassword: plain-mp-5353\n"
+    (tmp_path / "Pulumi.leaky.yaml").write_text(stack)
+    code, out = run_plan(capsys, tmp_path, "--stack", "leaky", "--root", str(tmp_path))
+    assert code == 0
+    written = "".join(p.read_text() for p in (tmp_path / "out").iterdir())
+    for secret in ("plain-jwt-4242", "plain-mp-5353"):
+        assert secret not in out and secret not in written
+    assert "< stdin: **** (secret)" in out
+
+
+def test_a_broken_stack_file_gives_the_same_settings_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    stack = (ROOT / "Pulumi.dev.yaml").read_text().replace("ceVersion: v5.1.2", "ceVersion: v4.9.0")
+    stack = stack.replace("cloud-exchange-ha:keyPairName: ce-dev", "cloud-exchange-ha:keyPairName: ''")
+    (tmp_path / "Pulumi.broken.yaml").write_text(stack)
+    code, out = run_plan(capsys, tmp_path, "--stack", "broken", "--root", str(tmp_path))
+    assert code == 2
+    assert "cloud-exchange-ha:ceVersion: v4.9.0 predates HA" in out
+    assert "cloud-exchange-ha:keyPairName: is required" in out
+    assert "Resources (" not in out
+
+
+def test_unknown_stack_names_the_existing_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert plan.main(["--stack", "nope"]) == 2
+    assert "Pulumi.dev.yaml" in capsys.readouterr().err
