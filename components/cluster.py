@@ -88,7 +88,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             "efsId": self.storage.file_system.id if self.storage else None,
             "efsDnsName": self.storage.dns_name if self.storage else None,
             "efsSecurityGroupId": self.network.efs_security_group.id if self.network.efs_security_group else None,
-            "verifiedPrimary": self.verify.stdout.apply(lambda out: _report(out).get("primary")),
+            "verifiedPrimary": self.verify.stdout.apply(lambda out: _report(out).get("primary_ip")),
             "verifiedMembers": self.verify.stdout.apply(lambda out: _report(out).get("members", [])),
         }
         self.register_outputs(self.outputs)
@@ -144,7 +144,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             chain = node_steps.phase("setup", after=[chain], triggers=[cutover_revision], step="cutover-setup", secret_output=True)
         for node_steps in steps:
             chain = node_steps.phase("start", after=[chain], triggers=[cutover_revision], step="cutover-start")
-        return primary.phase("verify", args="--json", after=[chain], triggers=[cutover_revision, bundle.digest])
+        return primary.phase("verify", args="--json --insecure-ui", after=[chain], triggers=[cutover_revision, bundle.digest])
 
 
 def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list[str]) -> str:
