@@ -81,7 +81,8 @@ def mask(text: str, secrets: list[str]) -> str:
     return text
 
 
-def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[str]) -> str:
+def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[str],
+           config: dict[str, Any] | None = None) -> str:
     lines = [f"Offline plan for stack '{stack}' (mocked AWS answers; nothing was contacted)"]
     if placeheld:
         lines.append(f"  secrets not in the stack file, shown as {MASK}: {', '.join(placeheld)}")
@@ -109,6 +110,7 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
 
     walk(None, 1)
     lines += ["", *render_steps(result)]
+    lines += ["", *render_policy(result, config)]
     lines += ["", "Outputs:"]
     for name, value in result.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
@@ -146,6 +148,18 @@ def describe_step(resource: harness.Declared) -> str:
     elif isinstance(stdin, str):
         text += f"   < stdin: {len(stdin)} bytes"
     return text
+
+
+def render_policy(result: harness.Run, config: dict[str, Any] | None) -> list[str]:
+    """The policy pack's validators over the mocked graph (the same functions the pack runs)."""
+    from policy import rules
+
+    violations = rules.check_run(result, config)
+    if not violations:
+        return [f"Policy pack ({len(rules.RESOURCE_CHECKS) + len(rules.STACK_CHECKS)} policies): no violations"]
+    lines = [f"POLICY VIOLATIONS ({len(violations)}):"]
+    lines += [f"  - [{v.policy}] {v.resource}: {v.message}" for v in violations]
+    return lines
 
 
 def render_steps(result: harness.Run) -> list[str]:
@@ -239,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = harness.run(config, stack=args.stack, world=world_for(config), secret_keys=list(PLACEHOLDER_SECRETS))
     secrets = secret_values(config)
-    print(render(result, args.stack, placeheld, secrets))
+    print(render(result, args.stack, placeheld, secrets, config))
     if result.error:
         return 2
     out = Path(args.out)

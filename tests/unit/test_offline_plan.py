@@ -80,3 +80,17 @@ def test_a_broken_stack_file_gives_the_same_settings_errors(capsys: pytest.Captu
 def test_unknown_stack_names_the_existing_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert plan.main(["--stack", "nope"]) == 2
     assert "Pulumi.dev.yaml" in capsys.readouterr().err
+
+
+def test_plan_runs_the_policy_pack_and_shows_violations(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, clean = run_plan(capsys, tmp_path, "--stack", "dev")
+    assert "Policy pack (8 policies): no violations" in clean
+    import pulumi
+
+    from components import nodes
+
+    monkeypatch.setattr(nodes, "backup_options", lambda parent: pulumi.ResourceOptions(parent=parent))
+    _, broken = run_plan(capsys, tmp_path, "--stack", "dev")
+    assert "POLICY VIOLATIONS" in broken and "[ce-data-protected] ce-1-backup" in broken
