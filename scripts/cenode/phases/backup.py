@@ -1,0 +1,139 @@
+"""Phase ``backup`` (migrate primary): a tarball of the standalone's ``ta_cloud_exchange`` folder.
+
+Owns: ``<shared_dir>/backups/<node>-ta_cloud_exchange-<UTC stamp>.tar.gz`` plus ``.sha256``
+(``sha256sum -c`` format) and ``.tree`` (the folder's fingerprint). The secret file named by
+``.env`` LOCATION is included when it lives outside the folder (CE-as-VM: ``/etc/.env.keys``).
+
+Idempotency (the choice): the fingerprint is a sha256 over every entry's path, type, mode,
+owner, size, mtime and link target (a stat walk, no content read). When a complete backup of
+this node with the same fingerprint exists, nothing is written ("unchanged"). Any change in the
+folder (including a running MongoDB touching its files) makes the next run write a new backup.
+An existing backup is never overwritten or removed (new names, ``link`` = no clobber).
+
+Must not touch: the CE folder (read only), other backups.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import hashlib
+import os
+import stat
+
+from .. import ceenv
+from ..system import Ctx, PhaseError, PhaseResult, setting
+
+SUFFIX = ".tar.gz"
+
+
+def tree_fingerprint(paths: list[str]) -> tuple[str, int, int]:
+    """(sha256 hex, entries, bytes) over the metadata of everything under ``paths``."""
+    digest = hashlib.sha256()
+    entries = 0
+    total = 0
+
+    def add(path: str) -> None:
+        nonlocal entries, total
+        st = os.lstat(path)
+        link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+        record = f"{path}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0{st.st_size}\0{st.st_mtime_ns}\0{link}\n"
+        digest.update(record.encode("utf-8", "surrogateescape"))
+        entries += 1
+        if stat.S_ISREG(st.st_mode):
+            total += st.st_size
+
+    for top in sorted(paths):
+        if not os.path.lexists(top):
+            continue
+        add(top)
+        if os.path.isdir(top) and not os.path.islink(top):
+            for root, dirs, files in os.walk(top):
+                dirs.sort()
+                for name in sorted(dirs + files):
+                    add(os.path.join(root, name))
+    return digest.hexdigest(), entries, total
+
+
+def backup_name(node_name: str, when: datetime.datetime, folder: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in node_name) or "node"
+    return f"{safe}-{os.path.basename(folder.rstrip('/'))}-{when.strftime('%Y%m%dT%H%M%SZ')}{SUFFIX}"
+
+
+def existing_backup(backups: str, prefix: str, fingerprint: str) -> str | None:
+    """A complete backup (tarball + .sha256) of this node whose .tree equals ``fingerprint``."""
+    for tree in sorted(glob.glob(os.path.join(glob.escape(backups), glob.escape(prefix) + "*" + SUFFIX + ".tree"))):
+        tarball = tree[: -len(".tree")]
+        try:
+            with open(tree, encoding="utf-8") as handle:
+                recorded = handle.read().split()[0]
+        except (OSError, IndexError):
+            continue
+        if recorded == fingerprint and os.path.isfile(tarball) and os.path.isfile(tarball + ".sha256"):
+            return tarball
+    return None
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_new(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
+    cfg = ctx.cfg
+    if not (cfg.migrate and cfg.is_primary):
+        return PhaseResult("unchanged", "not the migrate primary: nothing to back up")
+    ce_dir = os.path.normpath(cfg.ce_dir)
+    if not os.path.isdir(ce_dir):
+        raise PhaseError(f"{ce_dir} does not exist", f"set {setting('ceDir')} to the standalone's ta_cloud_exchange folder")
+    if not os.path.isdir(cfg.shared_dir):
+        raise PhaseError(f"shared folder {cfg.shared_dir} is missing", "run the mount phase first")
+    backups = os.path.join(cfg.shared_dir, "backups")
+    os.makedirs(backups, mode=0o700, exist_ok=True)
+
+    paths = [ce_dir]
+    secret_file = ceenv.CeFiles(ce_dir).secret_path(ceenv.CeFiles(ce_dir).env())
+    if os.path.exists(secret_file) and not secret_file.startswith(ce_dir + os.sep):
+        paths.append(secret_file)
+    fingerprint, entries, size = tree_fingerprint(paths)
+    ctx.log.info(f"fingerprint {fingerprint} over {entries} entries, {size} bytes: {paths}")
+    prefix = backup_name(cfg.node_name, datetime.datetime(2000, 1, 1), ce_dir).rsplit("-", 1)[0] + "-"
+    found = existing_backup(backups, prefix, fingerprint)
+    if found:
+        return PhaseResult("unchanged", f"{found} already holds this tree (fingerprint {fingerprint[:12]})")
+
+    when = now or datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - nodes run python 3.9+
+    name = backup_name(cfg.node_name, when, ce_dir)
+    final = os.path.join(backups, name)
+    counter = 1
+    while os.path.lexists(final):
+        final = os.path.join(backups, name[: -len(SUFFIX)] + f"-{counter}{SUFFIX}")
+        counter += 1
+    partial = os.path.join(backups, f".{os.path.basename(final)}.partial-{os.getpid()}")
+    argv = ["tar", "--create", "--gzip", "--file", partial, "--numeric-owner", "--sort=name", "-C", "/"]
+    argv += [p.lstrip("/") for p in paths]
+    try:
+        result = ctx.runner.run(argv, timeout=ctx.timeout("backup"))
+        if result.rc == 1:
+            ctx.log.warn("tar: some files changed while being read (CE is running); the AMI is the consistent backup")
+        elif result.rc != 0:
+            raise PhaseError(f"tar failed: {result.tail()}", f"look at {ctx.log.path}; is {backups} writable and large enough?")
+        os.chmod(partial, 0o600)
+        digest = file_sha256(partial)
+        os.link(partial, final)  # fails instead of overwriting
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    _write_new(final + ".sha256", f"{digest}  {os.path.basename(final)}\n")
+    _write_new(final + ".tree", f"{fingerprint}\n")
+    mib = os.path.getsize(final) / 1024**2
+    return PhaseResult("changed", f"{final} ({mib:.1f} MiB, sha256 {digest[:12]})")

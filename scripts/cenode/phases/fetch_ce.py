@@ -1,0 +1,130 @@
+"""Phase ``fetch-ce``: CE's repository at the pinned tag in ``ce_dir`` (detached checkout).
+
+Owns: cloning ``ce_repo_url`` into ``ce_dir`` (or reusing the checkout that is there, e.g. the
+standalone's), fetching only the pinned tag when HEAD is not already its commit, refusing a
+tree with modified tracked files (``git diff -G.``, the check CE's setup makes), the detached
+checkout, and marking ``ce_dir`` as a safe.directory for root (CE's setup runs git as root).
+
+Must not touch: untracked/ignored files (CE's ``.env``, ``data/``), the remote's configuration of
+an existing checkout, anything outside ``ce_dir`` except the system git config.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..system import CommandResult, Ctx, PhaseError, PhaseResult, retry, setting
+
+SYSTEM_GITCONFIG = "/etc/gitconfig"
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/true", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+
+
+class Git:
+    def __init__(self, ctx: Ctx, ce_dir: str) -> None:
+        self.ctx = ctx
+        self.ce_dir = ce_dir
+
+    def __call__(self, *args: str, timeout: float = 120) -> CommandResult:
+        argv = ["git", "-c", f"safe.directory={self.ce_dir}", "-c", "advice.detachedHead=false", "-C", self.ce_dir, *args]
+        return self.ctx.runner.run(argv, timeout=timeout, env=GIT_ENV)
+
+    def network(self, *args: str) -> CommandResult:
+        """A git command that talks to the remote: bounded, retried on failure."""
+        return retry(
+            lambda: self(*args, timeout=self.ctx.timeout("git")),
+            attempts=3,
+            delay=10,
+            should_retry=lambda r: not r.ok,
+            log=self.ctx.log,
+            what=f"git {args[0]}",
+            sleep=self.ctx.sleep,
+        )
+
+    def rev(self, ref: str) -> str | None:
+        result = self("rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+        return result.out.strip() if result.ok and result.out.strip() else None
+
+
+def clone(ctx: Ctx, url: str, ce_dir: str) -> None:
+    parent = os.path.dirname(ce_dir.rstrip("/")) or "/"
+    os.makedirs(parent, exist_ok=True)
+    result = retry(
+        lambda: ctx.runner.run(["git", "clone", "--no-checkout", url, ce_dir], timeout=ctx.timeout("git"), env=GIT_ENV),
+        attempts=3,
+        delay=10,
+        should_retry=lambda r: not r.ok and not _has_repo(ce_dir),
+        log=ctx.log,
+        what="git clone",
+        sleep=ctx.sleep,
+    )
+    if not result.ok:
+        raise PhaseError(f"git clone {url} failed: {result.tail()}", f"check {setting('ceRepoUrl')} and the node's outbound access")
+
+
+def _has_repo(path: str) -> bool:
+    return os.path.isdir(os.path.join(path, ".git"))
+
+
+def ensure_safe_directory(ctx: Ctx, ce_dir: str) -> bool:
+    """``safe.directory = ce_dir`` in the system git config (/etc/gitconfig: root and everyone)."""
+    config = ctx.env.host_path(SYSTEM_GITCONFIG)
+    current = ctx.runner.run(["git", "config", "--file", config, "--get-all", "safe.directory"], timeout=30)
+    if ce_dir in current.out.splitlines() or "*" in current.out.splitlines():
+        return False
+    result = ctx.runner.run(["git", "config", "--file", config, "--add", "safe.directory", ce_dir], timeout=30)
+    if not result.ok:
+        raise PhaseError(f"cannot mark {ce_dir} as git safe.directory: {result.tail()}", "check /etc/gitconfig is writable by root")
+    return True
+
+
+def run(ctx: Ctx) -> PhaseResult:
+    cfg = ctx.cfg
+    ce_dir = os.path.normpath(cfg.ce_dir)
+    tag = cfg.ce_version
+    changes: list[str] = []
+    if os.path.exists(ce_dir) and not _has_repo(ce_dir):
+        if os.listdir(ce_dir):
+            raise PhaseError(
+                f"{ce_dir} exists, is not empty and is not a git checkout",
+                f"move it away or set {setting('ceDir')} to another folder",
+            )
+    cloned = False
+    if not _has_repo(ce_dir):
+        clone(ctx, cfg.ce_repo_url, ce_dir)  # --no-checkout: the work tree comes from the checkout below
+        changes.append(f"cloned {cfg.ce_repo_url}")
+        cloned = True
+    git = Git(ctx, ce_dir)
+    if ensure_safe_directory(ctx, ce_dir):
+        changes.append("safe.directory")
+    dirty = git("diff", "-G.", "--name-only")
+    if not dirty.ok:
+        raise PhaseError(f"git diff failed in {ce_dir}: {dirty.tail()}", f"check {ce_dir} is a healthy git checkout")
+    modified = [line for line in dirty.out.splitlines() if line.strip()]
+    if modified:
+        shown = ", ".join(modified[:5]) + (" ..." if len(modified) > 5 else "")
+        raise PhaseError(
+            f"{ce_dir} has modified tracked files ({shown}); CE's setup refuses such a tree",
+            f"revert or stash them in {ce_dir} (git -C {ce_dir} stash)",
+        )
+    head = git.rev("HEAD")
+    target = git.rev(f"refs/tags/{tag}")
+    if target is not None and head == target and not cloned:
+        status = "changed" if changes else "unchanged"
+        return PhaseResult(status, f"{ce_dir} at {tag} ({target[:12]})" + (f"; {', '.join(changes)}" if changes else ""))
+    if target is None:
+        fetched = git.network("fetch", "--no-tags", "--force", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
+        if not fetched.ok:
+            raise PhaseError(
+                f"cannot fetch tag {tag} from {cfg.ce_repo_url}: {fetched.tail()}",
+                f"check {setting('ceVersion')} names an existing tag and {setting('ceRepoUrl')} is reachable",
+            )
+        target = git.rev(f"refs/tags/{tag}")
+        if target is None:
+            raise PhaseError(f"tag {tag} not found in {cfg.ce_repo_url}", f"set {setting('ceVersion')} to an existing tag")
+        if head == target and not cloned:
+            return PhaseResult("changed" if changes else "unchanged", f"{ce_dir} at {tag} ({target[:12]})")
+    checkout = git("checkout", "--quiet", "--detach", target, timeout=300)
+    if not checkout.ok:
+        raise PhaseError(f"git checkout {tag} failed in {ce_dir}: {checkout.tail()}", f"look at {ce_dir} (untracked files in the way?)")
+    changes.append(f"checked out {tag} (was {head[:12] if head else 'nothing'})")
+    return PhaseResult("changed", f"{ce_dir} at {tag} ({target[:12]}); {', '.join(changes)}")

@@ -1,0 +1,242 @@
+"""Phase ``mount`` (5.x): the shared folder (EFS over NFS 4.1) at ``shared_dir``, for good.
+
+Owns: the one ``/etc/fstab`` line for ``shared_dir`` (``_netdev,nofail``, rewritten if it
+differs), mounting it when it is not a mountpoint yet (bounded retries: a new EFS mount target's
+DNS name takes a while to resolve), a systemd drop-in so the container engine starts only after
+the mount (``RequiresMountsFor=``), a write/read/chown probe (root must be able to chown, CE
+chowns to uid 1001), and the sub-folders CE expects in the shared folder (created when missing,
+never changed when present).
+
+Must not touch: the contents of the shared folder beyond creating missing folders and its probe
+file; an existing mount (test hosts bind-mount the folder; it is not remounted).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+
+from ..system import Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
+
+FSTAB = "/etc/fstab"
+DROPIN_NAME = "cloud-exchange-ha-shared.conf"
+CE_UID = 1001
+
+#: CE's shared layout (facts 2.1, create_required_files): path -> (mode, owned by uid 1001)
+SHARED_LAYOUT = (
+    ("config", 0o744, False),
+    ("config/ssl_certs", 0o755, True),
+    ("config/ca_certs", 0o755, True),
+    ("repos", 0o755, True),
+    ("plugins", 0o755, True),
+    ("custom_plugins", 0o755, True),
+    ("backups", 0o700, False),  # ours: tarballs of the standalone (backup phase)
+)
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def fstab_escape(path: str) -> str:
+    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+
+
+def fstab_unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def fstab_line(source: str, mountpoint: str, fstype: str, options: str) -> str:
+    opts = [o for o in options.split(",") if o]
+    for extra in ("_netdev", "nofail"):
+        if extra not in opts:
+            opts.append(extra)
+    return f"{fstab_escape(source)} {fstab_escape(mountpoint)} {fstype} {','.join(opts)} 0 0"
+
+
+def rewrite_fstab(text: str, wanted_line: str, mountpoint: str) -> tuple[str, bool]:
+    """Exactly one line mounts ``mountpoint``, equal to ``wanted_line``; other lines untouched."""
+    mountpoint = os.path.normpath(mountpoint)
+    out: list[str] = []
+    matches: list[str] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith("#") and len(fields) >= 2 and os.path.normpath(fstab_unescape(fields[1])) == mountpoint:
+            matches.append(line)
+            continue
+        out.append(line)
+    if len(matches) == 1 and matches[0].split() == wanted_line.split():
+        return text, False
+    out.append(wanted_line)
+    return "\n".join(out) + "\n", True
+
+
+def parse_mountinfo(text: str) -> dict[str, tuple[str, str]]:
+    """``/proc/self/mountinfo`` -> {mountpoint: (fstype, source)} (the last mount on a path wins)."""
+    mounts: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if not sep or len(fields) < 5:
+            continue
+        rest = right.split()
+        fstype = rest[0] if rest else ""
+        source = rest[1] if len(rest) > 1 else ""
+        mounts[fstab_unescape(fields[4])] = (fstype, fstab_unescape(source))
+    return mounts
+
+
+def dropin_text(shared_dir: str) -> str:
+    return f"# written by cloud-exchange-ha: start containers only with the shared folder mounted\n[Unit]\nRequiresMountsFor={shared_dir}\n"
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def is_mountpoint(ctx: Ctx, path: str) -> tuple[bool, str]:
+    mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))
+    entry = mounts.get(os.path.normpath(path))
+    return (entry is not None, f"{entry[0]} from {entry[1]}" if entry else "")
+
+
+def ensure_fstab(ctx: Ctx, line: str, shared_dir: str) -> bool:
+    path = ctx.env.host_path(FSTAB)
+    text = read_text(path, default="")
+    new, changed = rewrite_fstab(text, line, shared_dir)
+    if changed:
+        backup = path + ".cloud-exchange-ha.bak"
+        if os.path.exists(path):
+            shutil.copy2(path, backup)
+        write_atomic(path, new, 0o644)
+        ctx.log.info(f"fstab: {line} (old copy in {backup})")
+    return changed
+
+
+def engine_units(ctx: Ctx) -> list[str]:
+    units = []
+    if ctx.runner.which("docker") or ctx.runner.which("dockerd"):
+        units.append("docker.service")
+    if ctx.runner.which("podman"):
+        units.append("podman-restart.service")
+    return units or ["docker.service"]
+
+
+def ensure_dropins(ctx: Ctx, shared_dir: str) -> bool:
+    changed = False
+    text = dropin_text(shared_dir)
+    for unit in engine_units(ctx):
+        path = ctx.env.host_path(f"/etc/systemd/system/{unit}.d/{DROPIN_NAME}")
+        if read_text(path, default="") != text:
+            write_atomic(path, text, 0o644)
+            ctx.log.info(f"drop-in {path}: RequiresMountsFor={shared_dir}")
+            changed = True
+    if changed:
+        systemctl = ctx.runner.which("systemctl")
+        if systemctl:
+            ctx.runner.run([systemctl, "daemon-reload"], timeout=120)
+        else:
+            ctx.log.warn("no systemctl: drop-in written, not loaded")
+    return changed
+
+
+def do_mount(ctx: Ctx, source: str, shared_dir: str, options: str) -> None:
+    os.makedirs(shared_dir, exist_ok=True)
+    deadline = ctx.clock() + ctx.timeout("mount")
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = max(deadline - ctx.clock(), 30)
+        result = ctx.runner.run(["mount", "-t", "nfs4", "-o", options, source, shared_dir], timeout=min(remaining, 180))
+        if result.ok:
+            return
+        if ctx.clock() + 15 > deadline:
+            raise PhaseError(
+                f"mount {source} at {shared_dir} failed after {attempt} attempts: {result.tail()}",
+                "check the EFS mount target in the node's subnet, its security group (TCP 2049 from the nodes) and DNS",
+            )
+        ctx.sleep(15)
+
+
+def probe(ctx: Ctx, shared_dir: str, node_name: str) -> None:
+    """Write, read back, chown and remove a file: the folder is shared-writable and root may chown."""
+    token = secrets.token_hex(16)
+    path = os.path.join(shared_dir, f".cloud-exchange-ha-probe-{node_name or 'node'}")
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(token)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() != token:
+                raise PhaseError(f"probe file {path} read back differently", "check the NFS server and mount options")
+    except OSError as exc:
+        raise PhaseError(f"cannot write to {shared_dir}: {exc.strerror}", "mount the shared folder read-write (EFS access policy)") from None
+    try:
+        os.chown(path, CE_UID, CE_UID)
+    except OSError as exc:
+        raise PhaseError(
+            f"root cannot chown in {shared_dir} ({exc.strerror}); CE chowns its files to uid 1001",
+            "allow root access on the EFS file system (no root squash / ClientRootAccess in its policy)",
+        ) from None
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def ensure_layout(shared_dir: str) -> list[str]:
+    created = []
+    for rel, mode, ce_owned in SHARED_LAYOUT:
+        path = os.path.join(shared_dir, rel)
+        if os.path.isdir(path):
+            continue
+        if os.path.lexists(path):
+            raise PhaseError(f"{path} exists and is not a folder", "move it away; CE needs a folder there")
+        os.mkdir(path, mode)
+        os.chmod(path, mode)
+        if ce_owned:
+            os.chown(path, CE_UID, CE_UID)
+        created.append(rel)
+    keep = os.path.join(shared_dir, "config", "ca_certs", ".keep")
+    if not os.listdir(os.path.dirname(keep)):
+        with open(keep, "w", encoding="utf-8"):
+            pass
+        os.chmod(keep, 0o664)
+        os.chown(keep, CE_UID, CE_UID)
+        created.append("config/ca_certs/.keep")
+    return created
+
+
+def run(ctx: Ctx) -> PhaseResult:
+    cfg = ctx.cfg
+    shared_dir = os.path.normpath(cfg.shared_dir)
+    if ctx.release_line.storage != "efs":
+        return PhaseResult("unchanged", f"CE {ctx.release_line.major}.x: shared storage is CE's GlusterFS, nothing to mount")
+    if not os.path.isabs(shared_dir) or any(ch.isspace() for ch in shared_dir):
+        raise PhaseError(f"shared folder {cfg.shared_dir!r} must be an absolute path without spaces", f"set {setting('sharedDir')}")
+    changes: list[str] = []
+    mounted, what = is_mountpoint(ctx, shared_dir)
+    if cfg.shared_source:
+        if ensure_fstab(ctx, fstab_line(cfg.shared_source, shared_dir, "nfs4", cfg.nfs_options), shared_dir):
+            changes.append("fstab")
+    elif not mounted:
+        raise PhaseError(
+            f"{shared_dir} is not mounted and node.json has no shared_source (EFS DNS name)",
+            "let the program pass the EFS file system to the node (storage component)",
+        )
+    else:
+        ctx.log.warn(f"{shared_dir} is mounted ({what}) but no shared_source is known: fstab not written")
+    if mounted:
+        ctx.log.info(f"{shared_dir} already mounted ({what}): not remounting")
+    else:
+        do_mount(ctx, cfg.shared_source, shared_dir, cfg.nfs_options)
+        changes.append("mounted")
+    if ensure_dropins(ctx, shared_dir):
+        changes.append("docker waits for mount")
+    probe(ctx, shared_dir, cfg.node_name)
+    created = ensure_layout(shared_dir)
+    if created:
+        changes.append("created " + " ".join(created))
+    if changes:
+        return PhaseResult("changed", f"{shared_dir}: " + ", ".join(changes))
+    return PhaseResult("unchanged", f"{shared_dir} mounted, fstab and drop-in in place, probe ok")

@@ -1,0 +1,378 @@
+"""Phase ``preflight``: is this node fit for CE HA? Changes nothing.
+
+Owns: the checks CE's own setup would fail on (facts 4), made early and with a fix each: OS,
+vCPU (exactly 8 or 16), memory, disk of the CE folder's filesystem, AVX (6.x), SELinux disabled,
+python3, peer reachability on the release line's cluster ports (refused = reachable, like CE),
+and on the migrate primary the installed CE version and a clean CE git tree.
+
+Must not touch: anything (no package installs, no writes except its log).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .. import ceenv, release
+from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, setting
+
+GIB = 1024**3
+GB = 1000**3
+
+#: CE's profiles (facts 4): vCPU -> minimum RAM bytes (90 % of 16/32 GiB), minimum disk bytes
+PROFILES: dict[int, tuple[int, int]] = {
+    8: (int(0.9 * 16 * GIB), int(0.9 * 80 * GB)),
+    16: (int(0.9 * 32 * GIB), int(0.9 * 120 * GB)),
+}
+MIN_FREE_DISK = 20 * GB
+
+
+@dataclass
+class Finding:
+    level: str  # ok | warn | fail
+    what: str
+    fix: str = ""
+    kind: str = ""  # "size" / "os": what allow_undersized may turn into a warning
+
+    def line(self) -> str:
+        return f"{self.what} - fix: {self.fix}" if self.fix else self.what
+
+
+# ----------------------------------------------------------------------------- pure checks
+
+
+def count_cpus(cpuinfo: str) -> int:
+    return sum(1 for line in cpuinfo.splitlines() if line.split(":")[0].strip() == "processor")
+
+
+def has_avx(cpuinfo: str) -> bool:
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return "avx" in value.split()
+    return False
+
+
+def mem_total_bytes(meminfo: str) -> int:
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def check_size(cpus: int, mem: int, disk_total: int, disk_free: int, where: str) -> list[Finding]:
+    """CPU/RAM/disk against CE's profiles; every failure names the setting to change."""
+    out: list[Finding] = []
+    if cpus not in PROFILES:
+        out.append(
+            Finding(
+                "fail",
+                f"{cpus} vCPU, CE needs exactly 8 or 16",
+                f"set {setting('instanceType')} to an 8 or 16 vCPU type (e.g. m6i.2xlarge / m6i.4xlarge)",
+                kind="size",
+            )
+        )
+    profile = cpus if cpus in PROFILES else 8
+    min_mem, min_disk = PROFILES[profile]
+    if mem < min_mem:
+        out.append(
+            Finding(
+                "fail",
+                f"memory {mem / GIB:.1f} GiB, CE needs >= {min_mem / GIB:.1f} GiB for {profile} vCPU",
+                f"set {setting('instanceType')} to a type with 16 GiB per 8 vCPU (m-family)",
+                kind="size",
+            )
+        )
+    if disk_total < min_disk:
+        out.append(
+            Finding(
+                "fail",
+                f"filesystem of {where} has {disk_total / GB:.0f} GB, CE needs >= {min_disk / GB:.0f} GB",
+                f"raise {setting('rootVolumeSizeGb')} (80 GB for 8 vCPU, 120 GB for 16 vCPU)",
+                kind="size",
+            )
+        )
+    if disk_free < MIN_FREE_DISK:
+        out.append(
+            Finding(
+                "fail",
+                f"filesystem of {where} has {disk_free / GB:.1f} GB free, CE needs >= 20 GB",
+                f"free space on the node or raise {setting('rootVolumeSizeGb')}",
+                kind="size",
+            )
+        )
+    return out
+
+
+def check_os(os_id: str, version_id: str, line: release.ReleaseLine) -> Finding:
+    """Supported (ok), same OS with another version (warn, like CE 5.x), other OS (fail)."""
+    version = _vtuple(version_id)
+    for sup_id, sup_version in line.supported_os:
+        if sup_id != os_id:
+            continue
+        wanted = _vtuple(sup_version)
+        if sup_id == "rhel":
+            if version[:1] == wanted[:1] and version >= wanted:
+                return Finding("ok", f"OS {os_id} {version_id}")
+        elif version == wanted:
+            return Finding("ok", f"OS {os_id} {version_id}")
+    supported = ", ".join(f"{i} {v}" for i, v in line.supported_os)
+    if os_id in {i for i, _ in line.supported_os} and line.major < 6:
+        return Finding("warn", f"OS {os_id} {version_id} is not one CE {line.major}.x recommends ({supported})", kind="os")
+    return Finding(
+        "fail",
+        f"OS {os_id or 'unknown'} {version_id} is not supported by CE {line.major}.x ({supported})",
+        "run the nodes on one of those (new nodes: the program picks the image; standalone: upgrade its OS)",
+        kind="os",
+    )
+
+
+def _vtuple(text: str) -> tuple[int, ...]:
+    out = []
+    for piece in text.split("."):
+        if not piece.isdigit():
+            break
+        out.append(int(piece))
+    return tuple(out)
+
+
+def probe_port(ip: str, port: int, timeout: float) -> str | None:
+    """None if reachable (connected, or refused like CE counts it), else the reason."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return None
+    except TimeoutError:
+        return "timeout"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def check_peers(
+    peers: Sequence[str],
+    ports: Sequence[release.PortRange],
+    timeout: float,
+    probe: Callable[[str, int, float], str | None] = probe_port,
+) -> list[Finding]:
+    targets = [(ip, port) for ip in peers for rng in ports for port in range(rng.from_port, rng.to_port + 1)]
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        results = list(pool.map(lambda t: probe(t[0], t[1], timeout), targets))
+    bad: dict[str, list[str]] = {}
+    for (ip, port), reason in zip(targets, results):  # noqa: B905 - python 3.9 on nodes
+        if reason is not None:
+            bad.setdefault(ip, []).append(f"{port} ({reason})")
+    return [
+        Finding(
+            "fail",
+            f"peer {ip} unreachable on TCP {', '.join(items)}",
+            "start that node and allow the cluster ports between the nodes' security groups",
+        )
+        for ip, items in sorted(bad.items())
+    ]
+
+
+def wait_for_peers(
+    ctx: Ctx, peers: Sequence[str], ports: Sequence[release.PortRange], probe: Callable[[str, int, float], str | None] = probe_port
+) -> list[Finding]:
+    """The peer check, repeated every 10 s for ``timeouts.peers`` while peers are still booting."""
+    deadline = ctx.clock() + ctx.timeout("peers")
+    while True:
+        findings = check_peers(peers, ports, ctx.timeout("peer_connect"), probe=probe)
+        if not findings or ctx.clock() >= deadline:
+            return findings
+        ctx.log.info(f"waiting for peers: {'; '.join(f.what for f in findings)}")
+        ctx.sleep(10)
+
+
+def check_installed_version(installed: release.Version | None, source: str, target: release.Version) -> list[Finding]:
+    if installed is None:
+        return [
+            Finding(
+                "fail",
+                "cannot tell the installed CE version (no INSTALL_VERSION/CORE_TAG in .env, no git tag)",
+                f"check {setting('ceDir')} points at the standalone's ta_cloud_exchange folder",
+            )
+        ]
+    shown = release.format_version(installed)
+    out: list[Finding] = []
+    if installed < release.HA_MIN_VERSION:
+        out.append(Finding("fail", f"installed CE {shown} ({source}) has no HA (needs >= 5.0.0)", "upgrade the standalone CE to 5.1.1+ first"))
+    elif installed < release.DRIVER_MIN_VERSION:
+        out.append(
+            Finding(
+                "fail",
+                f"installed CE {shown} ({source}) is older than {release.format_version(release.DRIVER_MIN_VERSION)} (oldest setup this driver runs)",
+                "upgrade the standalone CE to 5.1.1 or later first",
+            )
+        )
+    if installed[0] != target[0]:
+        out.append(
+            Finding(
+                "fail",
+                f"installed CE {shown} is on the {installed[0]}.x line, the stack wants {release.format_version(target)}",
+                f"set {setting('ceVersion')} to a v{installed[0]}.x tag or upgrade the standalone first",
+            )
+        )
+    elif installed > target:
+        out.append(
+            Finding(
+                "fail",
+                f"installed CE {shown} is newer than the stack's {release.format_version(target)} (no downgrades)",
+                f"set {setting('ceVersion')} to v{shown} or later",
+            )
+        )
+    if not out:
+        out.append(Finding("ok", f"installed CE {shown} ({source})"))
+    return out
+
+
+# ----------------------------------------------------------------------------- node probes
+
+
+def installed_version(ctx: Ctx, ce_dir: str) -> tuple[release.Version | None, str]:
+    """facts 5.2: .env INSTALL_VERSION, CORE_TAG (local, then shared), then git describe."""
+    files = ceenv.CeFiles(ce_dir)
+    local = files.env()
+    for values, where in ((local, ".env"), (files.shared_env(local), "shared .env")):
+        version, key = ceenv.version_from_env(values)
+        if version is not None:
+            return version, f"{where} {key}"
+    if os.path.isdir(os.path.join(ce_dir, ".git")):
+        result = ctx.runner.run(git(ce_dir, "describe", "--tags"), timeout=60)
+        if result.ok:
+            version = ceenv.version_from_describe(result.out)
+            if version is not None:
+                return version, "git describe"
+    return None, ""
+
+
+def git(ce_dir: str, *args: str) -> list[str]:
+    return ["git", "-c", f"safe.directory={ce_dir}", "-C", ce_dir, *args]
+
+
+def dirty_files(ctx: Ctx, ce_dir: str) -> list[str]:
+    """Tracked files with content changes, as CE's ``git diff -G.`` sees them."""
+    result = ctx.runner.run(git(ce_dir, "diff", "-G.", "--name-only"), timeout=120)
+    if not result.ok:
+        raise PhaseError(f"git diff failed in {ce_dir}: {result.tail()}", f"check {setting('ceDir')} is a git checkout of CE")
+    return [line for line in result.out.splitlines() if line.strip()]
+
+
+def selinux_enabled(ctx: Ctx) -> bool:
+    """Enabled = selinuxfs is mounted (what ``sestatus`` calls "enabled", permissive included)."""
+    return os.path.exists(ctx.env.host_path("/sys/fs/selinux/enforce"))
+
+
+def disk_of(path: str) -> tuple[str, int, int]:
+    probe = path
+    while not os.path.exists(probe) and probe not in ("/", ""):
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe or "/")
+    return probe, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
+def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
+    cfg = ctx.cfg
+    line = ctx.release_line
+    findings: list[Finding] = []
+    osinfo = read_os(ctx.env)
+    findings.append(check_os(osinfo.id, osinfo.version_id, line))
+
+    cpuinfo = read_text(ctx.env.host_path("/proc/cpuinfo"), default="")
+    cpus = count_cpus(cpuinfo) or (os.cpu_count() or 0)
+    mem = mem_total_bytes(read_text(ctx.env.host_path("/proc/meminfo"), default=""))
+    where, total, free = disk_of(cfg.ce_dir)
+    size = check_size(cpus, mem, total, free, where)
+    findings.extend(size or [Finding("ok", f"{cpus} vCPU, {mem / GIB:.1f} GiB, {where}: {total / GB:.0f} GB / {free / GB:.0f} GB free")])
+    if line.needs_avx and not has_avx(cpuinfo):
+        findings.append(Finding("fail", "CPU has no AVX, CE 6.x needs it", f"set {setting('instanceType')} to a current x86 type (m6i, m7i)"))
+    if selinux_enabled(ctx):
+        findings.append(
+            Finding(
+                "fail",
+                "SELinux is enabled (CE needs it disabled, permissive is not enough)",
+                "run the prepare phase (it disables SELinux) and reboot the node",
+            )
+        )
+    py = sys.version_info[:3]
+    if tuple(py) < line.python_min:
+        findings.append(
+            Finding(
+                "fail",
+                f"python3 is {'.'.join(map(str, py))}, CE {line.major}.x needs >= {release.format_version(line.python_min)}",
+                "install a newer python3 as the system python3",
+            )
+        )
+    peers = [ip for ip in cfg.cluster_ips if ip != cfg.node_ip]
+    if cfg.node_ip not in cfg.cluster_ips:
+        findings.append(
+            Finding("fail", f"node_ip {cfg.node_ip} is not in cluster_ips {cfg.cluster_ips}", "the program built node.json wrongly; re-run pulumi up")
+        )
+    if not skip_peers:
+        findings.extend(wait_for_peers(ctx, peers, line.cluster_ports))
+    if cfg.migrate and cfg.is_primary:
+        target = release.parse_version(cfg.ce_version)
+        if not os.path.isdir(cfg.ce_dir):
+            findings.append(
+                Finding("fail", f"{cfg.ce_dir} does not exist on the standalone", f"set {setting('ceDir')} to its ta_cloud_exchange folder")
+            )
+        else:
+            version, source = installed_version(ctx, cfg.ce_dir)
+            findings.extend(check_installed_version(version, source, target))
+            if os.path.isdir(os.path.join(cfg.ce_dir, ".git")):
+                dirty = dirty_files(ctx, cfg.ce_dir)
+                if dirty:
+                    findings.append(
+                        Finding(
+                            "fail",
+                            f"CE checkout has modified tracked files: {', '.join(dirty[:5])}{' ...' if len(dirty) > 5 else ''}",
+                            f"commit/revert them in {cfg.ce_dir} (git stash) - CE's setup refuses a dirty tree",
+                        )
+                    )
+            else:
+                findings.append(Finding("fail", f"{cfg.ce_dir} is not a git checkout", "re-clone CE with git (CE's setup and upgrades need it)"))
+    return findings
+
+
+def run(ctx: Ctx, skip_peers: bool = False) -> PhaseResult:
+    findings = collect(ctx, skip_peers=skip_peers)
+    lenient = ctx.cfg.allow_undersized
+    failures: list[Finding] = []
+    warnings: list[Finding] = []
+    for finding in findings:
+        ctx.log.info(f"[{finding.level}] {finding.line()}")
+        if finding.level == "warn":
+            warnings.append(finding)
+        elif finding.level == "fail":
+            # allow_undersized (lab only) turns size and OS failures into warnings, as CE's
+            # --ignore-failures (which setup then gets) does.
+            if lenient and finding.kind in ("size", "os"):
+                warnings.append(finding)
+            else:
+                failures.append(finding)
+    for warning in warnings:
+        ctx.log.warn(warning.what)
+    if failures:
+        raise PreflightFailed(failures)
+    summary = f"{len(findings) - len(warnings)} checks passed"
+    if warnings:
+        summary += f", {len(warnings)} warning(s): " + "; ".join(w.what for w in warnings)
+    return PhaseResult("ok", summary)
+
+
+class PreflightFailed(PhaseError):
+    """Several failures, one line each."""
+
+    def __init__(self, failures: list[Finding]) -> None:
+        super().__init__(failures[0].what, failures[0].fix)
+        self.failures = failures
+
+    def lines(self, phase: str) -> list[str]:
+        return [PhaseError(f.what, f.fix or "see the log").line(phase) for f in self.failures]

@@ -1,0 +1,362 @@
+"""Phase ``prepare``: packages, container engine with compose, CE's Python pins, SELinux off.
+
+Owns: installing what CE's setup and our phases need (docker + compose on Debian/Ubuntu, the
+podman stack on RHEL, python3 + pip, git, zip, the NFS client, python3-pexpect,
+python3-cryptography, openssl), the optional Docker apt repo (``docker_repo_url``), root's pip
+install of ``release.python_pins`` into the system python CE's setup runs with, enabling the
+docker service, and disabling SELinux (config file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
+
+Idempotent: asks dpkg-query/rpm and pip metadata first; when nothing is missing it runs no
+package manager at all. Never replaces an engine that is already installed (a migrating
+standalone keeps serving on it); a too-old one is reported instead.
+
+Must not touch: CE's folder, the shared folder, CE's containers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sysconfig
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from .. import release
+from ..packages import PIP_TRANSIENT, Apt, Dnf, PackageManager, unmet_requirements
+from ..system import CommandResult, Ctx, OsInfo, PhaseError, PhaseResult, read_os, read_text, retry, setting, write_atomic
+
+DOCKER_SOURCE = "/etc/apt/sources.list.d/cloud-exchange-ha-docker.list"
+DOCKER_KEYRING = "/etc/apt/keyrings/cloud-exchange-ha-docker.asc"
+SELINUX_CONFIG = "/etc/selinux/config"
+
+APT_BASE = [
+    "python3", "python3-pip", "python3-setuptools", "git", "zip", "nfs-common",
+    "python3-pexpect", "python3-cryptography", "openssl", "ca-certificates",
+]  # fmt: skip
+APT_DOCKER_REPO = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"]
+#: compose v2 plugin packages of the OS archives, best first (Ubuntu 22.04+, Docker's repo, Debian 13)
+APT_COMPOSE_CANDIDATES = ["docker-compose-v2", "docker-compose-plugin", "docker-compose"]
+DNF_BASE = ["python3", "python3-pip", "python3-setuptools", "git", "zip", "nfs-utils", "python3-cryptography", "openssl"]
+DNF_ENGINE = ["podman"]
+#: rpm -> pip fallback when the rpm has no candidate (EPEL not enabled)
+DNF_PIP_FALLBACK = {"python3-pexpect": "pexpect", "podman-compose": "podman-compose"}
+
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_tool_version(text: str) -> release.Version | None:
+    """First x.y.z in ``docker --version`` / ``docker compose version`` / ``podman --version``."""
+    match = _VERSION.search(text)
+    if not match:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return (major, minor, patch)
+
+
+def pep668_flags(stdlib_dir: str | None = None) -> list[str]:
+    """``--break-system-packages`` where the system python is marked EXTERNALLY-MANAGED
+    (Debian 12, Ubuntu 23.04+), nothing where it is not (Ubuntu 22.04, whose pip lacks the flag)."""
+    stdlib_dir = stdlib_dir or sysconfig.get_path("stdlib")
+    return ["--break-system-packages"] if os.path.exists(os.path.join(stdlib_dir, "EXTERNALLY-MANAGED")) else []
+
+
+def rewrite_selinux_config(text: str) -> tuple[str, bool]:
+    """Set ``SELINUX=disabled`` (replacing the active line, or appending one)."""
+    lines = text.splitlines()
+    out = []
+    seen = False
+    for line in lines:
+        if re.match(r"^\s*SELINUX\s*=", line):
+            if not seen:
+                out.append("SELINUX=disabled")
+                seen = True
+            continue
+        out.append(line)
+    if not seen:
+        out.append("SELINUX=disabled")
+    new = "\n".join(out) + "\n"
+    return new, new != (text if text.endswith("\n") else text + "\n")
+
+
+def docker_source_line(url: str, codename: str, arch: str, signed: bool) -> str:
+    option = f"signed-by={DOCKER_KEYRING}" if signed else "trusted=yes"
+    return f"deb [arch={arch} {option}] {url.rstrip('/')} {codename} stable\n"
+
+
+class Prepare:
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.line = ctx.release_line
+        self.os: OsInfo = read_os(ctx.env)
+        self.changes: list[str] = []
+        self.notes: list[str] = []
+        self.pm: PackageManager
+        if self.os.family == "debian":
+            self.pm = Apt(ctx)
+        elif self.os.family == "rhel":
+            self.pm = Dnf(ctx)
+        else:
+            raise PhaseError(
+                f"OS {self.os.id} {self.os.version_id} has no supported package manager",
+                "run CE nodes on Ubuntu or RHEL",
+            )
+
+    # -- engine -------------------------------------------------------------------------------
+
+    def engine_ok(self) -> bool:
+        """Is a container engine with compose usable already (whatever installed it)?"""
+        run = self.ctx.runner.run
+        if self.os.family == "debian":
+            if not self.ctx.runner.which("docker"):
+                return False
+            return run(["docker", "compose", "version"], timeout=60).ok
+        if not self.ctx.runner.which("podman"):
+            return False
+        return bool(self.ctx.runner.which("podman-compose"))
+
+    def check_engine_versions(self) -> None:
+        run = self.ctx.runner.run
+        if self.os.family == "debian":
+            checks = [
+                ("Docker", ["docker", "--version"], self.line.docker_min),
+                ("docker compose", ["docker", "compose", "version"], self.line.compose_min),
+            ]
+        else:
+            checks = [
+                ("Podman", ["podman", "--version"], self.line.podman_min),
+                ("podman-compose", ["podman-compose", "--version"], self.line.podman_compose_min),
+            ]
+        for label, argv, minimum in checks:
+            result = run(argv, timeout=60)
+            version = parse_tool_version(result.out + result.err) if result.ok else None
+            if version is None:
+                raise PhaseError(
+                    f"{label} is not usable after install ({result.tail() or 'no version'})",
+                    f"set {setting('dockerRepoUrl')} to Docker's apt repo (https://download.docker.com/linux/ubuntu) or a mirror of it",
+                )
+            if version < minimum:
+                what = f"{label} {release.format_version(version)} is older than CE {self.line.major}.x needs ({release.format_version(minimum)})"
+                if self.cfg.allow_undersized:
+                    self.ctx.log.warn(what)
+                    self.notes.append(f"warning: {what}")
+                else:
+                    raise PhaseError(
+                        what,
+                        f"set {setting('dockerRepoUrl')} to Docker's repo for a fresh node; on the standalone upgrade the engine first",
+                    )
+
+    def setup_docker_repo(self) -> bool:
+        """Write the Docker apt source (+ key) for ``docker_repo_url``; True when changed."""
+        url = self.cfg.docker_repo_url.rstrip("/")
+        arch_result = self.ctx.runner.run(["dpkg", "--print-architecture"], timeout=30)
+        arch = arch_result.out.strip() or "amd64"
+        codename = self.os.codename
+        if not codename:
+            raise PhaseError("os-release has no VERSION_CODENAME for the Docker repo", f"unset {setting('dockerRepoUrl')}")
+        keyring = self.ctx.env.host_path(DOCKER_KEYRING)
+        changed = False
+        key = self.fetch_key(f"{url}/gpg")
+        if key is not None and read_text(keyring, default="") != key:
+            write_atomic(keyring, key, 0o644)
+            changed = True
+        if key is None:
+            self.ctx.log.warn(f"{url}/gpg not found: the Docker repo is added as trusted=yes (unsigned)")
+            self.notes.append("docker repo unsigned (no /gpg)")
+        source = self.ctx.env.host_path(DOCKER_SOURCE)
+        line = docker_source_line(url, codename, arch, signed=key is not None)
+        if read_text(source, default="") != line:
+            write_atomic(source, line, 0o644)
+            changed = True
+        return changed
+
+    def fetch_key(self, url: str) -> str | None:
+        """The repo's ASCII-armored key, None when the repo serves none (404)."""
+
+        def attempt() -> object:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - operator's URL
+                    return response.read().decode("utf-8", "replace")
+            except urllib.error.HTTPError as exc:
+                return None if exc.code == 404 else exc
+            except (urllib.error.URLError, OSError) as exc:
+                return exc
+
+        result = retry(
+            attempt, attempts=3, delay=10, should_retry=lambda r: isinstance(r, Exception), log=self.ctx.log, what=f"GET {url}", sleep=self.ctx.sleep
+        )
+        if isinstance(result, Exception):
+            raise PhaseError(f"cannot fetch the Docker repo key {url}: {result}", f"check {setting('dockerRepoUrl')} and the node's outbound access")
+        if result is not None and "BEGIN PGP PUBLIC KEY BLOCK" not in str(result):
+            raise PhaseError(f"{url} is not an ASCII-armored GPG key", f"check {setting('dockerRepoUrl')}")
+        return None if result is None else str(result)
+
+    def engine_packages(self) -> list[str]:
+        """The engine packages to install (call after the index update)."""
+        if self.os.family == "rhel":
+            wanted = list(DNF_ENGINE)
+            for optional in ("podman-plugins", "podman-compose"):
+                if self.pm.installed([optional]):
+                    continue
+                if self.pm.has_candidate(optional):
+                    wanted.append(optional)
+                elif optional == "podman-plugins":
+                    self.ctx.log.warn("rpm podman-plugins not available: CE 5.x setup reports a failure without it")
+                    self.notes.append("podman-plugins unavailable")
+            return wanted
+        if self.cfg.docker_repo_url:
+            return list(APT_DOCKER_REPO)
+        for candidate in APT_COMPOSE_CANDIDATES:
+            if self.pm.has_candidate(candidate):
+                return ["docker.io", candidate]
+        raise PhaseError(
+            "the OS archives have no compose v2 package (docker-compose-v2 / docker-compose-plugin)",
+            f"set {setting('dockerRepoUrl')} to Docker's apt repo (https://download.docker.com/linux/ubuntu) or a mirror of it",
+        )
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def base_packages(self) -> list[str]:
+        if self.os.family == "debian":
+            extra = ["python3-venv"] if self.line.major >= 6 else []
+            return APT_BASE + extra
+        return DNF_BASE + ["python3-pexpect"]
+
+    def _satisfied_by_pip(self, package: str) -> bool:
+        """RHEL: an rpm we replaced by pip earlier (no rpm in the enabled repos) counts as present."""
+        if self.os.family != "rhel":
+            return False
+        module = DNF_PIP_FALLBACK.get(package)
+        return bool(module) and not unmet_requirements([str(module)])
+
+    def install_packages(self) -> None:
+        wanted = self.base_packages()
+        installed = self.pm.installed(wanted)
+        missing = sorted(p for p in wanted if p not in installed and not self._satisfied_by_pip(p))
+        engine_missing = not self.engine_ok()
+        if not missing and not engine_missing:
+            self.ctx.log.info("all packages present")
+            return
+        if engine_missing:
+            self.ctx.log.info("no usable container engine with compose: installing one")
+            if self.os.family == "debian" and self.cfg.docker_repo_url and self.setup_docker_repo():
+                self.changes.append("docker repo")
+        self.pm.update()
+        pip_fallback: list[str] = []
+        for package in list(missing):
+            if self.os.family == "rhel" and package in DNF_PIP_FALLBACK and not self.pm.has_candidate(package):
+                missing.remove(package)
+                pip_fallback.append(DNF_PIP_FALLBACK[package])
+        if engine_missing:
+            engine = self.engine_packages()
+            if self.os.family == "rhel" and "podman-compose" not in engine and not self.pm.installed(["podman-compose"]):
+                pip_fallback.append("podman-compose")
+            engine_installed = self.pm.installed(engine)
+            missing = sorted(set(missing) | {p for p in engine if p not in engine_installed})
+        if missing:
+            self.pm.install(missing)
+            self.changes.append(f"{len(missing)} package(s): {' '.join(missing)}")
+        if pip_fallback:
+            self.pip_install(pip_fallback, what="pip fallback")
+
+    def enable_engine_service(self) -> None:
+        if self.os.family != "debian":
+            return
+        systemctl = self.ctx.runner.which("systemctl")
+        if not systemctl:
+            self.ctx.log.warn("no systemctl: cannot enable docker.service")
+            return
+        run = self.ctx.runner.run
+        enabled = run([systemctl, "is-enabled", "docker.service"], timeout=30).out.strip() == "enabled"
+        active = run([systemctl, "is-active", "docker.service"], timeout=30).out.strip() == "active"
+        if enabled and active:
+            return
+        result = run([systemctl, "enable", "--now", "docker.service"], timeout=300)
+        if not result.ok:
+            raise PhaseError(f"cannot start docker.service: {result.tail()}", "see `journalctl -u docker` on the node")
+        self.changes.append("docker.service enabled")
+
+    def pip_install(self, requirements: Sequence[str], what: str) -> None:
+        argv = ["python3", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *pep668_flags()]
+        if self.cfg.pip_index_url:
+            argv += ["--index-url", self.cfg.pip_index_url]
+        timeout = self.ctx.timeout("pip")
+
+        def attempt(extra: Sequence[str] = ()) -> CommandResult:
+            return self.ctx.runner.run([*argv, *extra, *requirements], timeout=timeout)
+
+        result = retry(
+            attempt,
+            attempts=3,
+            delay=10,
+            should_retry=lambda r: not r.ok and bool(PIP_TRANSIENT.search(r.out + r.err)),
+            log=self.ctx.log,
+            what="pip install",
+            sleep=self.ctx.sleep,
+        )
+        if not result.ok and re.search(r"Cannot uninstall|distutils installed project|RECORD file not found", result.out + result.err):
+            # Ubuntu 22.04: apt's PyYAML cannot be uninstalled by pip; install over it instead.
+            result = attempt(["--ignore-installed"])
+        if not result.ok:
+            raise PhaseError(
+                f"pip install {' '.join(requirements)} failed: {result.tail()}",
+                f"check the node's access to PyPI or set {setting('pipIndexUrl')} to a mirror",
+            )
+        self.changes.append(f"{what}: {' '.join(requirements)}")
+
+    def install_pins(self) -> None:
+        pins = list(self.line.python_pins)
+        unmet = unmet_requirements(pins)
+        if not unmet:
+            self.ctx.log.info("python pins satisfied")
+            return
+        self.pip_install(unmet, what="pip pins")
+        still = unmet_requirements(pins)
+        if still:
+            raise PhaseError(
+                f"python pins still unmet after pip install: {' '.join(still)}",
+                "see /var/log/cloud-exchange-ha/prepare.log (pip installed into another python?)",
+            )
+        # CE 5.x checks the pins with pkg_resources (setuptools) in this python (facts 4).
+        check = self.ctx.runner.run(["python3", "-c", "import sys, pkg_resources; pkg_resources.require(sys.argv[1:])", *pins], timeout=60)
+        if not check.ok:
+            raise PhaseError(f"CE's pkg_resources check of the pins fails: {check.tail()}", "install python3-setuptools on the node")
+
+    def disable_selinux(self) -> None:
+        if self.os.family != "rhel":
+            return
+        config = self.ctx.env.host_path(SELINUX_CONFIG)
+        if os.path.exists(config):
+            new, changed = rewrite_selinux_config(read_text(config))
+            if changed:
+                write_atomic(config, new, 0o644)
+                self.changes.append("SELINUX=disabled")
+        run = self.ctx.runner.run
+        if self.ctx.runner.which("getenforce") and run(["getenforce"], timeout=30).out.strip() == "Enforcing":
+            run(["setenforce", "0"], timeout=30)
+            self.changes.append("setenforce 0")
+        # RHEL 9 ignores SELINUX=disabled at boot; only the kernel argument disables it.
+        if self.os.version_tuple[:1] >= (9,) and self.ctx.runner.which("grubby"):
+            info = run(["grubby", "--info=DEFAULT"], timeout=60)
+            if "selinux=0" not in info.out:
+                result = run(["grubby", "--update-kernel=ALL", "--args=selinux=0"], timeout=120)
+                if not result.ok:
+                    raise PhaseError(f"grubby failed: {result.tail()}", "add selinux=0 to the kernel command line by hand")
+                self.changes.append("kernel arg selinux=0")
+        if os.path.exists(self.ctx.env.host_path("/sys/fs/selinux/enforce")):
+            self.notes.append("REBOOT NEEDED: SELinux stays enabled until the node reboots")
+
+    def run(self) -> PhaseResult:
+        self.install_packages()
+        self.check_engine_versions()
+        self.enable_engine_service()
+        self.install_pins()
+        self.disable_selinux()
+        parts = self.changes + self.notes
+        status = "changed" if self.changes else "unchanged"
+        return PhaseResult(status, "; ".join(parts) if parts else f"{self.os.id} {self.os.version_id}: everything present")
+
+
+def run(ctx: Ctx) -> PhaseResult:
+    return Prepare(ctx).run()

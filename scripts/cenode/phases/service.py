@@ -1,0 +1,176 @@
+"""Phases ``start`` and ``stop``: CE's ``./start`` / ``./stop``, bounded, judged by cluster state.
+
+Owns: deciding whether to run them (start: not when this node already is a healthy replica-set
+member; stop: not when none of CE's containers run), running them with a timeout, and judging the
+outcome by what MongoDB's ``hello`` on this node says (facts 6.1, 6.3, 9.8: ``./start`` exits
+non-zero on a node that already is a member) or by the containers left running (facts 9.9:
+``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
+
+Must not touch: other nodes (the cutover order, primary first, is the Pulumi side's), CE's files.
+``pymongo`` (CE's pin, installed by prepare) is imported only in :func:`hello`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+MONGO_PORT = 27017
+
+
+def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
+    """MongoDB's ``hello`` on one mongod (direct connection, no auth); None when it does not answer.
+
+    Asked at the node's own IP: CE publishes 27017 on all interfaces, and the member names in the
+    replica set are ``<node_ip>:27017``.
+    """
+    try:
+        import pymongo
+        from pymongo.errors import OperationFailure, PyMongoError
+    except ImportError:
+        raise PhaseError("python3 has no pymongo (CE's pin)", "run the prepare phase first") from None
+
+    client: Any = pymongo.MongoClient(
+        host, port, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms
+    )
+    try:
+        try:
+            return dict(client.admin.command("hello"))
+        except OperationFailure:  # mongod older than 4.4.2
+            return dict(client.admin.command("isMaster"))
+    except PyMongoError:
+        return None
+    finally:
+        client.close()
+
+
+def describe(doc: dict[str, Any] | None) -> str:
+    if doc is None:
+        return "MongoDB not answering on 27017"
+    if not doc.get("setName"):
+        return "mongod answers but is not in a replica set"
+    state = "PRIMARY" if doc.get("isWritablePrimary") or doc.get("ismaster") else "SECONDARY" if doc.get("secondary") else "not ready"
+    return f"{state} of {doc.get('setName')} (me={doc.get('me')}, primary={doc.get('primary')}, hosts={','.join(doc.get('hosts', []))})"
+
+
+def is_member(doc: dict[str, Any] | None, node_ip: str) -> bool:
+    """This node is listed in its replica set's hosts."""
+    if not doc or not doc.get("setName"):
+        return False
+    me = f"{node_ip}:{MONGO_PORT}"
+    return me in doc.get("hosts", []) or doc.get("me") == me
+
+
+def is_healthy_member(doc: dict[str, Any] | None, node_ip: str) -> bool:
+    """A member that is PRIMARY or SECONDARY now (after a failover the CE primary may be SECONDARY)."""
+    return is_member(doc, node_ip) and bool(doc and (doc.get("isWritablePrimary") or doc.get("ismaster") or doc.get("secondary")))
+
+
+def started_as_expected(doc: dict[str, Any] | None, node_ip: str, role: str) -> bool:
+    if role == "primary":
+        return is_member(doc, node_ip) and bool(doc and (doc.get("isWritablePrimary") or doc.get("ismaster")))
+    return is_healthy_member(doc, node_ip)
+
+
+def compose_project(ce_dir: str) -> str:
+    """Compose's project name for a folder: lower case, only ``[a-z0-9_-]``."""
+    return re.sub(r"[^a-z0-9_-]", "", os.path.basename(os.path.normpath(ce_dir)).lower())
+
+
+def ce_containers(names: list[str], ce_dir: str) -> list[str]:
+    project = compose_project(ce_dir)
+    return sorted(n for n in names if n.startswith((f"{project}_", f"{project}-")))
+
+
+Probe: TypeAlias = "Callable[[], dict[str, Any] | None]"  # a string: python 3.8 cannot subscript abc.Callable
+
+
+def running_containers(ctx: Ctx, ce_dir: str) -> list[str]:
+    engine = "docker" if ctx.runner.which("docker") else "podman" if ctx.runner.which("podman") else ""
+    if not engine:
+        return []
+    result = ctx.runner.run([engine, "ps", "--format", "{{.Names}}"], timeout=60)
+    if not result.ok:
+        ctx.log.warn(f"{engine} ps failed: {result.tail()}")
+        return []
+    return ce_containers(result.out.split(), ce_dir)
+
+
+def wait_for_state(ctx: Ctx, role: str, node_ip: str, probe: Probe) -> dict[str, Any] | None:
+    deadline = ctx.clock() + ctx.timeout("member")
+    doc = probe()
+    while not started_as_expected(doc, node_ip, role) and ctx.clock() < deadline:
+        ctx.sleep(5)
+        doc = probe()
+    return doc
+
+
+def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
+    cfg = ctx.cfg
+    probe = probe or (lambda: hello(cfg.node_ip))
+    before = probe()
+    ctx.log.info(f"before start: {describe(before)}")
+    if is_healthy_member(before, cfg.node_ip):
+        return PhaseResult("unchanged", f"already a healthy member: {describe(before)}")
+    if not os.path.isfile(os.path.join(cfg.ce_dir, "start")):
+        raise PhaseError(f"no CE start script in {cfg.ce_dir}", "run the fetch-ce and setup phases first")
+    note = ""
+    try:
+        result = ctx.runner.run(["./start"], cwd=cfg.ce_dir, timeout=ctx.timeout("start"))
+        if not result.ok:
+            note = f" (./start exited {result.rc}; judged by the replica set instead)"
+    except CommandTimeout:
+        note = f" (./start did not return within {ctx.timeout('start')} s and was stopped)"
+    after = wait_for_state(ctx, cfg.role, cfg.node_ip, probe)
+    ctx.log.info(f"after start: {describe(after)}{note}")
+    if not started_as_expected(after, cfg.node_ip, cfg.role):
+        wanted = "the writable PRIMARY" if cfg.is_primary else f"a member listed in hosts as {cfg.node_ip}:{MONGO_PORT}"
+        fix = (
+            f"read {ctx.log.path}; secondaries start only after the primary's start returned"
+            if not cfg.is_primary
+            else f"read {ctx.log.path} and CE's container logs (docker logs ..._mongodb-primary_1)"
+        )
+        raise PhaseError(f"after ./start this node is not {wanted}: {describe(after)}{note}", fix)
+    return PhaseResult("changed", f"started: {describe(after)}{note}")
+
+
+def running(ctx: Ctx, probe: Probe) -> list[str]:
+    """What of CE runs here: its containers, and its mongod if it answers on this node."""
+    found = running_containers(ctx, ctx.cfg.ce_dir)
+    try:
+        doc = probe()
+    except PhaseError as exc:  # no pymongo yet: the containers alone decide
+        ctx.log.warn(f"cannot ask MongoDB: {exc.what}")
+        doc = None
+    if doc is not None:
+        found.append(f"mongod ({describe(doc)})")
+    return found
+
+
+def stop(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
+    cfg = ctx.cfg
+    probe = probe or (lambda: hello(cfg.node_ip, timeout_ms=2000))
+    before = running(ctx, probe)
+    if not before:
+        return PhaseResult("unchanged", "CE is not running here (no container, mongod not answering)")
+    ctx.log.info(f"running before stop: {', '.join(before)}")
+    if not os.path.isfile(os.path.join(cfg.ce_dir, "stop")):
+        raise PhaseError(f"no CE stop script in {cfg.ce_dir}", f"check {setting('ceDir')} is the CE folder that runs here")
+    try:
+        result = ctx.runner.run(["./stop"], cwd=cfg.ce_dir, timeout=ctx.timeout("stop"))
+    except CommandTimeout:
+        raise PhaseError(f"./stop did not finish within {ctx.timeout('stop')} s", f"read {ctx.log.path}; raise timeouts.stop") from None
+    left = running(ctx, probe)
+    if left:
+        raise PhaseError(
+            f"./stop (exit {result.rc}) left CE running: {', '.join(left)}",
+            f"read {ctx.log.path} (replica_set --remove failed?); stop the secondaries before the primary",
+        )
+    return PhaseResult("changed", f"stopped: {', '.join(before)}")

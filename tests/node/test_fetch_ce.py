@@ -1,0 +1,101 @@
+"""fetch-ce against the stand-in CE repository: clone, pin, idempotence, refusals."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scripts.cenode.phases import fetch_ce
+from scripts.cenode.system import Ctx, PhaseError
+
+from .conftest import FakeRunner, RecordingRunner, real_ctx
+
+
+def git(repo: Path | str, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def fetch(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], repo: str, ce_dir: Path, tag: str = "v5.1.2") -> tuple[Ctx, RecordingRunner]:
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=repo, ce_dir=str(ce_dir), ce_version=tag)
+    real_ctx(ctx)
+    assert isinstance(ctx.runner, RecordingRunner)
+    return ctx, ctx.runner
+
+
+def network_calls(runner: RecordingRunner) -> list[list[str]]:
+    return [c for c in runner.calls if "clone" in c or "fetch" in c]
+
+
+def test_fresh_clone_is_detached_at_the_tag_and_safe(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "opt" / "ta_cloud_exchange"
+    ctx, _ = fetch(make_ctx, standin_repo, ce_dir)
+    result = fetch_ce.run(ctx)
+    assert result.status == "changed" and "cloned" in result.summary
+    assert git(ce_dir, "rev-parse", "HEAD") == git(standin_repo, "rev-parse", "v5.1.2^{commit}")
+    assert subprocess.run(["git", "-C", str(ce_dir), "symbolic-ref", "-q", "HEAD"], capture_output=True).returncode != 0  # detached
+    assert (ce_dir / "setup").is_file()
+    gitconfig = Path(ctx.env.host_path("/etc/gitconfig")).read_text()
+    assert f"directory = {ce_dir}" in gitconfig
+
+    again, runner = fetch(make_ctx, standin_repo, ce_dir)
+    second = fetch_ce.run(again)
+    assert second.status == "unchanged"
+    assert network_calls(runner) == []
+
+
+def test_existing_checkout_moves_to_the_pinned_tag(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "checkout", "-q", "v5.1.1")
+    (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.1\n")  # untracked CE state must survive
+    ctx, runner = fetch(make_ctx, standin_repo, ce_dir)
+    result = fetch_ce.run(ctx)
+    assert result.status == "changed" and "checked out v5.1.2" in result.summary
+    assert network_calls(runner) == []  # the tag was already there
+    assert (ce_dir / ".env").read_text() == "INSTALL_VERSION=5.1.1\n"
+
+
+def test_missing_local_tag_is_fetched_from_the_url(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "checkout", "-q", "v5.1.1")
+    git(ce_dir, "tag", "-d", "v5.1.2")
+    git(ce_dir, "remote", "set-url", "origin", "https://example.invalid/other.git")  # not used: the URL is
+    ctx, runner = fetch(make_ctx, standin_repo, ce_dir)
+    assert fetch_ce.run(ctx).status == "changed"
+    assert len(network_calls(runner)) == 1
+    assert git(ce_dir, "rev-parse", "HEAD") == git(standin_repo, "rev-parse", "v5.1.2^{commit}")
+    assert git(ce_dir, "remote", "get-url", "origin") == "https://example.invalid/other.git"
+
+
+def test_unknown_tag_names_the_version_setting(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ctx, _ = fetch(make_ctx, standin_repo, tmp_path / "ce", tag="v5.9.9")
+    ctx.sleep = lambda seconds: None
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert "v5.9.9" in failed.value.what and "cloud-exchange-ha:ceVersion" in failed.value.fix
+
+
+def test_dirty_tree_is_refused_and_left_alone(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "checkout", "-q", "v5.1.1")
+    (ce_dir / "docker-compose.yml").write_text("patched: true\n")
+    ctx, _ = fetch(make_ctx, standin_repo, ce_dir)
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert "docker-compose.yml" in failed.value.what and "stash" in failed.value.fix
+    assert git(ce_dir, "rev-parse", "HEAD") == git(standin_repo, "rev-parse", "v5.1.1^{commit}")
+
+
+def test_foreign_folder_is_refused(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "ce"
+    ce_dir.mkdir()
+    (ce_dir / "something").write_text("x")
+    ctx, _ = fetch(make_ctx, standin_repo, ce_dir)
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert "not a git checkout" in failed.value.what and "cloud-exchange-ha:ceDir" in failed.value.fix

@@ -1,0 +1,149 @@
+"""mount: the fstab line, mountinfo parsing, the docker drop-in, the probe and CE's shared folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scripts.cenode.phases import mount
+from scripts.cenode.system import Ctx, PhaseError
+
+from .conftest import FakeRunner
+
+SOURCE = "fs-0123.efs.eu-west-1.amazonaws.com:/"
+OPTS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
+WANTED = f"{SOURCE} /mnt/ce-ha nfs4 {OPTS},_netdev,nofail 0 0"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to uid 1001 needs root")
+
+
+def test_fstab_line_adds_netdev_and_nofail_once() -> None:
+    assert mount.fstab_line(SOURCE, "/mnt/ce-ha", "nfs4", OPTS) == WANTED
+    assert mount.fstab_line(SOURCE, "/mnt/ce-ha", "nfs4", "nofail,_netdev") == f"{SOURCE} /mnt/ce-ha nfs4 nofail,_netdev 0 0"
+
+
+def test_fstab_escapes_spaces() -> None:
+    line = mount.fstab_line("srv:/a b", "/mnt/x y", "nfs4", "rw")
+    assert line.split()[:2] == ["srv:/a\\040b", "/mnt/x\\040y"]
+    assert mount.fstab_unescape("/mnt/x\\040y") == "/mnt/x y"
+
+
+BASE = "# /etc/fstab\nUUID=abc / ext4 defaults 0 1\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "changed"),
+    [
+        (BASE, BASE + WANTED + "\n", True),  # absent: appended
+        (BASE + WANTED + "\n", BASE + WANTED + "\n", False),  # exactly there: untouched
+        (BASE + WANTED.replace(" 0 0", "   0   0") + "\n", BASE + WANTED.replace(" 0 0", "   0   0") + "\n", False),  # spacing only
+        (BASE + "old:/ /mnt/ce-ha nfs4 defaults 0 0\n", BASE + WANTED + "\n", True),  # different: rewritten
+        (BASE + WANTED + "\n" + WANTED + "\n", BASE + WANTED + "\n", True),  # duplicates: one left
+        (BASE + "#old:/ /mnt/ce-ha nfs4 defaults 0 0\n", BASE + "#old:/ /mnt/ce-ha nfs4 defaults 0 0\n" + WANTED + "\n", True),
+        (BASE + "old:/ /mnt/ce-ha/ nfs4 defaults 0 0\n", BASE + WANTED + "\n", True),  # same mountpoint, trailing slash
+        ("", WANTED + "\n", True),
+    ],
+)
+def test_rewrite_fstab(before: str, after: str, changed: bool) -> None:
+    assert mount.rewrite_fstab(before, WANTED, "/mnt/ce-ha") == (after, changed)
+
+
+MOUNTINFO = """22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/root rw
+90 22 0:50 / /mnt/ce-ha rw,relatime shared:40 - nfs4 fs-0123.efs.eu-west-1.amazonaws.com:/ rw,vers=4.1
+91 22 8:1 /srv/nfs /mnt/with\\040space rw,relatime - ext4 /dev/root rw
+"""
+
+
+def test_parse_mountinfo_sees_bind_mounts_and_escapes() -> None:
+    mounts = mount.parse_mountinfo(MOUNTINFO)
+    assert mounts["/mnt/ce-ha"] == ("nfs4", SOURCE)
+    assert mounts["/mnt/with space"] == ("ext4", "/dev/root")  # a bind mount: os.path.ismount misses these
+
+
+def test_dropin_orders_docker_after_the_mount() -> None:
+    assert "[Unit]\nRequiresMountsFor=/mnt/ce-ha\n" in mount.dropin_text("/mnt/ce-ha")
+
+
+def mounted(ctx: Ctx, shared: Path) -> None:
+    Path(ctx.env.host_path("/proc/self/mountinfo")).write_text(f"22 1 8:1 / / rw - ext4 /dev/root rw\n95 22 8:1 /x {shared} rw - ext4 /dev/root rw\n")
+
+
+@needs_root
+def test_already_mounted_folder_is_not_remounted_but_made_durable(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "config").mkdir(mode=0o700)  # exists already: must not be changed
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE, tools=["docker", "systemctl"])
+    mounted(ctx, shared)
+    fstab = Path(ctx.env.host_path("/etc/fstab"))
+    fstab.write_text(BASE)
+    result = mount.run(ctx)
+    assert result.status == "changed"
+    assert not runner.ran("mount")
+    assert fstab.read_text() == BASE + f"{SOURCE} {shared} nfs4 {OPTS},_netdev,nofail 0 0\n"
+    assert Path(ctx.env.host_path("/etc/fstab.cloud-exchange-ha.bak")).read_text() == BASE
+    dropin = Path(ctx.env.host_path(f"/etc/systemd/system/docker.service.d/{mount.DROPIN_NAME}"))
+    assert f"RequiresMountsFor={shared}" in dropin.read_text()
+    assert runner.ran("/usr/bin/systemctl", "daemon-reload")
+    assert (shared / "config").stat().st_mode & 0o777 == 0o700
+    for rel, mode, ce_owned in mount.SHARED_LAYOUT:
+        st = (shared / rel).stat()
+        assert st.st_uid == (1001 if ce_owned else 0), rel
+        if rel != "config":
+            assert st.st_mode & 0o777 == mode, rel
+    assert (shared / "config" / "ca_certs" / ".keep").exists()
+    assert not [p for p in shared.iterdir() if p.name.startswith(".cloud-exchange-ha-probe")]
+
+    again, again_runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE, tools=["docker", "systemctl"])
+    mounted(again, shared)
+    second = mount.run(again)
+    assert second.status == "unchanged"
+    assert again_runner.calls == []
+
+
+@needs_root
+def test_unmounted_folder_is_mounted_with_retries(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    shared = tmp_path / "mnt"
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE, tools=["docker"])
+    attempts: list[list[str]] = []
+
+    def fake_mount(argv: list[str]) -> None:
+        attempts.append(argv)
+        if len(attempts) == 2:
+            runner.rules = [r for r in runner.rules if r.prefix != ("mount",)]
+
+    runner.on("mount", rc=32, err="mount.nfs4: Failed to resolve server fs-0123.efs", action=fake_mount)
+    result = mount.run(ctx)
+    assert "mounted" in result.summary
+    assert runner.calls.count(["mount", "-t", "nfs4", "-o", OPTS, SOURCE, str(shared)]) == 3
+    assert "no systemctl" in " ".join(ctx.log.warnings)
+
+
+def test_mount_failure_names_what_to_check(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    ctx, runner = make_ctx("mount", shared_dir=str(tmp_path / "mnt"), shared_source=SOURCE)
+    runner.on("mount", rc=32, err="mount.nfs4: Connection timed out")
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    assert "Connection timed out" in failed.value.what and "2049" in failed.value.fix
+    assert 5 <= len([c for c in runner.calls if c[0] == "mount"]) <= 25  # bounded by timeouts.mount
+
+
+def test_no_source_and_not_mounted_fails(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    ctx, _ = make_ctx("mount", shared_dir=str(tmp_path / "mnt"))
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    assert "shared_source" in failed.value.what
+
+
+def test_6x_has_nothing_to_mount(make_ctx: Callable[..., tuple[Ctx, FakeRunner]]) -> None:
+    ctx, runner = make_ctx("mount", ce_version="v6.1.0", shared_dir="/opt/shared/data")
+    assert mount.run(ctx).status == "unchanged" and runner.calls == []
+
+
+def test_relative_or_spaced_shared_dir_is_refused(make_ctx: Callable[..., tuple[Ctx, FakeRunner]]) -> None:
+    ctx, _ = make_ctx("mount", shared_dir="/mnt/ce ha", shared_source=SOURCE)
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    assert "cloud-exchange-ha:sharedDir" in failed.value.fix

@@ -1,0 +1,335 @@
+"""prepare and the package-manager layer: what gets installed, idempotence, pins, SELinux."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.cenode import packages
+from scripts.cenode.phases import prepare
+from scripts.cenode.system import CommandResult, Ctx, PhaseError
+
+from .conftest import FakeRunner
+from .test_system import RHEL_94, UBUNTU_2204
+
+KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+# ----------------------------------------------------------------------------- pure parts
+
+
+def test_parse_dpkg_query_only_counts_installed() -> None:
+    text = "git\tii \nzip\trc \nnfs-common\tii \npython3:amd64\tii \ndocker.io\tun \n"
+    assert packages.parse_dpkg_query(text) == {"git", "nfs-common", "python3"}
+
+
+@pytest.mark.parametrize(
+    ("text", "candidate"),
+    [
+        ("docker-compose-v2:\n  Installed: (none)\n  Candidate: 2.24.6+ds1-0ubuntu1~22.04.1\n", "2.24.6+ds1-0ubuntu1~22.04.1"),
+        ("docker-compose-v2:\n  Installed: (none)\n  Candidate: (none)\n", None),
+        ("", None),  # unknown package: apt-cache policy prints nothing
+    ],
+)
+def test_parse_apt_candidate(text: str, candidate: str | None) -> None:
+    assert packages.parse_apt_candidate(text) == candidate
+
+
+def test_parse_rpm_query() -> None:
+    text = "podman\npackage podman-plugins is not installed\ngit\n"
+    assert packages.parse_rpm_query(text, ["podman", "podman-plugins", "git"]) == {"podman", "git"}
+
+
+@pytest.mark.parametrize(
+    ("version", "pin", "ok"),
+    [
+        ("4.7.3", "pymongo>=4.6.3,<=4.7.3", True),
+        ("4.7.3.post1", "pymongo>=4.6.3,<=4.7.3", True),
+        ("4.8.0", "pymongo>=4.6.3,<=4.7.3", False),
+        ("4.20.0", "pymongo>=4.6.3,<=4.7.3", False),
+        ("4.6.2", "pymongo>=4.6.3,<=4.7.3", False),
+        ("1.0.0", "python-dotenv>=0.20.0,<=1.0.0", True),
+        ("1.0", "python-dotenv>=0.20.0,<=1.0.0", True),
+        ("1.0.1", "python-dotenv>=0.20.0,<=1.0.0", False),
+        ("0.19.2", "python-dotenv>=0.20.0,<=1.0.0", False),
+        ("5.4.1", "pyyaml>=6.0.0", False),
+        ("6.0.1", "pyyaml>=6.0.0", True),
+    ],
+)
+def test_requirement_satisfaction(version: str, pin: str, ok: bool) -> None:
+    name, specs = packages.parse_requirement(pin)
+    assert packages.satisfies(version, specs) is ok
+
+
+def test_unmet_requirements_uses_the_lookup() -> None:
+    installed = {"pyyaml": "6.0.1", "python-dotenv": "0.19.2"}
+    unmet = packages.unmet_requirements(["pyyaml>=6.0.0", "python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3"], lookup=installed.get)
+    assert unmet == ["python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3"]
+
+
+def test_parse_requirement_rejects_what_it_cannot_check() -> None:
+    with pytest.raises(ValueError):
+        packages.parse_requirement("pymongo~=4.6")
+
+
+def test_pep668_flag_follows_the_externally_managed_marker(tmp_path: Path) -> None:
+    assert prepare.pep668_flags(str(tmp_path)) == []
+    (tmp_path / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    assert prepare.pep668_flags(str(tmp_path)) == ["--break-system-packages"]
+
+
+def test_parse_tool_version() -> None:
+    assert prepare.parse_tool_version("Docker version 24.0.7, build 24.0.7-0ubuntu2~22.04.1") == (24, 0, 7)
+    assert prepare.parse_tool_version("Docker Compose version v2.27.1") == (2, 27, 1)
+    assert prepare.parse_tool_version("Docker Compose version 2.24.6+ds1-0ubuntu1~22.04.1") == (2, 24, 6)
+    assert prepare.parse_tool_version("podman-compose version: 1.0.6\npodman version 4.9.4") == (1, 0, 6)
+    assert prepare.parse_tool_version("no digits") is None
+
+
+def test_rewrite_selinux_config() -> None:
+    text = "# comment SELINUX=enforcing\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"
+    new, changed = prepare.rewrite_selinux_config(text)
+    assert changed and new == "# comment SELINUX=enforcing\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
+    assert prepare.rewrite_selinux_config(new) == (new, False)
+    assert prepare.rewrite_selinux_config("SELINUXTYPE=targeted\n") == ("SELINUXTYPE=targeted\nSELINUX=disabled\n", True)
+
+
+def test_docker_source_line() -> None:
+    line = prepare.docker_source_line("https://download.docker.com/linux/ubuntu/", "jammy", "amd64", signed=True)
+    assert line == f"deb [arch=amd64 signed-by={prepare.DOCKER_KEYRING}] https://download.docker.com/linux/ubuntu jammy stable\n"
+    assert "trusted=yes" in prepare.docker_source_line("http://mirror", "jammy", "arm64", signed=False)
+
+
+# ----------------------------------------------------------------------------- Ubuntu runs
+
+DOCKER_OK = "Docker version 26.1.3, build b72abbb"
+COMPOSE_OK = "Docker Compose version v2.27.1"
+
+
+def ubuntu(ctx: Ctx, runner: FakeRunner, installed: list[str], docker: bool) -> None:
+    Path(ctx.env.host_path("/etc/os-release")).write_text(UBUNTU_2204)
+    runner.tools.update({"systemctl"} | ({"docker"} if docker else set()))
+    runner.on("dpkg-query", out="".join(f"{p}\tii \n" for p in installed))
+    runner.on("docker", "--version", out=DOCKER_OK)
+    runner.on("docker", "compose", "version", out=COMPOSE_OK)
+    runner.on("/usr/bin/systemctl", "is-enabled", out="enabled\n")
+    runner.on("/usr/bin/systemctl", "is-active", out="active\n")
+    runner.on("dpkg", "--print-architecture", out="amd64\n")
+
+
+@pytest.fixture
+def no_pins_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepare, "unmet_requirements", lambda pins: [])
+
+
+def installs(runner: FakeRunner) -> list[list[str]]:
+    return [call for call in runner.calls if call[:1] == ["apt-get"] and "install" in call]
+
+
+def test_second_run_installs_nothing_and_skips_apt_update(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=True)
+    result = prepare.run(ctx)
+    assert result.status == "unchanged"
+    assert not runner.ran("apt-get") and not runner.ran("apt-cache")
+
+
+def test_fresh_ubuntu_installs_missing_packages_docker_io_and_compose_v2(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None
+) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, ["python3", "openssl", "ca-certificates"], docker=False)
+    runner.on("apt-cache", "policy", "docker-compose-v2", out="  Candidate: 2.24.6\n")
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", action=lambda argv: runner.tools.add("docker"))
+    runner.on("/usr/bin/systemctl", "is-active", out="inactive\n")
+    result = prepare.run(ctx)
+    assert result.status == "changed"
+    assert [c for c in runner.calls if c[:1] == ["apt-get"] and c[-1] == "update"] == [["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"]]
+    (install,) = installs(runner)
+    wanted = sorted(set(prepare.APT_BASE) - {"python3", "openssl", "ca-certificates"} | {"docker.io", "docker-compose-v2"})
+    assert install[install.index("install") + 1 :] == wanted
+    assert runner.ran("/usr/bin/systemctl", "enable", "--now", "docker.service")
+
+
+def test_no_compose_package_names_the_docker_repo_setting(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=False)
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    assert "compose v2" in failed.value.what and "cloud-exchange-ha:dockerRepoUrl" in failed.value.fix
+    assert not installs(runner)
+
+
+def test_transient_apt_failures_are_retried_a_bounded_number_of_times(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, [], docker=True)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "update", rc=100, err="E: Failed to fetch http://archive/x  Temporary failure resolving")
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    assert "apt-get update failed" in failed.value.what
+    assert len([c for c in runner.calls if c[-1] == "update"]) == 3
+
+
+def test_permanent_apt_failure_is_not_retried(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, [], docker=True)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", rc=100, err="E: Unable to locate package zip")
+    with pytest.raises(PhaseError):
+        prepare.run(ctx)
+    assert len(installs(runner)) == 1
+
+
+def test_too_old_docker_fails_unless_undersized_lab(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=True)
+    runner.on("docker", "--version", out="Docker version 24.0.7, build x")
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    assert "24.0.7 is older" in failed.value.what and "dockerRepoUrl" in failed.value.fix
+    lab, lab_runner = make_ctx("prepare", allow_undersized=True)
+    ubuntu(lab, lab_runner, prepare.APT_BASE, docker=True)
+    lab_runner.on("docker", "--version", out="Docker version 24.0.7, build x")
+    assert "warning: Docker 24.0.7" in prepare.run(lab).summary
+
+
+def test_existing_engine_is_never_replaced(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    """A migrating standalone runs CE on whatever Docker it has: prepare must not swap it."""
+    ctx, runner = make_ctx("prepare", docker_repo_url="https://download.docker.com/linux/ubuntu")
+    ubuntu(ctx, runner, ["zip"], docker=True)  # docker from anywhere, compose works
+    prepare.run(ctx)
+    (install,) = installs(runner)
+    assert not {"docker-ce", "docker.io", "docker-compose-plugin"} & set(install)
+    assert not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists()
+
+
+def test_docker_repo_is_configured_with_its_key(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, runner = make_ctx("prepare", docker_repo_url="https://mirror.example/docker/")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=False)
+    monkeypatch.setattr(prepare.Prepare, "fetch_key", lambda self, url: KEY if url == "https://mirror.example/docker/gpg" else None)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", action=lambda argv: runner.tools.add("docker"))
+    result = prepare.run(ctx)
+    source = Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).read_text()
+    assert source == f"deb [arch=amd64 signed-by={prepare.DOCKER_KEYRING}] https://mirror.example/docker jammy stable\n"
+    assert Path(ctx.env.host_path(prepare.DOCKER_KEYRING)).read_text() == KEY
+    (install,) = installs(runner)
+    assert install[install.index("install") + 1 :] == sorted(prepare.APT_DOCKER_REPO)
+    assert "docker repo" in result.summary
+
+
+@pytest.fixture
+def key_server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path == "/repo/gpg":
+                body = KEY.encode()
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_response(404)
+                self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_key_over_http(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], key_server: str) -> None:
+    ctx, _ = make_ctx("prepare")
+    Path(ctx.env.host_path("/etc/os-release")).write_text(UBUNTU_2204)
+    step = prepare.Prepare(ctx)
+    assert step.fetch_key(f"{key_server}/repo/gpg") == KEY
+    assert step.fetch_key(f"{key_server}/unsigned/gpg") is None  # 404: repo without key
+
+
+def test_pins_are_installed_with_root_pip_flags(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, runner = make_ctx("prepare", pip_index_url="http://127.0.0.1:1/simple")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=True)
+    answers = [["pymongo>=4.6.3,<=4.7.3"], []]
+    monkeypatch.setattr(prepare, "unmet_requirements", lambda pins: answers.pop(0))
+    monkeypatch.setattr(prepare, "pep668_flags", lambda: ["--break-system-packages"])
+
+    def pip(argv: list[str]) -> CommandResult:
+        if "--ignore-installed" in argv:
+            return CommandResult(argv, 0, "Successfully installed pymongo-4.7.3", "")
+        return CommandResult(argv, 1, "", "ERROR: Cannot uninstall 'PyYAML'. It is a distutils installed project")
+
+    runner.on("python3", "-m", "pip", "install", action=pip)
+    assert prepare.run(ctx).status == "changed"
+    pip_calls = [c for c in runner.calls if c[:3] == ["python3", "-m", "pip"]]
+    first = pip_calls[0]
+    assert "--break-system-packages" in first and first[first.index("--index-url") + 1] == "http://127.0.0.1:1/simple"
+    assert first[-1] == "pymongo>=4.6.3,<=4.7.3"
+    assert len(pip_calls) == 2 and "--ignore-installed" in pip_calls[1] and "--ignore-installed" not in first
+
+
+def test_pins_success_is_verified_the_way_ce_checks(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=True)
+    answers = [["pyyaml>=6.0.0"], []]
+    monkeypatch.setattr(prepare, "unmet_requirements", lambda pins: answers.pop(0))
+    monkeypatch.setattr(prepare, "pep668_flags", lambda: [])
+    result = prepare.run(ctx)
+    assert result.status == "changed" and "pip pins: pyyaml>=6.0.0" in result.summary
+    check = [c for c in runner.calls if c[:2] == ["python3", "-c"]]
+    assert check and "pkg_resources.require" in check[0][2]
+    assert not any("--break-system-packages" in c for c in runner.calls)
+
+
+# ----------------------------------------------------------------------------- RHEL
+
+
+def rhel(ctx: Ctx, runner: FakeRunner, getenforce: str, grub_args: str) -> None:
+    Path(ctx.env.host_path("/etc/os-release")).write_text(RHEL_94)
+    runner.tools.update({"dnf", "podman", "podman-compose", "getenforce", "grubby"})
+    every = prepare.DNF_BASE + ["python3-pexpect", "podman", "podman-plugins", "podman-compose"]
+    runner.on("rpm", "-q", out="\n".join(every) + "\n")
+    runner.on("podman", "--version", out="podman version 4.9.4")
+    runner.on("podman-compose", "--version", out="podman-compose version: 1.0.6\npodman version 4.9.4")
+    runner.on("getenforce", out=getenforce + "\n")
+    runner.on("grubby", "--info=DEFAULT", out=f'index=0\nargs="ro crashkernel=auto {grub_args}"\n')
+
+
+def test_rhel_disables_selinux_and_says_reboot_is_needed(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    rhel(ctx, runner, "Enforcing", "")
+    config = Path(ctx.env.host_path(prepare.SELINUX_CONFIG))
+    config.parent.mkdir(parents=True)
+    config.write_text("SELINUX=enforcing\nSELINUXTYPE=targeted\n")
+    Path(ctx.env.host_path("/sys/fs/selinux")).mkdir(parents=True)
+    Path(ctx.env.host_path("/sys/fs/selinux/enforce")).write_text("1")
+    result = prepare.run(ctx)
+    assert result.status == "changed"
+    assert config.read_text() == "SELINUX=disabled\nSELINUXTYPE=targeted\n"
+    assert runner.ran("setenforce", "0") and runner.ran("grubby", "--update-kernel=ALL", "--args=selinux=0")
+    assert "REBOOT NEEDED" in result.summary
+    assert not runner.ran("dnf")  # all rpms present: no package manager run
+
+    again, again_runner = make_ctx("prepare")
+    rhel(again, again_runner, "Permissive", "selinux=0")
+    second = prepare.run(again)
+    assert second.status == "unchanged" and "REBOOT NEEDED" in second.summary
+    assert not again_runner.ran("setenforce") and not again_runner.ran("grubby", "--update-kernel=ALL", "--args=selinux=0")
+
+
+def test_rhel_falls_back_to_pip_for_missing_python_rpms(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, runner = make_ctx("prepare")
+    rhel(ctx, runner, "Disabled", "selinux=0")
+    runner.on("rpm", "-q", out="\n".join(prepare.DNF_BASE + ["podman", "podman-compose"]) + "\n")  # no python3-pexpect rpm
+    runner.on("dnf", "-q", "info", "python3-pexpect", rc=1)
+    monkeypatch.setattr(prepare, "unmet_requirements", lambda pins: list(pins) if pins == ["pexpect"] else [])
+    result = prepare.run(ctx)
+    assert runner.ran("dnf", "-y", "makecache")
+    assert any(c[:4] == ["python3", "-m", "pip", "install"] and c[-1] == "pexpect" for c in runner.calls)
+    assert "pip fallback: pexpect" in result.summary
