@@ -167,7 +167,7 @@ def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list
         proxy_url=settings.proxy_url,
         migrate=adopted,
         allow_undersized=settings.allow_undersized,
-        docker_repo_url=settings.docker_repo_url,
+        docker_repo_url="" if settings.docker_repo_url == "os" else settings.docker_repo_url,
         pip_index_url=settings.pip_index_url,
     ).to_json()
 

@@ -538,8 +538,10 @@ def _mirrors(v: dict[str, Any]) -> list[Problem]:
     problems = []
     for name, field in (("dockerRepoUrl", "docker_repo_url"), ("pipIndexUrl", "pip_index_url")):
         url = v[field]
+        if field == "docker_repo_url" and url == "os":
+            continue
         if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
-            problems += _p(name, f"{url!r} must be an http(s) URL")
+            problems += _p(name, f"{url!r} must be an http(s) URL" + (" or os" if name == "dockerRepoUrl" else ""))
     return problems
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Tuple  # noqa: UP035 - Tuple keeps the module importable on python 3.8 nodes
 
-Version = tuple[int, int, int]
+Version = Tuple[int, int, int]  # noqa: UP006 - see the import
 
 #: HA exists from CE 5.0.0 on (facts 5.2: setup compares INSTALL_VERSION < "5.0.0").
 HA_MIN_VERSION: Version = (5, 0, 0)

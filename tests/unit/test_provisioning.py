@@ -166,6 +166,9 @@ def test_node_json_carries_the_cluster_in_cutover_order(migrate_run: harness.Run
     assert config["cluster_ips"] == ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
     assert config["node_ip"] == "10.0.3.10" and config["role"] == "secondary"
     assert config["shared_source"].endswith(".amazonaws.com:/")
+    assert config["docker_repo_url"] == "https://download.docker.com/linux/ubuntu"
+    os_packages = harness.run(stacks.migrate(dockerRepoUrl="os"), secret_keys=stacks.SECRET_KEYS)
+    assert json.loads(os_packages.named("ce-3-steps-config").inputs["stdin"])["docker_repo_url"] == ""
     primary = json.loads(migrate_run.named("ce-1-steps-config").inputs["stdin"])
     assert primary["role"] == "primary" and primary["migrate"] is True
 

@@ -141,6 +141,8 @@ def test_each_rule_rejects_bad_input_naming_the_key(overrides: dict[str, Any], k
         {"uiProtocol": "http"},
         {"tags": ["Owner=secops", "CostCenter=42"]},
         {"ceRepoUrl": "git@git.example.com:mirror/ta_cloud_exchange.git"},
+        {"dockerRepoUrl": "os"},
+        {"dockerRepoUrl": "https://mirror.example.com/docker/ubuntu"},
     ],
 )
 def test_valid_variants_pass(overrides: dict[str, Any]) -> None:

@@ -38,6 +38,8 @@ DEFAULT_APT_PACKAGES: tuple[str, ...] = (
     "unzip",
     "nfs-common",
     "python3-pexpect",
+    "python3-cryptography",  # the inspect phase decrypts CE's .env.keys with it
+    "python3-setuptools",  # CE 5.x setup checks its pins with pkg_resources
     "openssl",
     "curl",
     "rsync",
@@ -55,6 +57,7 @@ DEFAULT_PIP_REQUIREMENTS: tuple[str, ...] = (
     "pyyaml>=6.0.0",
     "python-dotenv>=0.20.0,<=1.0.0",
     "pymongo>=4.6.3,<=4.7.3",
+    "mockupdb==1.8.1",  # the stand-in CE's wire-level mongod (tests/fakes), not CE's
 )
 
 
