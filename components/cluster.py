@@ -127,9 +127,9 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             revision = [*prep_revision, node_json]
             chain = node_steps.phase("wait", after=[], triggers=revision)
             chain = node_steps.phase("preflight", after=[chain], triggers=revision)
-            if adopted:
-                chain = node_steps.phase("inspect", args="--check", after=[chain], triggers=revision, step="inspect-check")
             chain = node_steps.phase("prepare", after=[chain], triggers=revision)
+            if adopted:  # after prepare, which installs the decryption it needs; long before the cutover
+                chain = node_steps.phase("inspect", args="--check", after=[chain], triggers=revision, step="inspect-check")
             if release.uses_efs(settings.line):
                 chain = node_steps.phase("mount", after=[chain, *storage_ready], triggers=revision)
             if adopted and settings.backup_tarball:

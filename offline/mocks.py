@@ -10,6 +10,7 @@ Must not touch: the program's decisions; the mocks only answer.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +35,16 @@ class AwsWorld:
     primary_root_gb: int = 100
     #: subnet id -> (zone, vpc); subnets not listed get zones b, c, d... in order of first look-up
     subnets: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: private IPs handed to new instances, in declaration order
-    new_node_ips: list[str] = field(default_factory=lambda: [f"10.0.{i}.10" for i in range(2, 10)])
+    #: private IP per new instance name (e.g. "ce-2-vm"); unlisted ones get 10.0.<node number>.10.
+    #: By name, not by call order: the engine registers resources concurrently.
+    instance_ips: dict[str, str] = field(default_factory=dict)
     ubuntu_image_id: str = "ami-0ubuntu00000000001"
+
+    def instance_ip(self, name: str) -> str:
+        if name in self.instance_ips:
+            return self.instance_ips[name]
+        number = re.search(r"-(\d+)-vm$", name)
+        return f"10.0.{number.group(1) if number else 99}.10"
 
     def subnet(self, subnet_id: str) -> tuple[str, str]:
         if subnet_id == self.primary_subnet:
@@ -54,7 +62,6 @@ class AwsMocks(pulumi.runtime.Mocks):
     def __init__(self, world: AwsWorld | None = None):
         self.world = world or AwsWorld()
         self.declared: list[tuple[str, str, dict[str, Any]]] = []
-        self._ips = iter(self.world.new_node_ips)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         w = self.world
@@ -83,7 +90,7 @@ class AwsMocks(pulumi.runtime.Mocks):
         state = dict(inputs)
         rid = fake_id(_ID_PREFIX.get(args.typ, "id"), args.name)
         if args.typ == "aws:ec2/instance:Instance":
-            state["privateIp"] = next(self._ips)
+            state["privateIp"] = self.world.instance_ip(args.name)
             state["arn"] = f"arn:aws:ec2:{self.world.region}:123456789012:instance/{rid}"
         elif args.typ == "aws:efs/fileSystem:FileSystem":
             state["dnsName"] = f"{rid}.efs.{self.world.region}.amazonaws.com"

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +85,8 @@ class Replay:
     state_file: Path
     timeout: float = 3600.0
     max_parallel: int = 8
+    #: opens the TCP connection to (host, port); the test lab opens it inside its own namespace
+    connect: Callable[[str, int], socket.socket] | None = None
     results: list[StepResult] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -143,7 +147,9 @@ class Replay:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test hosts made by the test
         key = _load_key(self.private_key)
-        client.connect(connection["host"], port=int(connection.get("port", 22)), username=connection["user"],
+        port = int(connection.get("port", 22))
+        sock = self.connect(connection["host"], port) if self.connect else None
+        client.connect(connection["host"], port=port, username=connection["user"], sock=sock,  # type: ignore[arg-type]
                        pkey=key, timeout=30, allow_agent=False, look_for_keys=False)
         return client
 

@@ -2,7 +2,9 @@
 """Build the stand-in CE git repository that tests clone instead of netskopeoss/ta_cloud_exchange.
 
 ``make_repo(dest_dir) -> path of a bare repository`` with branch ``main`` and annotated tags
-``v4.2.0`` (pre-HA), ``v5.1.0`` (opens with the version menu), ``v5.1.1`` and ``v5.1.2`` (HEAD).
+``v4.2.0`` (pre-HA), ``v5.1.0`` (opens with the version menu), ``v5.1.1`` and ``v5.1.2`` (HEAD of
+``main``), plus ``v6.1.0`` (config-driven 6.x setup, GlusterFS) on branch ``release-6.x`` one commit
+after ``v5.1.2`` (``main`` stays at 5.1.2 so that clones without a tag keep getting the 5.x flow).
 The trees differ only in ``standin/version.py``; the content is ``ce_repo/`` next to this file.
 The bare repository has ``git update-server-info`` run, so it can be served over dumb HTTP
 (``python3 -m http.server``) as well as cloned by path. Builds are reproducible (fixed dates).
@@ -24,7 +26,12 @@ CONTENT_DIR = Path(__file__).resolve().parent / "ce_repo"
 REPO_NAME = "ta_cloud_exchange.git"
 #: oldest first: the order of the commits on ``main``
 VERSIONS: Sequence[str] = ("4.2.0", "5.1.0", "5.1.1", "5.1.2")
-EXECUTABLES = ("setup", "start", "stop", "replica_set", "standin-install-standalone")
+#: (version, branch): committed on top of the last of VERSIONS on their own branch
+BRANCH_VERSIONS: Sequence[tuple[str, str]] = (("6.1.0", "release-6.x"),)
+EXECUTABLES = (
+    "setup", "start", "stop", "replica_set", "start_management_server",
+    "standin-install-standalone", "standin-install-gluster",
+)  # fmt: skip
 MARKER = "TEST DOUBLE of Netskope Cloud Exchange"
 VERSION_FILE = Path("standin") / "version.py"
 
@@ -61,7 +68,10 @@ def _is_generated(relative: Path) -> bool:
         or (relative.name.startswith(".env") and relative.name != ".env.example")
         or relative.name.endswith("-compose-ha.yml")
         or relative.name.startswith("cte_cert")
-        or text.startswith(("data/standin/", "data/mongo-data/"))
+        or relative.name == "cloudexchange.config"
+        or (text.startswith("data/ssl_certs/mongodb_rabbitmq_certs/") and relative.name.startswith("tls_"))
+        or text.startswith(("data/standin/", "data/mongo-data/", "data/ce_env_backups/", "data/custom_plugins/", "data/plugins/"))
+        or text.startswith(("data/repos/", ".cevenv/"))
     )
 
 
@@ -101,6 +111,12 @@ def make_repo(dest_dir: str | os.PathLike[str]) -> str:
             _git(["add", "--all"], work, index)
             _git(["commit", "--quiet", "--no-verify", "-m", f"Stand-in CE {version} (test double)"], work, index)
             _git(["tag", "-a", f"v{version}", "-m", f"Stand-in CE v{version} (test double)"], work, index)
+        for offset, (version, branch) in enumerate(BRANCH_VERSIONS, start=len(VERSIONS)):
+            _git(["checkout", "--quiet", "-b", branch, f"v{VERSIONS[-1]}"], work, offset)
+            (work / VERSION_FILE).write_text(_version_text(version), encoding="utf-8")
+            _git(["commit", "--quiet", "--no-verify", "-am", f"Stand-in CE {version} (test double)"], work, offset)
+            _git(["tag", "-a", f"v{version}", "-m", f"Stand-in CE v{version} (test double)"], work, offset)
+            _git(["checkout", "--quiet", "main"], work, offset)
         _git(["clone", "--quiet", "--bare", "--template=", str(work), str(bare)], Path(tmp))
     _git(["repack", "--quiet", "-a", "-d"], bare)
     _git(["update-server-info"], bare)

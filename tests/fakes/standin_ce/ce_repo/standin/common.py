@@ -7,6 +7,10 @@ release-dependent constants, the fake mongod's pidfile and the replica-set state
 ``<shared>/.standin/replset.json``.
 
 Paths are relative to the current directory, like CE's scripts (they must run from the repo).
+
+6.x host paths (``/opt/shared``, ``/etc/systemd/system``) can be moved for local tests by the
+TEST-ONLY environment variables ``STANDIN_OPT_SHARED`` and ``STANDIN_SYSTEMD_DIR`` (CE has no such
+knobs; on the test hosts they are unset).
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ def version_tuple(text: str) -> Version:
 
 def release() -> Version:
     return version_tuple(CE_VERSION)
+
+
+def is_v6() -> bool:
+    """6.x: config-driven setup, GlusterFS, ``.cevenv`` (facts 0, 1.7)."""
+    return release() >= (6, 0, 0)
 
 
 def supports_ha() -> bool:
@@ -193,10 +202,15 @@ def is_ha(env: dict[str, str]) -> bool:
 
 
 def merged_env() -> dict[str, str]:
-    """What ./start sources: local .env, then the shared .env on top (facts 6.1)."""
+    """What ./start sources: local .env, then the shared .env on top (facts 6.1).
+
+    6.x names the shared file in the local ``ENV_FILE``; 5.x has it at ``<NFS>/config/.env``.
+    """
     env = read_env(".env")
     shared = env.get("HA_NFS_DATA_DIRECTORY", "")
-    if shared:
+    if env.get("ENV_FILE"):
+        env.update(read_env(env["ENV_FILE"]))
+    elif shared:
         env.update(read_env(shared_env_path(shared)))
     return env
 
@@ -222,9 +236,10 @@ def _openssl_args(env: dict[str, str], decrypt: bool) -> list[str]:
     return args + ["-base64", "-A"]
 
 
-def encrypt_value(env: dict[str, str], value: str) -> str:
-    """5.1.x encrypts ``echo "value"``, i.e. with a trailing newline (facts 5.1)."""
-    result = subprocess.run(_openssl_args(env, decrypt=False), input=(value + "\n").encode("utf-8"), capture_output=True, check=False)
+def encrypt_value(env: dict[str, str], value: str, newline: bool = True) -> str:
+    """5.1.x encrypts ``echo "value"``, i.e. with a trailing newline; 6.x values have none (facts 5.1)."""
+    data = value + "\n" if newline else value
+    result = subprocess.run(_openssl_args(env, decrypt=False), input=data.encode("utf-8"), capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"openssl could not encrypt a secret: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout.decode("ascii").strip()
@@ -321,3 +336,71 @@ def locked_state(shared_dir: str) -> Iterator[dict[str, Any]]:
                 os.replace(tmp, state_path(shared_dir))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------ 6.x host paths
+
+#: the GlusterFS volume CE 6.x creates and mounts at <opt shared>/data (facts 2.2)
+GLUSTER_VOLUME = "CloudExchange"
+#: double-specific: a file in the shared folder that stands for "the volume is mounted here"
+MOUNT_MARKER = ".standin-gluster-volume"
+CEVENV = ".cevenv"
+
+
+def opt_shared() -> str:
+    """CE 6.x's fixed HA base ``/opt/shared``; TEST-ONLY override ``STANDIN_OPT_SHARED``."""
+    return os.environ.get("STANDIN_OPT_SHARED") or "/opt/shared"
+
+
+def shared_data_dir() -> str:
+    """``/opt/shared/data``: the gluster mount point and HA dir of 6.x (facts 1.7, 2.2)."""
+    return os.path.join(opt_shared(), "data")
+
+
+def brick_dir() -> str:
+    return os.path.join(opt_shared(), "gluster", "bricks", "1", "brick")
+
+
+def systemd_dir() -> str:
+    """``/etc/systemd/system``; TEST-ONLY override ``STANDIN_SYSTEMD_DIR`` (then systemctl is never run)."""
+    return os.environ.get("STANDIN_SYSTEMD_DIR") or "/etc/systemd/system"
+
+
+def _unescape_mountinfo(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+
+
+def volume_mounted(data_dir: str) -> bool:
+    """CE's check (``df`` shows a CloudExchange source on the dir, facts 2.2) or the double's marker."""
+    target = os.path.realpath(data_dir)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                left, _, right = line.partition(" - ")
+                fields, tail = left.split(), right.split()
+                if len(fields) > 4 and len(tail) > 1 and _unescape_mountinfo(fields[4]) == target and GLUSTER_VOLUME in tail[1]:
+                    return True
+    except OSError:
+        pass
+    return os.path.isfile(os.path.join(data_dir, MOUNT_MARKER))
+
+
+def cevenv_ready() -> bool:
+    return os.path.isfile(os.path.join(CEVENV, "bin", "activate"))
+
+
+def v6_ha_gate(check_mount: bool) -> bool:
+    """6.x HA (local .env names ENV_FILE): the gluster mount must be there (start only) and ./.cevenv
+    must exist, else the script fails like CE's ``. ${ENV_FILE}`` / ``source .cevenv/bin/activate``."""
+    local = read_env(".env")
+    env_file = local.get("ENV_FILE", "")
+    if not env_file:
+        return True
+    data = local.get("HA_NFS_DATA_DIRECTORY") or os.path.dirname(os.path.dirname(env_file))
+    if check_mount and not volume_mounted(data):
+        print(f"{env_file}: No such file or directory (the GlusterFS volume {GLUSTER_VOLUME} is not mounted at {data})")
+        return False
+    if not cevenv_ready():
+        print(f"{os.path.join(CEVENV, 'bin', 'activate')}: No such file or directory (run ./setup to create ./{CEVENV})")
+        return False
+    return True

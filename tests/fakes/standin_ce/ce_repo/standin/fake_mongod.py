@@ -30,7 +30,7 @@ from typing import Any
 from bson import ObjectId
 from mockupdb import OP_MSG_FLAGS, MockupDB, OpMsg  # type: ignore[import-untyped]
 
-from standin import common
+from standin import common, fake_ui
 from standin.scram import MECHANISMS, AuthError, ScramServer
 
 MAX_WIRE_VERSION = 25  # MongoDB 8.0; pymongo 4.20 needs >= 9 (MongoDB 4.4), 4.7 needs >= 6
@@ -387,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         servers.append(server)
         log(f"listening on {address}:{common.MONGO_PORT} ({'replica set member' if ha else 'standalone'})")
+    try:
+        for failure in fake_ui.serve(env, ha, addresses):
+            log(f"UI stand-in cannot listen on {failure}")
+    except (OSError, ValueError) as exc:  # no certificate yet, bad port: the UI is down, mongod still runs
+        log(f"UI stand-in not started: {exc}")
     os.makedirs(os.path.dirname(common.PIDFILE), exist_ok=True)
     with open(common.PIDFILE, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")

@@ -6,6 +6,10 @@ stdin) and answers by prompt text, HA = "n". Secrets come from a root-only JSON 
 cloud-exchange-ha's ``secrets.json``: ``{"maintenance_password": ..., "jwt_secret": ...}``.
 Result: ``.env`` (INSTALL_VERSION, CORE_TAG, IS_MPASS_CONFIGURED, LOCATION=./.env.keys, ...),
 ``./.env.keys`` and ``data/ssl_certs/cte_cert*``. ``--start`` then runs ``./start``.
+
+6.x checkouts have no prompts: the helper writes a standalone ``cloudexchange.config`` (HA off,
+the given secrets, protocol, port) and runs ``./setup``; the result also has ``JWT_SECRET``
+inside ``.env.keys``, ``data/ssl_certs/mongodb_rabbitmq_certs/`` and ``data/{custom_plugins,plugins,repos}``.
 Real CE has no such helper.
 """
 
@@ -20,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from standin import common
+from standin.config6 import CONFIG_FILE
 from standin.setup_flow import SUCCESS_TEXT
 
 SILENCE_LIMIT_S = 30.0
@@ -58,6 +64,21 @@ def load_secrets(path: str) -> dict[str, str]:
     if missing:
         raise SystemExit(f"{path} lacks {', '.join(missing)}")
     return {"maintenance_password": str(data["maintenance_password"]), "jwt_secret": str(data["jwt_secret"])}
+
+
+def write_standalone_config(args: argparse.Namespace, secrets: dict[str, str]) -> None:
+    """6.x: the whole answer set is the config file (facts 1.7); setup blanks the secrets again."""
+    lines = [
+        "# TEST DOUBLE of Netskope Cloud Exchange (stand-in): written by standin-install-standalone",
+        f"UI_PROTOCOL={args.protocol}",
+        f"UI_PORT={args.ui_port}",
+        f"MAINTENANCE_PASSWORD={secrets['maintenance_password']}",
+        f"JWT_SECRET={secrets['jwt_secret']}",
+        "HA_ENABLED=False",
+    ]
+    descriptor = os.open(CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
 
 
 def drive_setup(flags: list[str], rules: list[tuple[str, str]]) -> tuple[int, str]:
@@ -111,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     secrets = load_secrets(args.secrets)
     flags = ["--ignore-failures"] if args.ignore_failures else []
+    if common.is_v6():
+        write_standalone_config(args, secrets)
     code, transcript = drive_setup(flags, answers(args, secrets))
     if SUCCESS_TEXT.rstrip(".") not in transcript:
         print(f"standin-install-standalone: setup did not succeed (exit {code})", file=sys.stderr)

@@ -1,6 +1,9 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
 """The stand-in ``./start`` and ``./stop`` (facts 6.1, 6.2).
 
+6.x HA (local ``.env`` has ``ENV_FILE``): the shared env is ``ENV_FILE``; ``./.cevenv`` must exist
+(exit 1) and ``./start`` aborts when the GlusterFS volume is not "mounted" (the double's marker).
+
 No containers exist here: "compose up" is launching the fake mongod as a daemon
 (``python3 -m standin.fake_mongod``, pidfile ``data/standin/fake_mongod.pid``, log
 ``data/standin/fake_mongod.log``); "compose down" is stopping it. RabbitMQ is not simulated.
@@ -66,6 +69,8 @@ def launch_fake_mongod(env: dict[str, str]) -> bool:
 
 
 def start_main(argv: list[str] | None = None) -> int:
+    if not common.v6_ha_gate(check_mount=True):
+        return 1
     env = common.merged_env()
     if not os.path.isfile(".env") or not (env.get("CORE_TAG")):
         print("CE is not set up in this directory: run ./setup first.")
@@ -99,6 +104,8 @@ def _terminate(pid: int) -> None:
 
 
 def stop_main(argv: list[str] | None = None) -> int:
+    if not common.v6_ha_gate(check_mount=False):
+        return 1
     env = common.merged_env()
     pid = common.running_pid()
     if pid is None:

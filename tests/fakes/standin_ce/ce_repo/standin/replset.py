@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--join", action="store_true")
     group.add_argument("--remove", action="store_true")
     args = parser.parse_args(argv)
+    if not common.v6_ha_gate(check_mount=False):
+        return 1
     env = common.merged_env()
     if not common.is_ha(env):
         print("HA is not configured on this node.")

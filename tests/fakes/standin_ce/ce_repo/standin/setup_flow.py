@@ -1,6 +1,8 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
 """The stand-in ``./setup``: CE 5.x's prompts, checks and files as ce-ha-facts.md documents them.
 
+Releases 6.x take the config-driven path of ``standin/setup6.py`` instead.
+
 Section numbers below refer to /work/shared/docs/ce-ha-facts.md. Like CE 5.x, any exception
 ends the run with ``print(e)`` and exit code 0 and no success line (facts 1.6); explicit
 refusals (dirty tree, SELinux, missing Python pins, failed checks, UI port) exit 1.
@@ -509,10 +511,10 @@ def ensure_setup_ids(env: dict[str, str]) -> None:
     env.setdefault("CE_IV", os.urandom(16).hex())
 
 
-def write_secret_file(env: dict[str, str], password: str) -> None:
-    """.env.keys (0400) with the keys of facts 5.1: encrypted from 5.1.1 on, plaintext before."""
+def secret_values(password: str) -> dict[str, str]:
+    """The clear-text values of the .env.keys secrets derived from the maintenance password (facts 5.1)."""
     escaped = quote(password, safe="")
-    plain = {
+    return {
         "MAINTENANCE_PASSWORD": f"'{password}'",
         "MAINTENANCE_PASSWORD_ESCAPED": escaped,
         "MONGO_CONNECTION_STRING": f"mongodb://root:{escaped}@mongodb-primary:27017/cte?authSource=admin",
@@ -521,6 +523,11 @@ def write_secret_file(env: dict[str, str], password: str) -> None:
         "MONGO_INITDB_ROOT_PASSWORD": password,
         "MONGODB_PASSWORD": password,
     }
+
+
+def write_secret_file(env: dict[str, str], password: str) -> None:
+    """.env.keys (0400) with the keys of facts 5.1: encrypted from 5.1.1 on, plaintext before."""
+    plain = secret_values(password)
     path = common.secret_location(env)
     lines = []
     for key in common.SECRET_KEYS:
@@ -716,6 +723,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if common.is_v6():  # 6.x: config-driven, no prompts (facts 1.7)
+        from standin import setup6
+
+        return setup6.main(argv)
     args = build_parser().parse_args(argv)
     try:
         return run(args)

@@ -1,0 +1,159 @@
+"""Running the whole Pulumi program against booted test hosts: a lab per flow, the stand-in CE, a replay.
+
+Owns: making a fresh lab for one flow (migrate or greenfield), publishing the stand-in CE repo
+from it, laying down a standalone stand-in CE on the first host (migrate), the stack config that
+points the program at the lab (its key, mirror, pip index, repo URL), and the AwsWorld whose
+instances resolve to the lab's hosts. Used by tests/hosts/test_replay.py and bench/replay.py.
+
+Must not touch: the session lab of the other host tests (each flow boots its own hosts).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from lab import Host, Lab, LabConfig  # noqa: E402
+
+from offline import harness  # noqa: E402
+from offline.mocks import AwsWorld  # noqa: E402
+from offline.replay import Replay  # noqa: E402
+from tests.fakes.standin_ce.make_repo import make_repo  # noqa: E402
+
+CE_DIR = "/opt/ta_cloud_exchange"
+MAINTENANCE = "Replay-maint-5521"
+JWT = "Replay-jwt-8832"
+SECRET_KEYS = ["sshPrivateKey", "maintenancePassword", "jwtSecret"]
+
+
+@dataclass
+class Flow:
+    """One lab, its stand-in repo and the stack config that targets it."""
+
+    lab: Lab
+    repo_url: str
+    workdir: Path
+    mode: str
+    version: str = "v5.1.2"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hosts(self) -> list[Host]:
+        return list(self.lab)
+
+    def world(self) -> AwsWorld:
+        ips = {f"ce-{i}-vm": h.ip for i, h in enumerate(self.hosts, start=1)}
+        if self.mode == "migrate":
+            return AwsWorld(primary_ip=self.hosts[0].ip, instance_ips=ips)
+        return AwsWorld(instance_ips=ips)
+
+    def config(self) -> dict[str, Any]:
+        subnets = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"]
+        config: dict[str, Any] = {
+            "mode": self.mode,
+            "vpcId": "vpc-0123456789abcdef0",
+            "subnetIds": subnets[1:] if self.mode == "migrate" else subnets,
+            "keyPairName": "lab",
+            "sshCidrs": ["10.213.0.0/24"],
+            "sshUser": "ubuntu",
+            "sshPrivateKey": self.lab.private_key_path.read_text(),
+            "maintenancePassword": MAINTENANCE,
+            "jwtSecret": JWT,
+            "ceVersion": self.version,
+            "ceRepoUrl": self.repo_url,
+            "ceDir": CE_DIR,
+            "sharedDir": self.lab.config.shared_mount,
+            "dockerRepoUrl": "os",  # the lab mirror carries Debian's docker.io + a compose v2 plugin
+            "pipIndexUrl": self.lab.pip_index_url,
+            "allowUndersized": True,  # lab hosts have 2 vCPU; CE wants 8 or 16
+            "tenantUrl": "test",
+        }
+        if self.mode == "migrate":
+            config["primaryInstanceId"] = "i-0123456789abcdef0"
+        config.update(self.overrides)
+        return config
+
+    def run_program(self) -> harness.Run:
+        result = harness.run(self.config(), secret_keys=SECRET_KEYS, world=self.world(), stack="replay")
+        if result.error:
+            raise AssertionError(result.error)
+        return result
+
+    def replay(self, result: harness.Run, state_file: Path | None = None) -> Replay:
+        replay = Replay(
+            run=result,
+            private_key=self.lab.private_key_path.read_text(),
+            state_file=state_file or self.workdir / "replay-state.json",
+            timeout=1800,
+            connect=lambda host, port: self.lab.connect(host, port, timeout=10),
+        )
+        replay.execute()
+        return replay
+
+
+def start_flow(mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
+    """A fresh 3-host lab with the stand-in CE published (and a standalone on host 1 for migrate)."""
+    lab = Lab(LabConfig()).start()
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"ce-ha-replay-{mode}-"))
+        repo = make_repo(workdir / "repo")
+        flow = Flow(lab=lab, repo_url=lab.serve_dir(Path(repo)), workdir=workdir, mode=mode, version=version,
+                    overrides=overrides)
+        for host in flow.hosts:
+            give_standin_runtime(flow, host)
+        if mode == "migrate":
+            install_standalone(flow, flow.hosts[0])
+        return flow
+    except BaseException:
+        lab.teardown()
+        raise
+
+
+def give_standin_runtime(flow: Flow, host: Host) -> None:
+    """The stand-in CE's own mongod is built on mockupdb; real CE runs mongod in its images instead.
+
+    Unpacked without its dependencies, so the project's prepare phase still has to install CE's
+    pymongo pin itself (nothing here satisfies it in advance).
+    """
+    assert flow.lab.wheelhouse is not None
+    (wheel,) = sorted((flow.lab.wheelhouse.path / "wheels").glob("mockupdb-*.whl"))
+    host.put(wheel.read_bytes(), "mockupdb.whl")
+    rc, _, err = host.run("sudo python3 -m zipfile -e mockupdb.whl /usr/local/lib/python3.11/dist-packages/ && rm mockupdb.whl")
+    if rc != 0:
+        raise AssertionError(f"could not unpack the stand-in's mockupdb on {host.name}: {err}")
+
+
+def install_standalone(flow: Flow, host: Host) -> None:
+    """What a migrate user has: a running standalone stand-in CE at ceDir (test double, see tests/fakes)."""
+    secrets = json.dumps({"maintenance_password": MAINTENANCE, "jwt_secret": JWT})
+    script = " && ".join([
+        "set -e",
+        f"echo {shlex.quote(flow.lab.apt_source_line.strip())} | sudo tee /etc/apt/sources.list.d/lab.list >/dev/null",
+        "sudo apt-get update -qq",
+        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git openssl python3-pip >/dev/null",
+        f"sudo pip3 install -q --break-system-packages --index-url {flow.lab.pip_index_url} 'pymongo>=4.6.3,<=4.7.3' mockupdb",
+        f"sudo git clone -q --branch {flow.version} {flow.repo_url} {CE_DIR}",
+        "sudo install -m 0600 /dev/stdin /root/standalone-secrets.json",
+        f"cd {CE_DIR} && sudo ./standin-install-standalone --secrets /root/standalone-secrets.json --ignore-failures --start",
+        "sudo rm -f /root/standalone-secrets.json",
+    ])
+    rc, out, err = host.run(script, stdin=secrets, timeout=600)
+    if rc != 0:
+        raise AssertionError(f"standalone stand-in install failed on {host.name}: {out[-2000:]} {err[-2000:]}")
+
+
+def verify_report(replay: Replay) -> dict[str, Any]:
+    """The JSON report the verify step printed."""
+    (result,) = [r for r in replay.results if r.name.endswith("-steps-verify")]
+    line = [ln for ln in result.stdout.strip().splitlines() if ln.startswith("{")][-1]
+    report: dict[str, Any] = json.loads(line)
+    return report
