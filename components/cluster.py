@@ -110,7 +110,8 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         prepared: list[pulumi.Resource] = []
         for node in self.nodes:
             adopted = isinstance(node.component, PrimaryNode)
-            node_json = pulumi.Output.all(node.private_ip, shared_source, *ips).apply(
+            bricks = node.component.gluster_volume if isinstance(node.component, NewNode) else None
+            node_json = pulumi.Output.all(node.private_ip, shared_source, bricks.id if bricks else "", *ips).apply(
                 functools.partial(_node_json, settings, node, adopted)
             )
             after: list[pulumi.Resource] = [self.network]
@@ -132,6 +133,10 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 chain = node_steps.phase("inspect", args="--check", after=[chain], triggers=revision, step="inspect-check")
             if release.uses_efs(settings.line):
                 chain = node_steps.phase("mount", after=[chain, *storage_ready], triggers=revision)
+            else:  # 6.x: the node's brick volume, glusterd; CE's setup builds the volume in the cutover
+                attached = [node.component.gluster_attachment] if isinstance(node.component, NewNode) and \
+                    node.component.gluster_attachment else []
+                chain = node_steps.phase("bricks", after=[chain, *attached], triggers=revision)
             if adopted and settings.backup_tarball:
                 chain = node_steps.phase("backup", after=[chain], triggers=[cutover_revision])
             chain = node_steps.phase("fetch-ce", after=[chain], triggers=revision)
@@ -140,7 +145,11 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         # cutover: the only window in which CE is down; strictly one step at a time
         primary = steps[0]
         chain = primary.phase("stop", after=prepared, triggers=[cutover_revision], step="cutover-stop")
-        for node_steps in steps:
+        for member, node_steps in enumerate(steps, start=1):
+            if member > 1 and not release.uses_efs(settings.line):
+                # 6.x: the primary adds this node's brick to the volume before the node's own setup
+                chain = primary.phase("gluster-join", args=f"--member {member}", after=[chain], triggers=[cutover_revision],
+                                      step=f"cutover-join-{node_steps.node_name.removesuffix('-steps')}")
             chain = node_steps.phase("setup", after=[chain], triggers=[cutover_revision], step="cutover-setup", secret_output=True)
         for node_steps in steps:
             chain = node_steps.phase("start", after=[chain], triggers=[cutover_revision], step="cutover-start")
@@ -149,7 +158,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
 
 def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list[str]) -> str:
     """node.json of one node, from its address, the shared folder source and every node's address."""
-    ip, shared_source, ips = values[0], values[1], values[2:]
+    ip, shared_source, brick_volume_id, ips = values[0], values[1], values[2], values[3:]
     return NodeConfig(
         node_name=node.name,
         node_ip=ip,
@@ -169,6 +178,7 @@ def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list
         allow_undersized=settings.allow_undersized,
         docker_repo_url="" if settings.docker_repo_url == "os" else settings.docker_repo_url,
         pip_index_url=settings.pip_index_url,
+        brick_volume_id=brick_volume_id,
     ).to_json()
 
 

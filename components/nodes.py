@@ -158,6 +158,7 @@ class NewNode(pulumi.ComponentResource):
             opts=new_node_options(self),
         )
         self.gluster_volume: aws.ebs.Volume | None = None
+        self.gluster_attachment: aws.ec2.VolumeAttachment | None = None
         if release.uses_gluster_volume(settings.line):
             self.gluster_volume = aws.ebs.Volume(
                 f"{name}-bricks",
@@ -169,8 +170,8 @@ class NewNode(pulumi.ComponentResource):
                 # replicated by GlusterFS across nodes: goes with its node, like the root volume
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            aws.ec2.VolumeAttachment(
-                f"{name}-bricks",
+            self.gluster_attachment = aws.ec2.VolumeAttachment(
+                f"{name}-bricks-attach",
                 device_name=GLUSTER_DEVICE,
                 volume_id=self.gluster_volume.id,
                 instance_id=self.instance.id,

@@ -45,6 +45,7 @@ class NodeConfig:
     allow_undersized: bool = False  # lab only: preflight warns, setup gets --ignore-failures
     docker_repo_url: str = ""  # "" = the OS's own packages; else an apt/dnf repo base URL
     pip_index_url: str = ""  # "" = PyPI; else a mirror's simple index
+    brick_volume_id: str = ""  # 6.x: EBS volume id for the GlusterFS bricks ("" = bricks on the root disk)
     timeouts: dict[str, int] = field(default_factory=dict)
 
     @property

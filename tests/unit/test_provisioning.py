@@ -230,3 +230,44 @@ def test_a_new_bundle_reruns_preparation_but_not_the_cutover(monkeypatch: pytest
     changed = {name for name in before if before[name] != after[name]}
     assert {"ce-2-steps-prepare", "ce-1-steps-install", "ce-1-steps-verify"} <= changed
     assert not {n for n in changed if "cutover" in n}, "a script change must not take CE down again"
+
+
+# ---- CE 6.x ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def six_run() -> harness.Run:
+    result = harness.run(stacks.greenfield(ceVersion="v6.1.0"), secret_keys=stacks.SECRET_KEYS)
+    assert result.error is None, result.error
+    return result
+
+
+def test_6x_prepares_bricks_instead_of_an_efs_mount(six_run: harness.Run) -> None:
+    names = {c.name for c in commands(six_run)}
+    assert "ce-2-steps-mount" not in names
+    bricks = six_run.named("ce-2-steps-bricks")
+    assert bricks.inputs["create"].endswith("ce-node bricks")
+    assert "ce-2-bricks-attach" in bricks.depends_on, "the brick volume must be attached first"
+    assert "ce-2-steps-prepare" in ancestors(six_run, "ce-2-steps-bricks")
+    assert "ce-2-steps-bricks" in ancestors(six_run, "ce-2-steps-fetch-ce")
+
+
+def test_6x_node_json_names_the_brick_volume(six_run: harness.Run) -> None:
+    import json
+
+    config = json.loads(six_run.named("ce-3-steps-config").inputs["stdin"])
+    assert config["brick_volume_id"].startswith("vol-") and config["shared_dir"] == "/opt/shared/data"
+
+
+def test_6x_primary_adds_each_brick_before_that_nodes_setup(six_run: harness.Run) -> None:
+    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup",
+             "ce-1-steps-cutover-join-ce-2", "ce-2-steps-cutover-setup",
+             "ce-1-steps-cutover-join-ce-3", "ce-3-steps-cutover-setup",
+             "ce-1-steps-cutover-start", "ce-2-steps-cutover-start", "ce-3-steps-cutover-start", "ce-1-steps-verify"]
+    for earlier, later in zip(order, order[1:], strict=False):
+        assert earlier in six_run.named(later).depends_on, (earlier, later)
+    assert six_run.named("ce-1-steps-cutover-join-ce-3").inputs["create"].endswith("ce-node gluster-join --member 3")
+
+
+def test_5x_has_no_gluster_steps(migrate_run: harness.Run) -> None:
+    assert not [c.name for c in commands(migrate_run) if "join" in c.name or c.name.endswith("-bricks")]
