@@ -1,6 +1,7 @@
 """Phase ``backup`` (migrate primary): a tarball of the standalone's ``ta_cloud_exchange`` folder.
 
-Owns: ``<shared_dir>/backups/<node>-ta_cloud_exchange-<UTC stamp>.tar.gz`` plus ``.sha256``
+Owns: ``<shared_dir>/backups/<node>-ta_cloud_exchange-<UTC stamp>.tar.gz`` (5.x; on 6.x, whose shared
+folder only exists after the cutover, ``/var/backups/cloud-exchange-ha/``) plus ``.sha256``
 (``sha256sum -c`` format) and ``.tree`` (the folder's fingerprint). The secret file named by
 ``.env`` LOCATION is included when it lives outside the folder (CE-as-VM: ``/etc/.env.keys``).
 
@@ -21,7 +22,8 @@ import hashlib
 import os
 import stat
 
-from .. import ceenv
+from .. import ceenv, release
+from ..nodeconfig import NodeConfig
 from ..system import Ctx, PhaseError, PhaseResult, setting
 
 SUFFIX = ".tar.gz"
@@ -88,6 +90,17 @@ def _write_new(path: str, text: str) -> None:
         handle.write(text)
 
 
+#: 6.x has no shared folder before its cutover (CE's setup builds the GlusterFS volume there):
+#: the tarball stays on the node's own disk, and the backup AMI is the off-node copy.
+LOCAL_BACKUPS = "/var/backups/cloud-exchange-ha"
+
+
+def backup_dir(cfg: NodeConfig) -> str:
+    if release.line_for(release.parse_version(cfg.ce_version)).storage == "efs":
+        return os.path.join(cfg.shared_dir, "backups")
+    return LOCAL_BACKUPS
+
+
 def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     cfg = ctx.cfg
     if not (cfg.migrate and cfg.is_primary):
@@ -95,9 +108,11 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     ce_dir = os.path.normpath(cfg.ce_dir)
     if not os.path.isdir(ce_dir):
         raise PhaseError(f"{ce_dir} does not exist", f"set {setting('ceDir')} to the standalone's ta_cloud_exchange folder")
-    if not os.path.isdir(cfg.shared_dir):
+    backups = backup_dir(cfg)
+    if backups == LOCAL_BACKUPS:
+        backups = ctx.env.host_path(backups)  # a system path: tests move it with the node's root
+    elif not os.path.isdir(cfg.shared_dir):
         raise PhaseError(f"shared folder {cfg.shared_dir} is missing", "run the mount phase first")
-    backups = os.path.join(cfg.shared_dir, "backups")
     os.makedirs(backups, mode=0o700, exist_ok=True)
 
     paths = [ce_dir]
