@@ -35,11 +35,13 @@ PHASES: dict[str, tuple[str, bool]] = {
     "preflight": ("check the node is fit for CE HA; changes nothing", True),
     "prepare": ("install packages, container engine, CE's python pins; disable SELinux", True),
     "mount": ("mount the shared folder (5.x EFS), fstab, docker ordering, CE's shared folders", True),
+    "bricks": ("6.x: the brick file system, glusterd's ports, glusterd running", True),
     "fetch-ce": ("CE's repository at the pinned tag in ce_dir", True),
     "backup": ("migrate primary: tarball of ce_dir into <shared>/backups", True),
     "inspect": ("installed CE version and secrets (--reveal prints them as JSON, --check compares)", True),
     "certs": ("copy the standalone's UI and CA certificates into the shared config", True),
-    "setup": ("run CE's ./setup, answering its prompts", True),
+    "setup": ("run CE's ./setup (5.x: answering its prompts; 6.x: from cloudexchange.config)", True),
+    "gluster-join": ("6.x, on the primary: add member N's brick to CE's GlusterFS volume", True),
     "start": ("CE's ./start, judged by the replica set", True),
     "stop": ("CE's ./stop, judged by the containers left", True),
     "verify": ("cluster health (cenode.health); options after it go to the health check, e.g. --json", False),
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
             mode.add_argument("--check", action="store_true", help="compare the secrets with secrets.json; fail naming the setting")
         if name == "setup":
             phase.add_argument("--force", action="store_true", help="run setup even when it already ran with the same inputs")
+        if name == "gluster-join":
+            phase.add_argument("--member", type=int, required=True, help="1-based position of the node in cluster_ips (>= 2)")
     return parser
 
 
@@ -84,6 +88,14 @@ def dispatch(ctx: Ctx, args: argparse.Namespace) -> PhaseResult:
         from .phases import mount
 
         return mount.run(ctx)
+    if phase == "bricks":
+        from .phases import bricks
+
+        return bricks.run(ctx)
+    if phase == "gluster-join":
+        from .phases import gluster_join
+
+        return gluster_join.run(ctx, member=args.member)
     if phase == "fetch-ce":
         from .phases import fetch_ce
 

@@ -12,7 +12,7 @@ where nothing but python3 is guaranteed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Tuple  # noqa: UP035 - Tuple keeps the module importable on python 3.8 nodes
 
 Version = Tuple[int, int, int]  # noqa: UP006 - see the import
@@ -43,6 +43,46 @@ class PortRange:
 
 
 @dataclass(frozen=True)
+class GlusterFacts:
+    """CE 6.x's GlusterFS layout (facts 1.8, 1.9 B, 2.2): fixed by CE under ``/opt/shared``.
+
+    Node-side tests relocate the whole tree with :meth:`at` (CE has no such switch).
+    """
+
+    volume: str
+    #: CE's fixed base (``is_strict_pathlike`` rejects anything not under /opt/, facts 2.2)
+    base_dir: str
+    glusterd: PortRange
+    bricks: PortRange
+    #: where the node's brick EBS volume is attached (the Pulumi side attaches it there)
+    brick_device: str = "/dev/sdf"
+    glusterd_vol: str = "/etc/glusterfs/glusterd.vol"
+
+    @property
+    def brick_fs_dir(self) -> str:
+        """Mount point of the dedicated brick file system (facts 2.2: "give /opt/shared/gluster an EBS volume")."""
+        return f"{self.base_dir}/gluster"
+
+    @property
+    def brick_dir(self) -> str:
+        return f"{self.brick_fs_dir}/bricks/1/brick"
+
+    @property
+    def mount_dir(self) -> str:
+        """The GlusterFS client mount and CE's HA folder (``HA_NFS_DATA_DIRECTORY``)."""
+        return f"{self.base_dir}/data"
+
+    @property
+    def config_dir(self) -> str:
+        """CE's shared config: ``.env``, ``.env.keys``, certificates (facts 2.2, 8)."""
+        return f"{self.mount_dir}/config"
+
+    def at(self, base_dir: str) -> GlusterFacts:
+        """The same layout under another base (tests)."""
+        return replace(self, base_dir=base_dir.rstrip("/") or "/")
+
+
+@dataclass(frozen=True)
 class ReleaseLine:
     """Everything that depends on the CE major version."""
 
@@ -65,6 +105,10 @@ class ReleaseLine:
     ubuntu_series: tuple[str, str]
     #: path of the shared folder on every node; fixed for 6.x (facts 2.2), default for 5.x.
     default_shared_dir: str
+    #: 6.x: CE's GlusterFS facts (None on 5.x)
+    gluster: GlusterFacts | None = None
+    #: 6.x: CE's management server port (``CE_MANAGEMENT_PORT``, facts 1.7, 3.2)
+    management_port: int | None = None
 
 
 CE5 = ReleaseLine(
@@ -91,6 +135,12 @@ CE5 = ReleaseLine(
     default_shared_dir="/mnt/ce-ha",
 )
 
+#: 6.x cluster ports that other 6.x facts refer to (facts 3.2): defined once, used in the table below
+GLUSTERD_PORTS = PortRange(24007, 24007, "glusterd")
+GLUSTER_BRICK_PORTS = PortRange(24009, 24029, "GlusterFS bricks")
+CE6_MANAGEMENT_PORTS = PortRange(8000, 8000, "CE management server (mTLS)")
+CE6_GLUSTER = GlusterFacts(volume="CloudExchange", base_dir="/opt/shared", glusterd=GLUSTERD_PORTS, bricks=GLUSTER_BRICK_PORTS)
+
 CE6 = ReleaseLine(
     major=6,
     storage="glusterfs",
@@ -102,9 +152,9 @@ CE6 = ReleaseLine(
         PortRange(25672, 25672, "RabbitMQ Erlang distribution (TLS)"),
         PortRange(35672, 35672, "RabbitMQ CLI distribution"),
         PortRange(27017, 27017, "MongoDB replica set"),
-        PortRange(24007, 24007, "glusterd"),
-        PortRange(24009, 24029, "GlusterFS bricks"),
-        PortRange(8000, 8000, "CE management server (mTLS)"),
+        GLUSTERD_PORTS,
+        GLUSTER_BRICK_PORTS,
+        CE6_MANAGEMENT_PORTS,
     ),
     python_pins=("pyyaml>=6.0.0", "python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3,<=4.7.3"),
     docker_min=(28, 4, 0),
@@ -115,7 +165,9 @@ CE6 = ReleaseLine(
     needs_avx=True,
     supported_os=(("ubuntu", "22.04"), ("ubuntu", "24.04"), ("rhel", "9.5")),
     ubuntu_series=("noble", "24.04"),
-    default_shared_dir="/opt/shared/data",
+    default_shared_dir=CE6_GLUSTER.mount_dir,
+    gluster=CE6_GLUSTER,
+    management_port=CE6_MANAGEMENT_PORTS.from_port,
 )
 
 LINES: dict[int, ReleaseLine] = {5: CE5, 6: CE6}

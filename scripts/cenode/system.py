@@ -48,6 +48,9 @@ DEFAULT_TIMEOUTS: dict[str, int] = {
     "stop": 780,
     "peers": 300,  # preflight: how long unreachable peers are re-probed (they may still be booting)
     "peer_connect": 3,  # one TCP connect in the peer check
+    "device": 180,  # bricks: waiting for the attached EBS volume to show up
+    "gluster": 120,  # one gluster/glusterd command
+    "gluster_peer": 180,  # gluster-join: probe until the new peer is Connected
 }
 
 
@@ -98,6 +101,8 @@ class NodeEnv:
     log_dir: str = LOG_DIR
     state_dir: str = STATE_DIR
     require_root: bool = True
+    #: CE 6.x's fixed ``/opt/shared`` ("" = the release's); tests move the GlusterFS tree with it
+    gluster_base: str = ""
 
     def host_path(self, path: str) -> str:
         """``/etc/fstab`` -> ``<root>/etc/fstab``."""
@@ -182,10 +187,12 @@ class Runner:
         env: Mapping[str, str] | None = None,
         input_text: str | None = None,
         log_output: bool = True,
+        replace_env: bool = False,
     ) -> CommandResult:
+        """``replace_env``: ``env`` is the whole environment (plus the locale), not added to ours."""
         argv = [str(part) for part in argv]
         self.log.info(f"$ {shlex.join(argv)}" + (f"  (cwd {cwd})" if cwd else ""))
-        full_env = dict(os.environ)
+        full_env = {} if replace_env and env is not None else dict(os.environ)
         full_env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         full_env["LC_ALL"] = "C.UTF-8"
         full_env["LANG"] = "C.UTF-8"

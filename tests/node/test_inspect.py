@@ -206,3 +206,26 @@ def test_cli_reveal_prints_only_json_and_check_prints_no_secret(node_env: NodeEn
     assert PASSWORD not in err[0] and "wrongPassword" not in err[0]
     logs = "".join(p.read_text() for p in Path(node_env.log_dir).iterdir())
     assert PASSWORD not in logs and JWT not in logs and "wrongPassword" not in logs
+
+
+@pytest.mark.parametrize(
+    ("installed", "wanted", "says"),
+    [
+        ("5.1.0", "v5.1.2", "older than 5.1.1"),
+        ("4.2.0", "v5.1.2", "has no HA"),
+        ("5.1.2", "v5.1.1", "newer than the stack's"),
+    ],
+)
+def test_inspect_check_refuses_a_version_it_cannot_migrate(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], node_env: NodeEnv, tmp_path: Path, installed: str, wanted: str, says: str
+) -> None:
+    write_secrets(node_env, PASSWORD, JWT)
+    ce_dir = install_512(tmp_path / "ce")
+    env = (ce_dir / ".env").read_text().replace("INSTALL_VERSION=5.1.2", f"INSTALL_VERSION={installed}")
+    (ce_dir / ".env").write_text(env)
+    ctx, _ = make_ctx("inspect", ce_dir=str(ce_dir), ce_version=wanted)
+    with pytest.raises(PhaseError) as failed:
+        inspect_ce.run(ctx, check=True)
+    lines = failed.value.lines("inspect")  # type: ignore[attr-defined]
+    assert any(says in line for line in lines) and all(line.startswith("ERROR inspect: ") and "- fix: " in line for line in lines)
+    assert not any(PASSWORD in line or JWT in line for line in lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode.phases import mount
-from scripts.cenode.system import Ctx, PhaseError
+from scripts.cenode.system import CommandTimeout, Ctx, PhaseError
 
 from .conftest import FakeRunner
 
@@ -130,11 +130,26 @@ def test_mount_failure_names_what_to_check(make_ctx: Callable[..., tuple[Ctx, Fa
     assert 5 <= len([c for c in runner.calls if c[0] == "mount"]) <= 25  # bounded by timeouts.mount
 
 
+def test_a_mount_that_hangs_is_a_failed_attempt_not_a_crash(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    """Found on the lab hosts: mount.nfs4 retries an unresolvable name for minutes; the runner's
+    timeout must end in the phase's own message (with the fix), not an internal error."""
+    ctx, runner = make_ctx("mount", shared_dir=str(tmp_path / "mnt"), shared_source=SOURCE, timeouts={"mount": 1})
+
+    def hang(argv: list[str]) -> None:
+        raise CommandTimeout(argv, 30)
+
+    runner.on("mount", action=hang)
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    assert "did not return within 30 s" in failed.value.what and "2049" in failed.value.fix
+
+
 def test_no_source_and_not_mounted_fails(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
     ctx, _ = make_ctx("mount", shared_dir=str(tmp_path / "mnt"))
     with pytest.raises(PhaseError) as failed:
         mount.run(ctx)
-    assert "shared_source" in failed.value.what
+    assert "shared_source" in failed.value.what and "cloud-exchange-ha:sharedDir" in failed.value.fix
+    assert not (tmp_path / "mnt").exists()  # nothing made where nothing is mounted
 
 
 def test_6x_has_nothing_to_mount(make_ctx: Callable[..., tuple[Ctx, FakeRunner]]) -> None:

@@ -21,6 +21,8 @@ from ..system import Ctx, PhaseError, PhaseResult
 
 CE_UID = 1001
 UI_CERT_FILES = ("cte_cert.crt", "cte_cert_key.key")
+#: CE's placeholder that keeps the empty folder in git: not a certificate (mount creates its own)
+PLACEHOLDERS = (".keep",)
 
 
 def copy_one(src: str, dst: str, uid: int = CE_UID) -> str:
@@ -62,6 +64,8 @@ def plan(ce_dir: str, shared_dir: str) -> tuple[list[tuple[str, str]], list[str]
     ca_dst = os.path.join(shared_dir, "config", "ca_certs")
     if os.path.isdir(ca_src):
         for name in sorted(os.listdir(ca_src)):
+            if name in PLACEHOLDERS:
+                continue
             path = os.path.join(ca_src, name)
             if os.path.isfile(path) and not os.path.islink(path):
                 pairs.append((path, os.path.join(ca_dst, name)))
@@ -71,6 +75,10 @@ def plan(ce_dir: str, shared_dir: str) -> tuple[list[tuple[str, str]], list[str]
 
 
 def run(ctx: Ctx) -> PhaseResult:
+    if ctx.release_line.gluster is not None:  # 6.x: plugins and certificates into CE's HA folder
+        from . import certs_ce6
+
+        return certs_ce6.run(ctx)
     cfg = ctx.cfg
     config_dir = os.path.join(cfg.shared_dir, "config")
     if not os.path.isdir(config_dir):

@@ -2,8 +2,9 @@
 
 Owns: reading them from CE's own files (facts 5.1/5.2, via ``ceenv``) and three ways to answer:
 plain (version, and whether the secrets were found), ``--reveal`` (ONE JSON line with the values:
-the Pulumi side marks that stdout secret), ``--check`` (compare with
-``<config_dir>/secrets.json`` and name the stack setting that disagrees, printing neither).
+the Pulumi side marks that stdout secret), ``--check`` (the installed version is one this
+program migrates to ``ce_version``, and the secrets equal ``<config_dir>/secrets.json``; names
+the stack setting that disagrees, printing neither value).
 
 Must not touch: anything (read only). Never writes a secret to the log, argv or environment.
 """
@@ -17,7 +18,7 @@ import os
 from .. import ceenv, release
 from ..nodeconfig import load_secrets
 from ..system import Ctx, PhaseError, PhaseResult, setting
-from .preflight import installed_version
+from .preflight import Finding, PreflightFailed, check_installed_version, installed_version
 
 
 def _same(a: str, b: str) -> bool:
@@ -44,6 +45,8 @@ def run(ctx: Ctx, reveal: bool = False, check: bool = False) -> PhaseResult:
         f"{'found' if found.maintenance_password else 'missing'}, JWT secret {'found' if found.jwt_secret else 'missing'}"
     )
     if check:
+        # the version gate first (README step 2: "version, secrets match the stack"), one line each
+        failed = [f for f in check_installed_version(version, source, release.parse_version(cfg.ce_version)) if f.level == "fail"]
         wanted = load_secrets(ctx.env.config_dir)
         problems = []
         if not found.maintenance_password or not wanted.maintenance_password:
@@ -57,7 +60,9 @@ def run(ctx: Ctx, reveal: bool = False, check: bool = False) -> PhaseResult:
         if problems:
             what = "; ".join(p[0] for p in problems)
             fixes = " and ".join(f"pulumi config set --secret {setting(p[1])} <the standalone's value>" for p in problems)
-            raise PhaseError(what, fixes)
+            failed.append(Finding("fail", what, fixes))
+        if failed:
+            raise PreflightFailed(failed)
         return PhaseResult("ok", f"CE {shown}: maintenance password and JWT secret match the stack")
     if reveal:
         if not found.maintenance_password or not found.jwt_secret:

@@ -18,7 +18,7 @@ import re
 import secrets
 import shutil
 
-from ..system import Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
 
 FSTAB = "/etc/fstab"
 DROPIN_NAME = "cloud-exchange-ha-shared.conf"
@@ -147,12 +147,17 @@ def do_mount(ctx: Ctx, source: str, shared_dir: str, options: str) -> None:
     while True:
         attempt += 1
         remaining = max(deadline - ctx.clock(), 30)
-        result = ctx.runner.run(["mount", "-t", "nfs4", "-o", options, source, shared_dir], timeout=min(remaining, 180))
-        if result.ok:
-            return
+        limit = min(remaining, 180)
+        try:
+            result = ctx.runner.run(["mount", "-t", "nfs4", "-o", options, source, shared_dir], timeout=limit)
+            if result.ok:
+                return
+            why = result.tail()
+        except CommandTimeout:  # an unreachable or unresolvable server makes mount.nfs4 retry for minutes
+            why = f"mount did not return within {int(limit)} s"
         if ctx.clock() + 15 > deadline:
             raise PhaseError(
-                f"mount {source} at {shared_dir} failed after {attempt} attempts: {result.tail()}",
+                f"mount {source} at {shared_dir} failed after {attempt} attempts: {why}",
                 "check the EFS mount target in the node's subnet, its security group (TCP 2049 from the nodes) and DNS",
             )
         ctx.sleep(15)
@@ -221,8 +226,8 @@ def run(ctx: Ctx) -> PhaseResult:
             changes.append("fstab")
     elif not mounted:
         raise PhaseError(
-            f"{shared_dir} is not mounted and node.json has no shared_source (EFS DNS name)",
-            "let the program pass the EFS file system to the node (storage component)",
+            f"shared folder {shared_dir} is not mounted and node.json has no shared_source (EFS DNS name) to mount there",
+            f"mount the shared file system at {shared_dir} or set {setting('sharedDir')} to where it is mounted",
         )
     else:
         ctx.log.warn(f"{shared_dir} is mounted ({what}) but no shared_source is known: fstab not written")

@@ -292,7 +292,9 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
     size = check_size(cpus, mem, total, free, where)
     findings.extend(size or [Finding("ok", f"{cpus} vCPU, {mem / GIB:.1f} GiB, {where}: {total / GB:.0f} GB / {free / GB:.0f} GB free")])
     if line.needs_avx and not has_avx(cpuinfo):
-        findings.append(Finding("fail", "CPU has no AVX, CE 6.x needs it", f"set {setting('instanceType')} to a current x86 type (m6i, m7i)"))
+        findings.append(
+            Finding("fail", "CPU has no AVX, CE 6.x needs it", f"set {setting('instanceType')} to a current x86 type (m6i, m7i)", kind="size")
+        )
     if selinux_enabled(ctx):
         findings.append(
             Finding(
@@ -302,7 +304,9 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
             )
         )
     py = sys.version_info[:3]
-    if tuple(py) < line.python_min:
+    if line.setup_mode == "config":  # 6.x: CE's setup needs its own interpreter (facts 1.7, 4)
+        findings.append(check_python6(ctx, line, osinfo.id, osinfo.version_id))
+    elif tuple(py) < line.python_min:
         findings.append(
             Finding(
                 "fail",
@@ -339,6 +343,31 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
             else:
                 findings.append(Finding("fail", f"{cfg.ce_dir} is not a git checkout", "re-clone CE with git (CE's setup and upgrades need it)"))
     return findings
+
+
+def check_python6(ctx: Ctx, line: release.ReleaseLine, os_id: str, version_id: str) -> Finding:
+    """An interpreter >= python_min with venv, ensurepip and pip (CE 6.x's ensure_environment).
+
+    What prepare installs (python3-venv, python3-pip; python3.11 on Ubuntu 22.04) is not a failure
+    here, preflight runs before prepare.
+    """
+    from .. import ce6
+
+    wanted = release.format_version(line.python_min)
+    best, seen = ce6.find_python(ctx, line.python_min)
+    if best is None:
+        shown = ", ".join(p.shown for p in seen) or "none"
+        if (os_id, version_id) == ("ubuntu", "22.04"):
+            return Finding("ok", f"python {shown} < {wanted}: prepare installs python3.11")
+        return Finding(
+            "fail",
+            f"no python >= {wanted} for CE {line.major}.x (found {shown})",
+            f"install python {wanted} or later (new nodes: the program's Ubuntu {line.ubuntu_series[1]} image has it)",
+        )
+    if not best.usable:
+        missing = [n for n, ok in (("venv/ensurepip", best.venv), ("pip", best.pip)) if not ok]
+        return Finding("ok", f"{best.shown} lacks {' and '.join(missing)}: prepare installs python3-venv and python3-pip")
+    return Finding("ok", f"{best.shown} with venv, ensurepip and pip")
 
 
 def run(ctx: Ctx, skip_peers: bool = False) -> PhaseResult:

@@ -318,6 +318,8 @@ class Prepare:
                 f"python pins still unmet after pip install: {' '.join(still)}",
                 "see /var/log/cloud-exchange-ha/prepare.log (pip installed into another python?)",
             )
+        if self.line.setup_mode != "prompts":  # 6.x pip-installs them into its own .cevenv (facts 4)
+            return
         # CE 5.x checks the pins with pkg_resources (setuptools) in this python (facts 4).
         check = self.ctx.runner.run(["python3", "-c", "import sys, pkg_resources; pkg_resources.require(sys.argv[1:])", *pins], timeout=60)
         if not check.ok:
@@ -347,11 +349,78 @@ class Prepare:
         if os.path.exists(self.ctx.env.host_path("/sys/fs/selinux/enforce")):
             self.notes.append("REBOOT NEEDED: SELinux stays enabled until the node reboots")
 
+    # -- CE 6.x: its own python, GlusterFS ------------------------------------------------------
+
+    def ensure_python6(self) -> None:
+        """An interpreter >= python_min with venv, ensurepip and pip for CE's setup (facts 1.7, 4)."""
+        from .. import ce6
+
+        best, _ = ce6.find_python(self.ctx, self.line.python_min)
+        if best is None or not best.usable:
+            wanted: list[str] = []
+            if best is None:  # Ubuntu 22.04 (3.10), RHEL 9 (3.9): the distribution's 3.11
+                wanted = ["python3.11", "python3.11-venv"] if self.os.family == "debian" else ["python3.11", "python3.11-pip"]
+            else:
+                name = os.path.basename(best.path)
+                if not best.venv:
+                    wanted.append("python3-venv" if name == "python3" else f"{name}-venv")
+                if not best.pip:
+                    wanted.append("python3-pip" if name == "python3" else (f"{name}-pip" if self.os.family == "rhel" else "python3-pip"))
+            missing = sorted(p for p in wanted if p not in self.pm.installed(wanted))
+            if missing:
+                self.pm.update()
+                self.pm.install(missing)
+                self.changes.append(f"python for CE 6.x: {' '.join(missing)}")
+            best, seen = ce6.find_python(self.ctx, self.line.python_min)
+            if best is None or not best.usable:
+                shown = ", ".join(p.shown for p in seen) or "none"
+                raise PhaseError(
+                    f"no python >= {release.format_version(self.line.python_min)} with venv, ensurepip and pip after install (found {shown})",
+                    "install python3.11 or later with its venv and pip packages on the node",
+                )
+        self.ctx.log.info(f"CE's setup will run with {best.path} ({best.shown})")
+
+    def gluster_version(self) -> str | None:
+        """``glusterfs X.Y`` when both ``gluster --version`` and ``glusterfs --version`` work, else None."""
+        found = ""
+        for tool in ("gluster", "glusterfs"):
+            if not self.ctx.runner.which(tool):
+                return None
+            result = self.ctx.runner.run([tool, "--version"], timeout=60)
+            if not result.ok:
+                return None
+            match = re.search(r"glusterfs\s+(\d+(?:\.\d+)*)", result.out)
+            found = match.group(1) if match else found
+        return found or "unknown version"
+
+    def ensure_gluster(self) -> None:
+        """GlusterFS on every node. CE's own setup installs glusterfs-11 from the gluster PPA, but only
+        on the primary and only when it is missing (facts 2.2); this installs the OS package
+        ``glusterfs-server`` everywhere first (Ubuntu 24.04: 11.x), so all nodes run the same
+        version. Whatever is there already (CE's install, the test stand-in) is kept."""
+        version = self.gluster_version()
+        if version is None:
+            packages = ["glusterfs-server"] if self.os.family == "debian" else ["glusterfs-server", "glusterfs-fuse"]
+            self.pm.update()
+            self.pm.install(packages)
+            self.changes.append(f"GlusterFS (OS package {' '.join(packages)})")
+            version = self.gluster_version()
+            if version is None:
+                raise PhaseError(
+                    "gluster/glusterfs --version still fail after installing glusterfs-server",
+                    "see /var/log/cloud-exchange-ha/prepare.log; on RHEL enable the CentOS Storage SIG gluster-11 repository",
+                )
+        self.ctx.log.info(f"GlusterFS {version} (all nodes must run the same major version; compare the nodes' prepare lines)")
+        self.notes.append(f"glusterfs {version}")
+
     def run(self) -> PhaseResult:
         self.install_packages()
         self.check_engine_versions()
         self.enable_engine_service()
         self.install_pins()
+        if self.line.gluster is not None:
+            self.ensure_python6()
+            self.ensure_gluster()
         self.disable_selinux()
         parts = self.changes + self.notes
         status = "changed" if self.changes else "unchanged"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
 MONGO_PORT = 27017
+LOOPBACK = "127.0.0.1"
 
 
 def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
@@ -36,6 +38,8 @@ def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str
         from pymongo.errors import OperationFailure, PyMongoError
     except ImportError:
         raise PhaseError("python3 has no pymongo (CE's pin)", "run the prepare phase first") from None
+    if _refused(host, port, timeout_ms / 1000):  # nothing listens: say so now, not after the selection timeout
+        return None
 
     client: Any = pymongo.MongoClient(
         host, port, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms
@@ -49,6 +53,17 @@ def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str
         return None
     finally:
         client.close()
+
+
+def _refused(host: str, port: int, timeout_s: float) -> bool:
+    """True only when the port actively refuses (no mongod there); anything else is left to pymongo."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 def describe(doc: dict[str, Any] | None) -> str:
@@ -125,7 +140,8 @@ def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
     try:
         result = ctx.runner.run(["./start"], cwd=cfg.ce_dir, timeout=ctx.timeout("start"))
         if not result.ok:
-            note = f" (./start exited {result.rc}; judged by the replica set instead)"
+            said = result.tail(1)  # e.g. 6.x: ".cevenv/bin/activate: No such file or directory"
+            note = f" (./start exited {result.rc}{': ' + said[:160] if said else ''}; judged by the replica set instead)"
     except CommandTimeout:
         note = f" (./start did not return within {ctx.timeout('start')} s and was stopped)"
     after = wait_for_state(ctx, cfg.role, cfg.node_ip, probe)
@@ -154,9 +170,14 @@ def running(ctx: Ctx, probe: Probe) -> list[str]:
     return found
 
 
+def local_hello(node_ip: str, timeout_ms: int = 2000) -> dict[str, Any] | None:
+    """``hello`` at the node's IP, else on loopback: a standalone CE's mongod may listen only there."""
+    return hello(node_ip, timeout_ms=timeout_ms) or hello(LOOPBACK, timeout_ms=timeout_ms)
+
+
 def stop(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
     cfg = ctx.cfg
-    probe = probe or (lambda: hello(cfg.node_ip, timeout_ms=2000))
+    probe = probe or (lambda: local_hello(cfg.node_ip))
     before = running(ctx, probe)
     if not before:
         return PhaseResult("unchanged", "CE is not running here (no container, mongod not answering)")

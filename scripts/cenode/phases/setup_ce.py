@@ -1,4 +1,4 @@
-"""Phase ``setup``: run CE's ``./setup`` as root in ``ce_dir`` and answer it (5.x: prompts).
+"""Phase ``setup``: run CE's ``./setup`` as root in ``ce_dir`` and answer it (5.x: prompts; 6.x: setup_ce6).
 
 Owns: choosing the command line (primary ``./setup``; secondary ``./setup --location
 <shared_dir>``; ``--ignore-failures`` only with ``allow_undersized``), the answers (node.json +
@@ -104,8 +104,10 @@ def child_env() -> dict[str, str]:
 def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
     line = ctx.release_line
-    if line.setup_mode != "prompts":
-        raise PhaseError(f"CE {line.major}.x setup is config-driven; this phase drives 5.x only so far", f"use a v5.x {setting('ceVersion')}")
+    if line.setup_mode == "config":  # 6.x: cloudexchange.config, no prompts
+        from . import setup_ce6
+
+        return setup_ce6.run(ctx, force=force)
     ce_dir = cfg.ce_dir
     if not os.path.isfile(os.path.join(ce_dir, "setup")):
         raise PhaseError(f"no CE setup script in {ce_dir}", "run the fetch-ce phase first")

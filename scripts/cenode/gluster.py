@@ -1,0 +1,210 @@
+"""CE 6.x's GlusterFS as the node-side phases see it: layout, glusterd.vol, the gluster CLI, state.
+
+Owns: the node's GlusterFS layout (``release.GlusterFacts``, relocated by ``NodeEnv.gluster_base``
+in tests), rewriting the management block of ``glusterd.vol`` (facts 1.9 B.1), running ``gluster``
+bounded and in script mode, parsing ``gluster volume info`` / ``gluster peer status``, and telling
+whether ``/opt/shared/data`` is the GlusterFS mount (facts 2.2: a mount whose source names the
+volume; the TEST DOUBLE's marker file counts too, see ``STANDIN_MARKER``).
+
+Must not touch: anything by itself; the phases (bricks, gluster-join, setup) decide. Never mounts
+anything at the data folder (only gluster-join's caller, the secondary's setup, does, facts 1.9 B.3).
+Standard library only (python 3.8+).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from . import release
+from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, setting
+
+#: TEST DOUBLE only (tests/fakes/README.md): the GlusterFS stand-in has no FUSE mount; a file of
+#: this name in the data folder is its "mounted". Never present on a real node.
+STANDIN_MARKER = ".standin-gluster-volume"
+#: what glusterd.vol holds when the package did not ship one (the management block only)
+DEFAULT_GLUSTERD_VOL = (
+    "volume management\n    type mgmt/glusterd\n    option working-directory /var/lib/glusterd\n    option transport-type socket\nend-volume\n"
+)
+NOT_RUNNING = "Connection failed"
+
+
+def layout(ctx: Ctx) -> release.GlusterFacts:
+    """This node's GlusterFS paths; fails on a 5.x stack or a node.json whose shared_dir disagrees."""
+    line = ctx.release_line
+    if line.gluster is None:
+        raise PhaseError(f"CE {line.major}.x has no GlusterFS (its shared folder is EFS)", f"this phase is for a 6.x {setting('ceVersion')}")
+    facts = line.gluster.at(ctx.env.gluster_base) if ctx.env.gluster_base else line.gluster
+    if os.path.normpath(ctx.cfg.shared_dir) != facts.mount_dir:
+        raise PhaseError(
+            f"node.json shared_dir {ctx.cfg.shared_dir} is not CE {line.major}.x's fixed {facts.mount_dir}",
+            f"unset {setting('sharedDir')} (CE fixes the folder)",
+        )
+    return facts
+
+
+def port_options(facts: release.GlusterFacts) -> dict[str, str]:
+    """The glusterd.vol options CE's ``update_glusterd_ports`` writes (facts 1.9 B.1)."""
+    return {
+        "transport.socket.listen-port": str(facts.glusterd.from_port),
+        "base-port": str(facts.bricks.from_port),
+        "max-port": str(facts.bricks.to_port),
+    }
+
+
+def rewrite_glusterd_vol(text: str, wanted: dict[str, str]) -> tuple[str, bool]:
+    """Set ``option <key> <value>`` for ``wanted`` inside the ``volume management`` block.
+
+    Other lines (comments, other options, other blocks) stay as they are; a duplicate active line
+    of a wanted key is dropped; a file without the block gets the default block.
+    """
+    original = text if text.endswith("\n") or not text else text + "\n"
+    if not any(line.split()[:2] == ["volume", "management"] for line in original.splitlines()):
+        original = (original + "\n" if original.strip() else "") + DEFAULT_GLUSTERD_VOL
+    lines = original.splitlines()
+    out: list[str] = []
+    inside = False
+    done: set[str] = set()
+    for line in lines:
+        words = line.split()
+        if words[:2] == ["volume", "management"]:
+            inside = True
+        elif inside and words[:1] == ["end-volume"]:
+            out += [f"    option {key} {value}" for key, value in wanted.items() if key not in done]
+            inside = False
+        elif inside and len(words) >= 2 and words[0] == "option" and words[1] in wanted:
+            key = words[1]
+            if key not in done:
+                out.append(f"    option {key} {wanted[key]}" if words[2:] != [wanted[key]] else line)
+                done.add(key)
+            continue
+        out.append(line)
+    new = "\n".join(out) + "\n"
+    return new, new != text
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def gluster(ctx: Ctx, *args: str) -> CommandResult:
+    """``gluster --mode=script <args>``, bounded; a hang is an error naming glusterd."""
+    argv = ["gluster", "--mode=script", *args]
+    try:
+        return ctx.runner.run(argv, timeout=ctx.timeout("gluster"))
+    except CommandTimeout:
+        raise PhaseError(
+            f"gluster {' '.join(args)} did not answer within {ctx.timeout('gluster')} s",
+            "check glusterd on this node (systemctl status glusterd) and TCP 24007 between the nodes",
+        ) from None
+
+
+def text_of(result: CommandResult) -> str:
+    return (result.out + "\n" + result.err).strip()
+
+
+def glusterd_down(result: CommandResult) -> bool:
+    return NOT_RUNNING in text_of(result)
+
+
+@dataclass
+class VolumeInfo:
+    name: str
+    status: str = ""
+    type: str = ""
+    bricks: list[str] = field(default_factory=list)
+    count: str = ""  # "1" or "1 x 3 = 3", as gluster prints it
+
+    @property
+    def replica(self) -> int:
+        match = re.match(r"\s*\d+\s*x\s*(\d+)", self.count)
+        return int(match.group(1)) if match else 1
+
+
+def parse_volume_info(text: str, name: str) -> VolumeInfo | None:
+    """The block of volume ``name`` in ``gluster volume info`` output, None when it is not there."""
+    found: VolumeInfo | None = None
+    for raw in text.splitlines():
+        key, sep, value = raw.strip().partition(":")
+        if not sep:
+            continue
+        value = value.strip()
+        if key == "Volume Name":
+            if found is not None:
+                break
+            if value == name:
+                found = VolumeInfo(name)
+            continue
+        if found is None:
+            continue
+        if key == "Status":
+            found.status = value
+        elif key == "Type":
+            found.type = value
+        elif key == "Number of Bricks":
+            found.count = value
+        elif re.fullmatch(r"Brick\d+", key):
+            found.bricks.append(value.split()[0] if value else value)
+    return found
+
+
+def volume_info(ctx: Ctx, volume: str) -> VolumeInfo | None:
+    """The volume as this node's glusterd knows it; None when it does not exist (or this node is in no pool)."""
+    result = gluster(ctx, "volume", "info", volume)
+    if result.ok:
+        return parse_volume_info(result.out, volume)
+    if glusterd_down(result):
+        raise PhaseError("glusterd is not running on this node", "run the bricks phase (it enables and starts glusterd)")
+    if re.search(r"does not exist|No volumes present", text_of(result)):
+        return None
+    raise PhaseError(f"gluster volume info {volume} failed: {result.tail()}", "check glusterd on this node (systemctl status glusterd)")
+
+
+def parse_peer_status(text: str) -> dict[str, str]:
+    """``gluster peer status`` -> {hostname or other name: "Connected" | "Disconnected" | ...}."""
+    peers: dict[str, str] = {}
+    names: list[str] = []
+    state = ""
+    in_other = False
+
+    def flush() -> None:
+        for name in names:
+            peers[name] = state
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("Hostname:"):
+            flush()
+            names, state, in_other = [line.partition(":")[2].strip()], "", False
+        elif line.startswith("State:"):
+            match = re.search(r"\(([^)]*)\)\s*$", line)
+            state = match.group(1) if match else line.partition(":")[2].strip()
+            in_other = False
+        elif line.startswith("Other names:"):
+            in_other = True
+        elif line.startswith(("Uuid:", "Number of Peers:")) or not line:
+            in_other = False
+        elif in_other:
+            names.append(line)
+    flush()
+    return peers
+
+
+# ----------------------------------------------------------------------------- mount state
+
+
+def mount_state(ctx: Ctx, facts: release.GlusterFacts) -> tuple[bool, str]:
+    """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (facts 2.2) or the TEST DOUBLE's marker."""
+    from .phases.mount import parse_mountinfo
+
+    mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))
+    entry = mounts.get(os.path.normpath(facts.mount_dir))
+    if entry is not None and (facts.volume in entry[1] or entry[0].startswith("fuse.glusterfs")):
+        return True, f"{entry[0]} from {entry[1]}"
+    if os.path.isfile(os.path.join(facts.mount_dir, STANDIN_MARKER)):
+        return True, "the GlusterFS stand-in's marker (TEST DOUBLE)"
+    return False, ""
+
+
+def brick_of(node_ip: str, facts: release.GlusterFacts) -> str:
+    return f"{node_ip}:{facts.brick_dir}"

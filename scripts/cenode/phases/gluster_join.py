@@ -1,0 +1,87 @@
+"""Phase ``gluster-join --member N`` (6.x, runs ON THE PRIMARY): add node N's brick to CE's volume.
+
+Owns facts 1.9 B.2, what CE's add-node API does on the primary: ``gluster peer probe <ip N>``
+(skipped when the peer is already Connected), waiting (bounded) until it is Connected, ``gluster
+--mode=script volume add-brick CloudExchange replica N <ip N>:/opt/shared/gluster/bricks/1/brick
+force`` unless ``volume info`` already lists that brick, then ``gluster volume heal CloudExchange
+full``. N indexes node.json's ``cluster_ips`` (1-based; 1 is the primary, so N >= 2); members join
+in cutover order, so before member N the volume has N-1 bricks.
+
+Idempotent: a member whose brick is in the volume is "unchanged" (no probe, no heal).
+Must not touch: node N itself (its own setup mounts the volume there), other bricks, the mount.
+"""
+
+from __future__ import annotations
+
+from .. import gluster
+from ..system import Ctx, PhaseError, PhaseResult
+
+
+def run(ctx: Ctx, member: int) -> PhaseResult:
+    cfg = ctx.cfg
+    facts = gluster.layout(ctx)
+    if not cfg.is_primary:
+        raise PhaseError(f"gluster-join runs on the primary, this node is {cfg.role}", f"run it on {cfg.primary_ip} (the program does)")
+    if not 2 <= member <= len(cfg.cluster_ips):
+        raise PhaseError(
+            f"--member {member} is not a secondary of cluster_ips (2..{len(cfg.cluster_ips)})",
+            "give the 1-based position of the node in cluster_ips (1 is this primary)",
+        )
+    ip = cfg.cluster_ips[member - 1]
+    brick = gluster.brick_of(ip, facts)
+    volume = gluster.volume_info(ctx, facts.volume)
+    if volume is None:
+        raise PhaseError(
+            f"volume {facts.volume} does not exist on the primary yet",
+            "run setup on the primary first (cutover order: setup primary, then gluster-join and setup per secondary)",
+        )
+    ctx.log.info(f"volume {facts.volume}: {volume.status}, {volume.count or '?'} brick(s): {', '.join(volume.bricks)}")
+    if brick in volume.bricks:
+        return PhaseResult("unchanged", f"member {member} ({ip}) already has its brick in {facts.volume} ({volume.count} bricks)")
+    if len(volume.bricks) != member - 1:
+        raise PhaseError(
+            f"{facts.volume} has {len(volume.bricks)} brick(s), member {member} needs {member - 1} before it",
+            f"join the members in cluster_ips order (gluster-join --member {len(volume.bricks) + 1} first)",
+        )
+    changes = []
+    if probe_until_connected(ctx, ip):
+        changes.append(f"peer {ip} probed")
+    added = gluster.gluster(ctx, "volume", "add-brick", facts.volume, "replica", str(member), brick, "force")
+    if not added.ok:
+        raise PhaseError(f"add-brick {brick} failed: {added.tail()}", f"check glusterd on {ip} (bricks phase) and TCP 24007-24029 between the nodes")
+    changes.append(f"brick added ({facts.volume} replica {member})")
+    healed = gluster.gluster(ctx, "volume", "heal", facts.volume, "full")
+    if healed.ok:
+        changes.append("full heal started")
+    elif "not of type replicate" in gluster.text_of(healed):
+        ctx.log.info("heal: not a replicate volume (nothing to heal)")
+    else:
+        ctx.log.warn(f"heal full failed: {healed.tail()} (GlusterFS's self-heal daemon catches up on its own)")
+        changes.append("heal full failed (see log)")
+    return PhaseResult("changed", f"member {member} ({ip}): " + ", ".join(changes))
+
+
+def probe_until_connected(ctx: Ctx, ip: str) -> bool:
+    """Probe ``ip`` until ``peer status`` shows it Connected (bounded); True when a probe was sent."""
+    status = gluster.gluster(ctx, "peer", "status")
+    if gluster.parse_peer_status(status.out).get(ip) == "Connected":
+        return False
+    deadline = ctx.clock() + ctx.timeout("gluster_peer")
+    last = ""
+    while True:
+        probe = gluster.gluster(ctx, "peer", "probe", ip)
+        if probe.ok:
+            status = gluster.gluster(ctx, "peer", "status")
+            state = gluster.parse_peer_status(status.out).get(ip, "")
+            if state == "Connected":
+                return True
+            last = f"peer status says {state or 'not in the pool'}"
+        else:
+            last = probe.tail()
+        if ctx.clock() >= deadline:
+            raise PhaseError(
+                f"peer {ip} not Connected after {ctx.timeout('gluster_peer')} s: {last}",
+                f"run the bricks phase on {ip} (glusterd) and allow TCP 24007 between the nodes",
+            )
+        ctx.log.info(f"peer {ip}: {last}; retrying")
+        ctx.sleep(3)

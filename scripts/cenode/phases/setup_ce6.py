@@ -1,0 +1,271 @@
+"""Phase ``setup`` for CE 6.x: write ``cloudexchange.config``, run CE's ``./setup``, tidy up after it.
+
+Owns (facts 1.7-1.9, 2.2, 9.10-9.12, corrections 6 and 9):
+
+* the complete ``cloudexchange.config`` in ``ce_dir`` before every run (root, 0600): UI, TLS,
+  ``CE_MANAGEMENT_PORT``, both secrets from secrets.json (explicit, so CE never prints generated
+  ones), proxy, the HA keys (``HA_PRIMARY_NODE_IP`` only on the primary), the GlusterFS ports.
+  CE blanks the secrets in it after a success; that is left to CE;
+* the primary's guard: REFUSE when the volume exists but ``/opt/shared/data`` is not its mount
+  (CE would delete and recreate the volume, facts 9.12);
+* a secondary's preconditions: the primary has added its brick (``gluster-join``), the volume is
+  mounted at ``/opt/shared/data`` (``mount -t glusterfs <own ip>:/CloudExchange``, facts 1.9 B.3)
+  and the primary's shared ``.env`` is there;
+* running ``<python> ./setup`` as root with the interpreter that satisfies the release's minimum,
+  bounded, judged by exit 0 AND ``Setup completed successfully``, its output logged redacted;
+* afterwards: ``.env.keys`` to 0440 and ``tls_cert_ca.key`` to 0640 (shared and local copy),
+  keeping the containers' group 1001 able to read; ``systemctl is-active cloud-exchange``
+  reported (a warning when not active; ``verify`` judges the cluster);
+* the re-run marker of the 5.x phase (an HMAC of the inputs): same inputs and outputs present ->
+  "unchanged" without running CE.
+
+Must not touch: the GlusterFS volume itself (CE's setup creates it on the primary; gluster-join
+adds bricks), other nodes. The config file never reaches the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+from .. import ce6, gluster, release
+from ..ceenv import read_dotenv
+from ..nodeconfig import load_secrets
+from ..prompts import Answers
+from ..release import SETUP_SUCCESS_TEXT
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting, write_atomic
+from . import setup_ce
+from .preflight import git
+
+CONFIG_FILE = "cloudexchange.config"
+SERVICE = "cloud-exchange"
+#: (path below the shared config dir, mode it is tightened to) - correction 6
+TIGHTEN = ((".env.keys", 0o440), ("ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key", 0o640))
+LOCAL_CA_KEY = "data/ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key"
+
+
+def answers_for(ctx: Ctx) -> Answers:
+    cfg = ctx.cfg
+    wanted = load_secrets(ctx.env.config_dir)
+    return Answers(
+        role=cfg.role,
+        tenant_url=cfg.tenant_url,
+        shared_dir=cfg.shared_dir,
+        cluster_ips=list(cfg.cluster_ips),
+        node_ip=cfg.node_ip,
+        ui_protocol=cfg.ui_protocol,
+        ui_port=cfg.ui_port,
+        tls12=cfg.tls12,
+        proxy_url=cfg.proxy_url,
+        jwt_secret=wanted.jwt_secret,
+        maintenance_password=wanted.maintenance_password,
+    )
+
+
+def validate(answers: Answers) -> None:
+    answers.validate()  # forbidden characters, node_ip in cluster_ips (as for 5.x)
+    for value, name in ((answers.maintenance_password, "maintenancePassword"), (answers.jwt_secret, "jwtSecret")):
+        if not value:
+            raise PhaseError(f"secrets.json has no {name}: CE 6.x would generate one and print it (facts 9.10)", f"set {setting(name)}")
+        if ce6.unsafe_in_config(value):
+            raise PhaseError(f"the {name} cannot be written to cloudexchange.config (line break or surrounding quotes)", f"change {setting(name)}")
+
+
+def config_input(ctx: Ctx, answers: Answers, facts: release.GlusterFacts) -> ce6.ConfigInput:
+    cfg = ctx.cfg
+    line = ctx.release_line
+    proxy, user, password = answers.proxy_parts
+    return ce6.ConfigInput(
+        ui_protocol=cfg.ui_protocol,
+        ui_port=cfg.ui_port,
+        management_port=line.management_port or 8000,
+        tls12=cfg.tls12,
+        maintenance_password=answers.maintenance_password,
+        jwt_secret=answers.jwt_secret,
+        proxy_url=proxy,
+        proxy_username=user,
+        proxy_password=password,
+        cluster_ips=tuple(cfg.cluster_ips),
+        node_ip=cfg.node_ip,
+        primary=cfg.is_primary,
+        data_dir=facts.mount_dir,
+        glusterfs_base_port=facts.bricks.from_port,
+        glusterfs_max_port=facts.bricks.to_port,
+    )
+
+
+def outputs_present(ctx: Ctx, facts: release.GlusterFacts) -> bool:
+    """What a completed 6.x HA setup leaves: reduced local .env, shared .env, compose file, .cevenv, the mount."""
+    ce_dir = ctx.cfg.ce_dir
+    local = read_dotenv(os.path.join(ce_dir, ".env"))
+    return (
+        local.get("HA_CURRENT_NODE", "") == ctx.cfg.node_ip
+        and os.path.isfile(os.path.join(facts.config_dir, ".env"))
+        and os.path.isfile(os.path.join(ce_dir, "docker-compose-ha.yml"))
+        and os.path.isfile(os.path.join(ce_dir, ".cevenv", "bin", "activate"))
+        and gluster.mount_state(ctx, facts)[0]
+    )
+
+
+def tighten_all(ctx: Ctx, facts: release.GlusterFacts) -> list[str]:
+    """Correction 6, after every setup run (CE writes ``.env.keys`` 0444 again on each node's run)."""
+    targets = [(os.path.join(facts.config_dir, rel), mode, f"shared {os.path.basename(rel)}") for rel, mode in TIGHTEN]
+    targets.append((os.path.join(ctx.cfg.ce_dir, LOCAL_CA_KEY), 0o640, f"local {os.path.basename(LOCAL_CA_KEY)}"))
+    done = []
+    for path, mode, label in targets:
+        changed = ce6.tighten(path, mode, label)
+        if changed:
+            done.append(changed)
+            ctx.log.info(f"tightened {path}: {changed}")
+    return done
+
+
+def guard_primary(ctx: Ctx, facts: release.GlusterFacts) -> None:
+    """Facts 9.12: setup on a primary whose volume exists but is not mounted deletes the volume."""
+    mounted, how = gluster.mount_state(ctx, facts)
+    if mounted:
+        ctx.log.info(f"{facts.mount_dir} is the {facts.volume} mount ({how})")
+        return
+    volume = gluster.volume_info(ctx, facts.volume)  # raises when glusterd does not answer: we cannot tell
+    if volume is not None:
+        raise PhaseError(
+            f"volume {facts.volume} exists ({volume.count or '?'} bricks) but {facts.mount_dir} is not its mount: "
+            "CE's setup would delete and recreate the volume (facts 9.12)",
+            f"mount it first (mount -t glusterfs {ctx.cfg.node_ip}:/{facts.volume} {facts.mount_dir}), then run setup again",
+        )
+    ctx.log.info(f"no volume {facts.volume} yet: CE's setup creates it")
+
+
+def prepare_secondary(ctx: Ctx, facts: release.GlusterFacts) -> list[str]:
+    cfg = ctx.cfg
+    member = cfg.cluster_ips.index(cfg.node_ip) + 1
+    brick = gluster.brick_of(cfg.node_ip, facts)
+    volume = gluster.volume_info(ctx, facts.volume)
+    if volume is None or brick not in volume.bricks:
+        raise PhaseError(
+            f"the primary has not added this node's brick {brick} to {facts.volume} yet",
+            f"run gluster-join for this node first (on the primary: ce-node gluster-join --member {member})",
+        )
+    changes = []
+    mounted, how = gluster.mount_state(ctx, facts)
+    if mounted:
+        ctx.log.info(f"{facts.mount_dir} is the {facts.volume} mount ({how})")
+    else:
+        os.makedirs(facts.mount_dir, exist_ok=True)
+        try:
+            result = ctx.runner.run(["mount", "-t", "glusterfs", f"{cfg.node_ip}:/{facts.volume}", facts.mount_dir], timeout=ctx.timeout("gluster"))
+        except CommandTimeout:
+            raise PhaseError(f"mounting {facts.volume} did not finish within {ctx.timeout('gluster')} s", "check glusterd on this node") from None
+        if not result.ok or not gluster.mount_state(ctx, facts)[0]:
+            raise PhaseError(
+                f"mount -t glusterfs {cfg.node_ip}:/{facts.volume} {facts.mount_dir} failed: {result.tail()}",
+                "check glusterd on this node and TCP 24007-24029 between the nodes",
+            )
+        changes.append(f"mounted {facts.volume} at {facts.mount_dir}")
+    if not os.path.isfile(os.path.join(facts.config_dir, ".env")):
+        raise PhaseError(
+            f"{facts.config_dir}/.env is missing: the primary's setup has not run",
+            "run setup on the primary first (cutover order: primary, then each secondary)",
+        )
+    return changes
+
+
+def service_state(ctx: Ctx) -> str:
+    """``systemctl is-active cloud-exchange`` (correction 9: CE says "started" whatever it did)."""
+    systemctl = ctx.runner.which("systemctl")
+    if not systemctl:
+        ctx.log.warn(f"no systemctl: the {SERVICE} service was not checked")
+        return f"{SERVICE} service not checked (no systemctl)"
+    state = ctx.runner.run([systemctl, "is-active", SERVICE], timeout=60).out.strip() or "unknown"
+    if state != "active":
+        ctx.log.warn(f"the {SERVICE} service is {state} although CE's setup reported it started")
+        return f"warning: {SERVICE} service is {state}"
+    return f"{SERVICE} service active"
+
+
+def setup_env(ctx: Ctx, answers: Answers) -> dict[str, str]:
+    """setup's environment: 5.x's plain root one, plus what its pip (``.cevenv``) and apt need.
+
+    CE passes its PROXY_URL to none of them (facts 3.2): the proxy goes in as ``http(s)_proxy``
+    when it carries no password (a password is never put in an environment); the stack's pip
+    mirror as ``PIP_INDEX_URL``.
+    """
+    env = setup_ce.child_env()
+    proxy, user, password = answers.proxy_parts
+    if proxy and not password:
+        url = ctx.cfg.proxy_url
+        env.update(http_proxy=url, https_proxy=url, HTTP_PROXY=url, HTTPS_PROXY=url)
+        no_proxy = ",".join(["localhost", "127.0.0.1", *ctx.cfg.cluster_ips])
+        env.update(no_proxy=no_proxy, NO_PROXY=no_proxy)
+    elif proxy:
+        ctx.log.warn("the proxy has a password: CE's own pip/apt runs get no proxy environment (CE uses PROXY_URL for its checks)")
+    if ctx.cfg.pip_index_url:
+        env["PIP_INDEX_URL"] = ctx.cfg.pip_index_url
+    return env
+
+
+def run(ctx: Ctx, force: bool = False) -> PhaseResult:
+    cfg = ctx.cfg
+    line = ctx.release_line
+    facts = gluster.layout(ctx)
+    ce_dir = cfg.ce_dir
+    if not os.path.isfile(os.path.join(ce_dir, "setup")):
+        raise PhaseError(f"no CE setup script in {ce_dir}", "run the fetch-ce phase first")
+    answers = answers_for(ctx)
+    validate(answers)
+    python, seen = ce6.find_python(ctx, line.python_min)
+    if python is None or not python.usable:
+        shown = ", ".join(p.shown + ("" if p.usable else " (no venv/ensurepip/pip)") for p in seen) or "none"
+        raise PhaseError(
+            f"no python >= {release.format_version(line.python_min)} with venv, ensurepip and pip for CE's setup (found: {shown})",
+            "run the prepare phase first (it installs python3-venv and python3-pip)",
+        )
+    config_text = ce6.render_config(config_input(ctx, answers, facts))
+    argv = [python.path, "./setup"] + (["--ignore-failures"] if cfg.allow_undersized else [])
+    head = ctx.runner.run(git(ce_dir, "rev-parse", "HEAD"), timeout=60).out.strip()
+    fields = {"config": config_text, "commit": head, "argv": argv, "role": cfg.role}
+    digest = hmac.new(setup_ce._marker_key(ctx.env.state_dir), json.dumps(fields, sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
+    marker = os.path.join(ctx.env.state_dir, setup_ce.MARKER)
+    previous = ""
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as handle:
+            previous = json.load(handle).get("inputs", "")
+    if not force and hmac.compare_digest(previous, digest) and outputs_present(ctx, facts):
+        tightened = tighten_all(ctx, facts)
+        if tightened:
+            return PhaseResult("changed", f"CE setup already done as {cfg.role}; tightened {'; '.join(tightened)}")
+        return PhaseResult("unchanged", f"CE setup already done as {cfg.role} with these settings (--force runs it again)")
+
+    changes = prepare_secondary(ctx, facts) if not cfg.is_primary else []
+    if cfg.is_primary:
+        guard_primary(ctx, facts)
+    config_path = os.path.join(ce_dir, CONFIG_FILE)
+    write_atomic(config_path, config_text, 0o600)
+    ctx.log.info(f"wrote {config_path} (0600; content not logged)")
+
+    ctx.log.info(f"running {' '.join(argv)} in {ce_dir} as {cfg.role}")
+    redact = ce6.OutputRedactor(answers.secrets())
+    try:
+        result = ctx.runner.run(argv, cwd=ce_dir, timeout=ctx.timeout("setup"), env=setup_env(ctx, answers), replace_env=True, log_output=False)
+    except CommandTimeout:
+        raise PhaseError(f"CE's setup did not finish within {ctx.timeout('setup')} s", f"read {ctx.log.path}; raise timeouts.setup") from None
+    for name, text in (("stdout", result.out), ("stderr", result.err)):
+        if text.strip():
+            ctx.log.write("".join(f"  {name}| {row}\n" for row in redact(text[-200_000:]).rstrip("\n").splitlines()))
+    if not result.ok or SETUP_SUCCESS_TEXT not in result.out:
+        last = redact((result.out.strip() or result.err.strip()).splitlines()[-1] if (result.out.strip() or result.err.strip()) else "")
+        raise PhaseError(
+            f"CE's setup exited {result.rc} without '{SETUP_SUCCESS_TEXT}'; last output: {last[:200]!r}",
+            f"read {ctx.log.path} (CE's own checks say what failed; lab nodes may need {setting('allowUndersized')})",
+        )
+    if "Setting following random" in result.out:
+        ctx.log.warn("CE generated a secret although cloudexchange.config had both (value redacted)")
+    write_atomic(marker, json.dumps({"inputs": digest, "role": cfg.role, "commit": head}) + "\n", 0o600)
+    notes = [f"with {python.shown}", *changes]
+    tightened = tighten_all(ctx, facts)
+    if tightened:
+        notes.append("tightened " + "; ".join(tightened))
+    notes.append(service_state(ctx))
+    return PhaseResult("changed", f"CE setup completed as {cfg.role}; " + "; ".join(notes))
