@@ -20,8 +20,9 @@ import pulumi_aws as aws
 from components import release
 from components.settings import DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_GB, Settings
 
-#: device the 6.x Gluster brick volume is attached as; the node sees it as /dev/nvme1n1 on Nitro
-GLUSTER_DEVICE = "/dev/sdf"
+#: device the 6.x Gluster brick volume is attached as (the bricks phase looks for the same name;
+#: on Nitro instances the node sees it under /dev/disk/by-id by volume id)
+GLUSTER_DEVICE = release.CE6_GLUSTER.brick_device
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from scripts.cenode.release import (
     CE5,
     CE6,
+    CE6_GLUSTER,
     HA_MIN_VERSION,
     LINES,
     NFS_PORT,
@@ -47,7 +48,7 @@ def uses_gluster_volume(line: ReleaseLine) -> bool:
 
 
 __all__ = [
-    "CANONICAL_OWNER", "CE5", "CE6", "HA_MIN_VERSION", "LINES", "NFS_PORT", "SSH_PORT", "PortRange",
+    "CANONICAL_OWNER", "CE5", "CE6", "CE6_GLUSTER", "HA_MIN_VERSION", "LINES", "NFS_PORT", "SSH_PORT", "PortRange",
     "ReleaseLine", "format_version", "line_for", "parse_version", "ubuntu_image_pattern", "uses_efs",
     "uses_gluster_volume",
 ]

@@ -411,3 +411,23 @@ def set_link(host: Host, up: bool) -> None:
     from lab._util import run as lab_run
 
     lab_run(["ip", "-n", host.netns, "link", "set", "eth0", "up" if up else "down"])
+
+
+#: where the 6.x stand-in's checkout is unpacked to install its GlusterFS stand-in (TEST-ONLY)
+STANDIN_DIR = "/opt/standin-ce6"
+
+
+def standin_tree(bare: Path, tag: str = "v6.1.0") -> bytes:
+    """The stand-in's v6.1.0 tree as a tar (what ``git clone --branch v6.1.0`` checks out)."""
+    return subprocess.run(["git", "--git-dir", str(bare), "archive", "--format=tar", tag], capture_output=True, check=True).stdout
+
+
+def install_gluster_standin(host: Host, tree: bytes) -> None:
+    """TEST-ONLY: the GlusterFS stand-in on the host, from the stand-in CE's checkout (see module doc)."""
+    host.put(tree, "standin-ce6.tar")
+    script = (
+        f"set -e; sudo rm -rf {STANDIN_DIR}; sudo mkdir -p {STANDIN_DIR}; sudo tar -xf standin-ce6.tar -C {STANDIN_DIR}; rm standin-ce6.tar; "
+        f"cd {STANDIN_DIR} && sudo python3 ./standin-install-gluster"
+    )
+    rc, out, err = host.run(script, timeout=120)
+    assert rc == 0, f"{host.name}: standin-install-gluster: {out}{err}"

@@ -23,6 +23,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from lab import Host, Lab, LabConfig  # noqa: E402
+from nodes import install_gluster_standin, standin_tree  # noqa: E402
 
 from offline import harness  # noqa: E402
 from offline.mocks import AwsWorld  # noqa: E402
@@ -71,7 +72,7 @@ class Flow:
             "ceVersion": self.version,
             "ceRepoUrl": self.repo_url,
             "ceDir": CE_DIR,
-            "sharedDir": self.lab.config.shared_mount,
+            **({} if self.version.startswith("v6.") else {"sharedDir": self.lab.config.shared_mount}),
             "dockerRepoUrl": "os",  # the lab mirror carries Debian's docker.io + a compose v2 plugin
             "pipIndexUrl": self.lab.pip_index_url,
             "allowUndersized": True,  # lab hosts have 2 vCPU; CE wants 8 or 16
@@ -86,6 +87,8 @@ class Flow:
         result = harness.run(self.config(), secret_keys=SECRET_KEYS, world=self.world(), stack="replay")
         if result.error:
             raise AssertionError(result.error)
+        if self.version.startswith("v6."):
+            without_block_devices(result)
         return result
 
     def replay(self, result: harness.Run, state_file: Path | None = None) -> Replay:
@@ -100,9 +103,28 @@ class Flow:
         return replay
 
 
+def without_block_devices(result: harness.Run) -> None:
+    """The one change the replay makes to the program's steps, because lab hosts have no EBS disks.
+
+    6.x node.json names each node's brick volume; nspawn hosts cannot attach block devices, so the
+    replay blanks ``brick_volume_id`` and the ``bricks`` phase puts the bricks on the root disk (its
+    device lookup, mkfs and fstab handling are covered by tests/node/test_ce6_units.py only).
+    """
+    for step in result.resources:
+        if step.name.endswith("-steps-config"):
+            config = json.loads(step.inputs["stdin"])
+            config["brick_volume_id"] = ""
+            step.inputs["stdin"] = json.dumps(config, indent=2, sort_keys=True)
+
+
 def start_flow(mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
-    """A fresh 3-host lab with the stand-in CE published (and a standalone on host 1 for migrate)."""
-    lab = Lab(LabConfig()).start()
+    """A fresh 3-host lab with the stand-in CE published (and a standalone on host 1 for migrate).
+
+    6.x: the hosts' shared folder sits at /opt/shared/data (standing in for the GlusterFS mount)
+    and each host gets the stand-in's GlusterFS shims (TEST-ONLY; real nodes install GlusterFS).
+    """
+    six = version.lstrip("v").startswith("6.")
+    lab = Lab(LabConfig(shared_mount="/opt/shared/data") if six else LabConfig()).start()
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f"ce-ha-replay-{mode}-"))
         repo = make_repo(workdir / "repo")
@@ -110,6 +132,8 @@ def start_flow(mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
                     overrides=overrides)
         for host in flow.hosts:
             give_standin_runtime(flow, host)
+            if six:
+                install_gluster_standin(host, standin_tree(Path(repo), version))
         if mode == "migrate":
             install_standalone(flow, flow.hosts[0])
         return flow

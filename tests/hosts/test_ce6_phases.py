@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +39,7 @@ import nodes
 import pytest
 from conftest import _unavailable
 from lab import Host, Lab, LabConfig, missing_prerequisites
-from nodes import LOG_DIR, PhaseRun, Secrets, must, run_phase
+from nodes import LOG_DIR, PhaseRun, Secrets, install_gluster_standin, must, run_phase, standin_tree
 
 from tests.fakes.standin_ce.make_repo import make_repo
 
@@ -48,7 +47,6 @@ pytestmark = pytest.mark.hosts
 
 DATA = "/opt/shared/data"
 MARKER = f"{DATA}/.standin-gluster-volume"
-STANDIN_DIR = "/opt/standin-ce6"
 TAG = "v6.1.0"
 PREPARATION = ("wait", "preflight", "prepare", "bricks", "fetch-ce", "certs")
 
@@ -75,22 +73,6 @@ class Ce6:
             self.lab, host, self.cluster, self.repo_url, ce_version=TAG, shared_dir=DATA, brick_volume_id="",
             timeouts={**nodes.LAB_TIMEOUTS, "gluster_peer": 60},
         )  # fmt: skip
-
-
-def standin_tree(bare: Path) -> bytes:
-    """The stand-in's v6.1.0 tree as a tar (what ``git clone --branch v6.1.0`` checks out)."""
-    return subprocess.run(["git", "--git-dir", str(bare), "archive", "--format=tar", TAG], capture_output=True, check=True).stdout
-
-
-def install_gluster_standin(host: Host, tree: bytes) -> None:
-    """TEST-ONLY: the GlusterFS stand-in on the host, from the stand-in CE's checkout (see module doc)."""
-    host.put(tree, "standin-ce6.tar")
-    script = (
-        f"set -e; sudo rm -rf {STANDIN_DIR}; sudo mkdir -p {STANDIN_DIR}; sudo tar -xf standin-ce6.tar -C {STANDIN_DIR}; rm standin-ce6.tar; "
-        f"cd {STANDIN_DIR} && sudo python3 ./standin-install-gluster"
-    )
-    rc, out, err = host.run(script, timeout=120)
-    assert rc == 0, f"{host.name}: standin-install-gluster: {out}{err}"
 
 
 def give_mockupdb(lab: Lab, host: Host) -> None:

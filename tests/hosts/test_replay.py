@@ -37,6 +37,16 @@ def greenfield_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
         flow.lab.teardown()
 
 
+@pytest.fixture(scope="module")
+def greenfield6_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
+    flow = start_flow("greenfield", version="v6.1.0")
+    try:
+        result = flow.run_program()
+        yield flow, result, flow.replay(result)
+    finally:
+        flow.lab.teardown()
+
+
 def assert_verified(flow: Flow, replay: Replay) -> dict[str, Any]:
     report = verify_report(replay)
     ips = [h.ip for h in flow.hosts]
@@ -126,5 +136,16 @@ def test_a_new_bundle_reruns_preparation_not_the_cutover(
 def test_greenfield_ends_with_a_verified_cluster(greenfield_flow: tuple[Flow, harness.Run, Replay]) -> None:
     flow, _, replay = greenfield_flow
     assert_verified(flow, replay)
+    again = flow.replay(flow.run_program(), state_file=replay.state_file)
+    assert [r.name for r in again.results if r.ran] == []
+
+
+def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: tuple[Flow, harness.Run, Replay]) -> None:
+    flow, _, replay = greenfield6_flow
+    assert_verified(flow, replay)
+    ran = [r.name.split("-steps-")[1] for r in sorted(replay.results, key=lambda r: r.started)
+           if "-cutover-" in r.name]
+    assert ran == ["cutover-stop", "cutover-setup", "cutover-join-ce-2", "cutover-setup", "cutover-join-ce-3",
+                   "cutover-setup", "cutover-start", "cutover-start", "cutover-start"]
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     assert [r.name for r in again.results if r.ran] == []
