@@ -11,7 +11,6 @@ Must not touch: the session lab of the other host tests (each flow boots its own
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -161,9 +160,8 @@ def install_standalone(flow: Flow, host: Host) -> None:
     secrets = json.dumps({"maintenance_password": MAINTENANCE, "jwt_secret": JWT})
     script = " && ".join([
         "set -e",
-        f"echo {shlex.quote(flow.lab.apt_source_line.strip())} | sudo tee /etc/apt/sources.list.d/lab.list >/dev/null",
-        "sudo apt-get update -qq",
-        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git openssl python3-pip >/dev/null",
+        "sudo apt-get update -qq",  # the lab mirror is the hosts' only apt source
+        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git openssl python3-pip python3-venv >/dev/null",
         f"sudo pip3 install -q --break-system-packages --index-url {flow.lab.pip_index_url} 'pymongo>=4.6.3,<=4.7.3' mockupdb",
         f"sudo git clone -q --branch {flow.version} {flow.repo_url} {CE_DIR}",
         "sudo install -m 0600 /dev/stdin /root/standalone-secrets.json",

@@ -47,6 +47,16 @@ def greenfield6_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
         flow.lab.teardown()
 
 
+@pytest.fixture(scope="module")
+def migrate6_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
+    flow = start_flow("migrate", version="v6.1.0")
+    try:
+        result = flow.run_program()
+        yield flow, result, flow.replay(result)
+    finally:
+        flow.lab.teardown()
+
+
 def assert_verified(flow: Flow, replay: Replay) -> dict[str, Any]:
     report = verify_report(replay)
     ips = [h.ip for h in flow.hosts]
@@ -149,3 +159,12 @@ def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: tuple[Flow
                    "cutover-setup", "cutover-start", "cutover-start", "cutover-start"]
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     assert [r.name for r in again.results if r.ran] == []
+
+
+def test_migrate_6x_from_a_standalone_ends_verified(migrate6_flow: tuple[Flow, harness.Run, Replay]) -> None:
+    flow, _, replay = migrate6_flow
+    assert_verified(flow, replay)
+    rc, out, _ = flow.hosts[0].run("sudo ls /var/backups/cloud-exchange-ha/")
+    assert rc == 0 and ".tar.gz" in out, "the 6.x standalone is backed up on its own disk before the cutover"
+    rc, _, err = flow.hosts[0].run("sudo /opt/cloud-exchange-ha/ce-node inspect --check")
+    assert rc == 0, err
