@@ -16,10 +16,12 @@ from offline import harness
 from offline.replay import Replay
 from tests.hosts.replay_support import JWT, MAINTENANCE, Flow, start_flow, verify_report
 
+Replayed = tuple[Flow, harness.Run, Replay]
 
-@pytest.fixture(scope="module")
-def migrate_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
-    flow = start_flow("migrate")
+
+def replayed(mode: str, version: str = "v5.1.2") -> Iterator[Replayed]:
+    """Boot a flow's own hosts, run the program, replay its steps once; tear the hosts down after."""
+    flow = start_flow(mode, version=version)
     try:
         result = flow.run_program()
         yield flow, result, flow.replay(result)
@@ -28,33 +30,23 @@ def migrate_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
 
 
 @pytest.fixture(scope="module")
-def greenfield_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
-    flow = start_flow("greenfield")
-    try:
-        result = flow.run_program()
-        yield flow, result, flow.replay(result)
-    finally:
-        flow.lab.teardown()
+def migrate_flow() -> Iterator[Replayed]:
+    yield from replayed("migrate")
 
 
 @pytest.fixture(scope="module")
-def greenfield6_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
-    flow = start_flow("greenfield", version="v6.1.0")
-    try:
-        result = flow.run_program()
-        yield flow, result, flow.replay(result)
-    finally:
-        flow.lab.teardown()
+def greenfield_flow() -> Iterator[Replayed]:
+    yield from replayed("greenfield")
 
 
 @pytest.fixture(scope="module")
-def migrate6_flow() -> Iterator[tuple[Flow, harness.Run, Replay]]:
-    flow = start_flow("migrate", version="v6.1.0")
-    try:
-        result = flow.run_program()
-        yield flow, result, flow.replay(result)
-    finally:
-        flow.lab.teardown()
+def greenfield6_flow() -> Iterator[Replayed]:
+    yield from replayed("greenfield", "v6.1.0")
+
+
+@pytest.fixture(scope="module")
+def migrate6_flow() -> Iterator[Replayed]:
+    yield from replayed("migrate", "v6.1.0")
 
 
 def assert_verified(flow: Flow, replay: Replay) -> dict[str, Any]:
@@ -67,13 +59,13 @@ def assert_verified(flow: Flow, replay: Replay) -> dict[str, Any]:
     return report
 
 
-def test_migrate_ends_with_a_verified_cluster(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_migrate_ends_with_a_verified_cluster(migrate_flow: Replayed) -> None:
     flow, _, replay = migrate_flow
     assert_verified(flow, replay)
     assert all(r.ran for r in replay.results)
 
 
-def test_migrate_backed_up_the_standalone_before_cutover(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_migrate_backed_up_the_standalone_before_cutover(migrate_flow: Replayed) -> None:
     flow, _, replay = migrate_flow
     by_name = {r.name: r for r in replay.results}
     assert by_name["ce-1-steps-backup"].ended <= by_name["ce-1-steps-cutover-stop"].started
@@ -81,13 +73,13 @@ def test_migrate_backed_up_the_standalone_before_cutover(migrate_flow: tuple[Flo
     assert rc == 0 and ".tar.gz" in out and ".sha256" in out
 
 
-def test_migrate_kept_the_standalones_secrets(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_migrate_kept_the_standalones_secrets(migrate_flow: Replayed) -> None:
     flow, _, _ = migrate_flow
     rc, out, err = flow.hosts[0].run("sudo /opt/cloud-exchange-ha/ce-node inspect --check")
     assert rc == 0, err
 
 
-def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: Replayed) -> None:
     _, _, replay = migrate_flow
     ran = [r for r in replay.results if r.ran]
     cutover = sorted((r for r in ran if "-cutover-" in r.name or r.name.endswith("-verify")), key=lambda r: r.started)
@@ -98,14 +90,14 @@ def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: tupl
     assert [r.name.split("-steps-")[1] for r in cutover] == ["cutover-stop", *["cutover-setup"] * 3, *["cutover-start"] * 3, "verify"]
 
 
-def test_preparation_overlapped_across_nodes(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_preparation_overlapped_across_nodes(migrate_flow: Replayed) -> None:
     _, _, replay = migrate_flow
     prepares = {r.node: r for r in replay.results if r.name.endswith("-steps-prepare")}
     a, b = prepares["ce-2"], prepares["ce-3"]
     assert a.started < b.ended and b.started < a.ended, "secondaries prepared one after the other"
 
 
-def test_no_secret_in_any_output_or_node_log(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_no_secret_in_any_output_or_node_log(migrate_flow: Replayed) -> None:
     flow, _, replay = migrate_flow
     for result in replay.results:
         assert MAINTENANCE not in result.stdout and JWT not in result.stdout, result.name
@@ -114,7 +106,7 @@ def test_no_secret_in_any_output_or_node_log(migrate_flow: tuple[Flow, harness.R
         assert out.strip() == "", f"secret in {out} on {host.name}"
 
 
-def test_an_unchanged_second_replay_runs_nothing(migrate_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_an_unchanged_second_replay_runs_nothing(migrate_flow: Replayed) -> None:
     flow, _, replay = migrate_flow
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     assert [r.name for r in again.results if r.ran] == []
@@ -122,7 +114,7 @@ def test_an_unchanged_second_replay_runs_nothing(migrate_flow: tuple[Flow, harne
 
 
 def test_a_new_bundle_reruns_preparation_not_the_cutover(
-    migrate_flow: tuple[Flow, harness.Run, Replay], monkeypatch: pytest.MonkeyPatch
+    migrate_flow: Replayed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
@@ -143,14 +135,14 @@ def test_a_new_bundle_reruns_preparation_not_the_cutover(
     assert verify_report(again)["healthy"] is True
 
 
-def test_greenfield_ends_with_a_verified_cluster(greenfield_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_greenfield_ends_with_a_verified_cluster(greenfield_flow: Replayed) -> None:
     flow, _, replay = greenfield_flow
     assert_verified(flow, replay)
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     assert [r.name for r in again.results if r.ran] == []
 
 
-def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: Replayed) -> None:
     flow, _, replay = greenfield6_flow
     assert_verified(flow, replay)
     ran = [r.name.split("-steps-")[1] for r in sorted(replay.results, key=lambda r: r.started)
@@ -161,7 +153,7 @@ def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: tuple[Flow
     assert [r.name for r in again.results if r.ran] == []
 
 
-def test_migrate_6x_from_a_standalone_ends_verified(migrate6_flow: tuple[Flow, harness.Run, Replay]) -> None:
+def test_migrate_6x_from_a_standalone_ends_verified(migrate6_flow: Replayed) -> None:
     flow, _, replay = migrate6_flow
     assert_verified(flow, replay)
     rc, out, _ = flow.hosts[0].run("sudo ls /var/backups/cloud-exchange-ha/")

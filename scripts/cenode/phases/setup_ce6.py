@@ -32,7 +32,6 @@ import os
 
 from .. import ce6, gluster, release
 from ..ceenv import read_dotenv
-from ..nodeconfig import load_secrets
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting, write_atomic
@@ -46,22 +45,8 @@ TIGHTEN = ((".env.keys", 0o440), ("ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.
 LOCAL_CA_KEY = "data/ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key"
 
 
-def answers_for(ctx: Ctx) -> Answers:
-    cfg = ctx.cfg
-    wanted = load_secrets(ctx.env.config_dir)
-    return Answers(
-        role=cfg.role,
-        tenant_url=cfg.tenant_url,
-        shared_dir=cfg.shared_dir,
-        cluster_ips=list(cfg.cluster_ips),
-        node_ip=cfg.node_ip,
-        ui_protocol=cfg.ui_protocol,
-        ui_port=cfg.ui_port,
-        tls12=cfg.tls12,
-        proxy_url=cfg.proxy_url,
-        jwt_secret=wanted.jwt_secret,
-        maintenance_password=wanted.maintenance_password,
-    )
+#: the same values (and secrets) as 5.x, written to cloudexchange.config instead of typed at prompts
+answers_for = setup_ce.answers_for
 
 
 def validate(answers: Answers) -> None:
