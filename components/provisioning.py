@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pulumi
 import pulumi_command as command
@@ -87,11 +88,15 @@ BOOTED = "echo booted"
 
 
 def secrets_document(settings: Settings) -> pulumi.Output[str]:
-    """secrets.json as a Pulumi secret: only ever sent on stdin."""
-    return pulumi.Output.secret(json.dumps({
+    """secrets.json as a Pulumi secret: only ever sent on stdin (with the UI key when one is configured)."""
+    document = {
         "maintenance_password": settings.maintenance_password.get_secret_value(),
         "jwt_secret": settings.jwt_secret.get_secret_value(),
-    }))
+    }
+    if settings.ui_certificate_file:  # the certs phase puts them in the shared config (primary)
+        document["ui_certificate"] = Path(settings.ui_certificate_file).read_text(encoding="utf-8")
+        document["ui_certificate_key"] = Path(settings.ui_certificate_key_file).read_text(encoding="utf-8")
+    return pulumi.Output.secret(json.dumps(document))
 
 
 class NodeSteps(pulumi.ComponentResource):

@@ -502,7 +502,7 @@ def _tenant(v: dict[str, Any]) -> list[Problem]:
     return []
 
 
-@rule("ui_certificate_file", "ui_certificate_key_file", "mode")
+@rule("ui_certificate_file", "ui_certificate_key_file", "mode", "ce_version")
 def _certs(v: dict[str, Any]) -> list[Problem]:
     cert, cert_key = v["ui_certificate_file"], v["ui_certificate_key_file"]
     if bool(cert) != bool(cert_key):
@@ -513,6 +513,8 @@ def _certs(v: dict[str, Any]) -> list[Problem]:
             problems += _p(name, f"{path!r} is not a readable file")
     if cert and v["mode"] == "migrate":
         problems += _p("uiCertificateFile", "migrate keeps the standalone's UI certificate; unset it")
+    if cert and v["ce_version"].lstrip("v").startswith("6."):
+        problems += _p("uiCertificateFile", "is not supported for CE 6.x yet; unset it and install the certificate with CE's own tools")
     return problems
 
 

@@ -74,6 +74,8 @@ class NodeSecrets:
 
     maintenance_password: str = ""
     jwt_secret: str = ""
+    ui_certificate: str = ""  # PEM from cloud-exchange-ha:uiCertificateFile (greenfield, 5.x)
+    ui_certificate_key: str = ""  # its private key
 
     def __repr__(self) -> str:  # never print a secret by accident
         return "NodeSecrets(***)"
@@ -93,4 +95,6 @@ def load_secrets(config_dir: str = CONFIG_DIR) -> NodeSecrets:
     return NodeSecrets(
         maintenance_password=data.get("maintenance_password", ""),
         jwt_secret=data.get("jwt_secret", ""),
+        ui_certificate=data.get("ui_certificate", ""),
+        ui_certificate_key=data.get("ui_certificate_key", ""),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components import bundle as node_bundle
@@ -271,3 +273,18 @@ def test_6x_primary_adds_each_brick_before_that_nodes_setup(six_run: harness.Run
 
 def test_5x_has_no_gluster_steps(migrate_run: harness.Run) -> None:
     assert not [c.name for c in commands(migrate_run) if "join" in c.name or c.name.endswith("-bricks")]
+
+
+def test_a_configured_ui_certificate_travels_only_inside_the_secret(tmp_path: Path) -> None:
+    import json
+
+    cert, key = tmp_path / "ui.crt", tmp_path / "ui.key"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    key_body = "a2V5LW1hdGVyaWFsLW9ubHktaW4tdGhlLXNlY3JldA=="
+    key.write_text(f"-----BEGIN PRIVATE KEY-----\n{key_body}\n-----END PRIVATE KEY-----\n")
+    result = harness.run(stacks.greenfield(uiCertificateFile=str(cert), uiCertificateKeyFile=str(key)),
+                         secret_keys=stacks.SECRET_KEYS)
+    assert result.error is None, result.error
+    document = json.loads(result.named("ce-1-steps-secrets").inputs["stdin"]["value"])
+    assert key_body in document["ui_certificate_key"] and "Y2VydGlmaWNhdGU=" in document["ui_certificate"]
+    assert harness.plain_leaks(result, [key_body]) == []

@@ -193,3 +193,13 @@ def test_stack_files_in_the_repo_are_valid_once_secrets_are_set() -> None:
         raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("cloud-exchange-ha:")}
         raw.update(sshPrivateKey=stacks.FAKE_KEY, maintenancePassword=stacks.MAINTENANCE, jwtSecret=stacks.JWT)
         s.parse(raw)
+
+
+def test_a_ui_certificate_is_for_5x_greenfield_only(tmp_path: Path) -> None:
+    cert, key = tmp_path / "ui.crt", tmp_path / "ui.key"
+    cert.write_text("cert")
+    key.write_text("key")
+    both = {"uiCertificateFile": str(cert), "uiCertificateKeyFile": str(key)}
+    s.parse(stacks.greenfield(**both))
+    assert "uiCertificateFile" in keys(stacks.greenfield(ceVersion="v6.1.0", **both))
+    assert "uiCertificateFile" in keys(stacks.migrate(**both))

@@ -17,7 +17,8 @@ import os
 import shutil
 import stat
 
-from ..system import Ctx, PhaseError, PhaseResult
+from ..nodeconfig import load_secrets
+from ..system import Ctx, PhaseError, PhaseResult, write_atomic
 
 CE_UID = 1001
 UI_CERT_FILES = ("cte_cert.crt", "cte_cert_key.key")
@@ -74,6 +75,23 @@ def plan(ce_dir: str, shared_dir: str) -> tuple[list[tuple[str, str]], list[str]
     return pairs, notes
 
 
+def stage_configured_certificate(ctx: Ctx) -> list[tuple[str, str]]:
+    """The UI certificate from the stack (uiCertificateFile, in secrets.json), staged root-only for copying.
+
+    Only on the primary: the shared folder is one for all nodes. Comes first, so a standalone's
+    certificate (migrate, where the setting is refused anyway) never competes with it.
+    """
+    wanted = load_secrets(ctx.env.config_dir)
+    if not (ctx.cfg.is_primary and wanted.ui_certificate and wanted.ui_certificate_key):
+        return []
+    staged = os.path.join(ctx.env.state_dir, "ui-certificate")
+    os.makedirs(staged, mode=0o700, exist_ok=True)
+    write_atomic(os.path.join(staged, UI_CERT_FILES[0]), wanted.ui_certificate, 0o644)
+    write_atomic(os.path.join(staged, UI_CERT_FILES[1]), wanted.ui_certificate_key, 0o600)
+    ssl_dst = os.path.join(ctx.cfg.shared_dir, "config", "ssl_certs")
+    return [(os.path.join(staged, name), os.path.join(ssl_dst, name)) for name in UI_CERT_FILES]
+
+
 def run(ctx: Ctx) -> PhaseResult:
     if ctx.release_line.gluster is not None:  # 6.x: plugins and certificates into CE's HA folder
         from . import certs_ce6
@@ -84,6 +102,7 @@ def run(ctx: Ctx) -> PhaseResult:
     if not os.path.isdir(config_dir):
         raise PhaseError(f"{config_dir} is missing", "run the mount phase first (it creates CE's shared folders)")
     pairs, notes = plan(cfg.ce_dir, cfg.shared_dir)
+    pairs = stage_configured_certificate(ctx) + pairs
     counts: dict[str, int] = {}
     for src, dst in pairs:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
