@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from tests.fakes.standin_ce.make_repo import MARKER, make_repo
+from tests.netutil import port_free
 
 NODE_IPS = ("127.0.0.11", "127.0.0.12", "127.0.0.13")
 JWT = "jwtSecret42"
@@ -369,16 +369,6 @@ def test_v510_opens_with_version_menu(bare_repo: str, pins_dir: str, tmp_path: P
 # ------------------------------------------------------------------------- start/stop, mongod
 
 
-def _port_free(ip: str) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, 27017))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[list[Path]]:
     """Node checkouts; at teardown any fake mongod they left is stopped by its pidfile."""
@@ -414,7 +404,7 @@ def hello(ip: str) -> dict[str, object]:
 
 
 def test_cluster_start_join_stop(bare_repo: str, pins_dir: str, tmp_path: Path, nodes: list[Path]) -> None:
-    if not all(_port_free(ip) for ip in NODE_IPS):
+    if not all(port_free(ip) for ip in NODE_IPS):
         pytest.skip("127.0.0.11-13:27017 busy")
     env = script_env(pins_dir)
     nfs = tmp_path / "nfs"
@@ -520,7 +510,7 @@ def test_standalone_install_start_and_ha_conversion(bare_repo: str, pins_dir: st
     assert decrypt(local, read_env(node / ".env.keys")["MONGODB_PASSWORD"]) == f"{PASSWORD}\n"
     assert (node / "data" / "ssl_certs" / "cte_cert.crt").is_file()
 
-    if _port_free("127.0.0.1"):
+    if port_free("127.0.0.1"):
         started = run_script(node, "start", env)
         assert started.returncode == 0, started.stdout
         assert read_env(node / ".env.ceversion") == {"CURRENT_DATABASE_VERSION": "5.1.2"}

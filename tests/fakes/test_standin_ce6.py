@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pymongo import MongoClient
 
 from tests.fakes.standin_ce.make_repo import make_repo
 from tests.fakes.test_standin_ce import clone, decrypt, hello, mode, read_env
+from tests.netutil import port_free
 
 NODE_IPS = ("127.0.0.11", "127.0.0.12", "127.0.0.13")
 JWT = "jwtSecret42"
@@ -69,16 +69,6 @@ def shim_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return root / "bin"
-
-
-def _port_free(ip: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -154,7 +144,7 @@ def _kill_by_pidfile(pidfile: Path, name: bytes) -> None:
 
 @pytest.fixture
 def lab(bare_repo: str, pins_dir: str, shim_bin: Path, tmp_path: Path) -> Iterator[Lab]:
-    if not all(_port_free(ip, 24007) for ip in NODE_IPS):
+    if not all(port_free(ip, 24007) for ip in NODE_IPS):
         pytest.skip("127.0.0.11-13:24007 busy")
     opt = tmp_path / "opt"
     (opt / "data").mkdir(parents=True)
@@ -422,7 +412,7 @@ def test_rerun_on_primary_with_the_mount_down_recreates_the_volume(lab: Lab) -> 
 
 
 def test_start_requires_the_mount_and_the_cevenv(lab: Lab) -> None:
-    if not _port_free(NODE_IPS[0], 27017):
+    if not port_free(NODE_IPS[0], 27017):
         pytest.skip("127.0.0.11:27017 busy")
     node = setup_primary(lab)
     pidfile = node.ce / "data" / "standin" / "fake_mongod.pid"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from scripts.cenode import __main__ as cli
 from scripts.cenode.nodeconfig import NodeConfig
 from scripts.cenode.phases import preflight, setup_ce
 from scripts.cenode.system import NodeEnv, Runner
+from tests.netutil import port_free
 
 from .conftest import FAKES
 from .test_preflight import cpuinfo
@@ -50,16 +50,6 @@ FAKE_MOUNT = """#!/bin/sh
 if [ "$1" = "-t" ] && [ "$2" = "glusterfs" ]; then shift 2; exec "$(dirname "$0")/mount.glusterfs" "$@"; fi
 echo "test mount: only -t glusterfs is simulated" >&2; exit 32
 """
-
-
-def _free(ip: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -197,7 +187,7 @@ def _kill(pidfile: Path, name: bytes) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path, pins_dir: str, standin_repo: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
-    busy = [f"{ip}:{port}" for ip in IPS for port in (24007, 27017, UI_PORT) if not _free(ip, port)]
+    busy = [f"{ip}:{port}" for ip in IPS for port in (24007, 27017, UI_PORT) if not port_free(ip, port)]
     if busy:
         pytest.skip(f"busy: {', '.join(busy)}")
     bin_dir = tmp_path / "bin"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from scripts.cenode import __main__ as cli
 from scripts.cenode.nodeconfig import NodeConfig
 from scripts.cenode.phases import preflight, setup_ce
 from scripts.cenode.system import NodeEnv, Runner
+from tests.netutil import port_free
 
 from .test_preflight import cpuinfo
 from .test_system import UBUNTU_2204
@@ -31,16 +31,6 @@ IPS = ["127.0.0.31", "127.0.0.32", "127.0.0.33"]
 JWT = "jwtSecret42"
 PASSWORD = "Maint#1pass"
 HIDDEN_TOOLS = {"systemctl", "docker", "podman", "cloud-init", "dockerd"}  # never touch this machine's services
-
-
-def _port_free(ip: str) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, 27017))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def pins_dir(tmp_path: Path) -> str:
 
 @pytest.fixture
 def lab(tmp_path: Path, pins_dir: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    if not all(_port_free(ip) for ip in IPS):
+    if not all(port_free(ip) for ip in IPS):
         pytest.skip("127.0.0.31-33:27017 busy")
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("PYTHONPATH", pins_dir)
