@@ -17,6 +17,7 @@ on a bare python3 (no pexpect, pymongo or cryptography needed for them).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import traceback
@@ -37,7 +38,7 @@ PHASES: dict[str, tuple[str, bool]] = {
     "mount": ("mount the shared folder (5.x EFS), fstab, docker ordering, CE's shared folders", True),
     "bricks": ("6.x: the brick file system, glusterd's ports, glusterd running", True),
     "fetch-ce": ("CE's repository at the pinned tag in ce_dir", True),
-    "backup": ("migrate primary: tarball of ce_dir into <shared>/backups", True),
+    "backup": ("migrate primary: tarball of ce_dir (5.x: <shared>/backups; 6.x: /var/backups/cloud-exchange-ha)", True),
     "inspect": ("installed CE version and secrets (--reveal prints them as JSON, --check compares)", True),
     "certs": ("copy the standalone's UI and CA certificates into the shared config", True),
     "setup": ("run CE's ./setup (5.x: answering its prompts; 6.x: from cloudexchange.config)", True),
@@ -70,61 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: phase -> (module under cenode.phases, its entry function, the CLI options it takes);
+#: modules are imported only when their phase runs (some need pexpect/pymongo, installed by prepare)
+DISPATCH: dict[str, tuple[str, str, Callable[[argparse.Namespace], dict[str, object]]]] = {
+    "wait": ("wait", "run", lambda a: {"timeout": a.timeout}),
+    "preflight": ("preflight", "run", lambda a: {"skip_peers": a.skip_peers}),
+    "prepare": ("prepare", "run", lambda a: {}),
+    "mount": ("mount", "run", lambda a: {}),
+    "bricks": ("bricks", "run", lambda a: {}),
+    "gluster-join": ("gluster_join", "run", lambda a: {"member": a.member}),
+    "fetch-ce": ("fetch_ce", "run", lambda a: {}),
+    "backup": ("backup", "run", lambda a: {}),
+    "inspect": ("inspect_ce", "run", lambda a: {"reveal": a.reveal, "check": a.check}),
+    "certs": ("certs", "run", lambda a: {}),
+    "setup": ("setup_ce", "run", lambda a: {"force": a.force}),
+    "start": ("service", "start", lambda a: {}),
+    "stop": ("service", "stop", lambda a: {}),
+}
+
+
 def dispatch(ctx: Ctx, args: argparse.Namespace) -> PhaseResult:
-    phase = args.phase
-    if phase == "wait":
-        from .phases import wait
-
-        return wait.run(ctx, timeout=args.timeout)
-    if phase == "preflight":
-        from .phases import preflight
-
-        return preflight.run(ctx, skip_peers=args.skip_peers)
-    if phase == "prepare":
-        from .phases import prepare
-
-        return prepare.run(ctx)
-    if phase == "mount":
-        from .phases import mount
-
-        return mount.run(ctx)
-    if phase == "bricks":
-        from .phases import bricks
-
-        return bricks.run(ctx)
-    if phase == "gluster-join":
-        from .phases import gluster_join
-
-        return gluster_join.run(ctx, member=args.member)
-    if phase == "fetch-ce":
-        from .phases import fetch_ce
-
-        return fetch_ce.run(ctx)
-    if phase == "backup":
-        from .phases import backup
-
-        return backup.run(ctx)
-    if phase == "inspect":
-        from .phases import inspect_ce
-
-        return inspect_ce.run(ctx, reveal=args.reveal, check=args.check)
-    if phase == "certs":
-        from .phases import certs
-
-        return certs.run(ctx)
-    if phase == "setup":
-        from .phases import setup_ce
-
-        return setup_ce.run(ctx, force=args.force)
-    if phase == "start":
-        from .phases import service
-
-        return service.start(ctx)
-    if phase == "stop":
-        from .phases import service
-
-        return service.stop(ctx)
-    raise AssertionError(phase)  # argparse only lets known phases through
+    module_name, function, options = DISPATCH[args.phase]  # argparse only lets known phases through
+    module = importlib.import_module(f"{__package__}.phases.{module_name}")
+    result: PhaseResult = getattr(module, function)(ctx, **options(args))
+    return result
 
 
 def _scrubber(config_dir: str) -> Callable[[str], str]:
