@@ -1,4 +1,4 @@
-"""Typed, validated stack settings: the only place that reads Pulumi config.
+"""Typed, validated stack settings: the only consumer of Pulumi config (read by ``stack_config``).
 
 Owns: the list of settings (read from ``Pulumi.yaml``'s ``config:`` block, the one source of their
 names, types, defaults and descriptions), converting raw config strings to typed values, and every
@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError
 
+from components import stack_config
 from scripts.cenode import release
 
 PROJECT = "cloud-exchange-ha"
@@ -567,15 +568,7 @@ def parse(raw: Mapping[str, Any]) -> Settings:
 
 def raw_from_pulumi() -> dict[str, Any]:
     """The stack's config values for this project, as the engine hands them to the program."""
-    from pulumi.runtime.config import CONFIG, get_config, get_config_env
-
-    raw: dict[str, Any] = {}
-    prefix = f"{PROJECT}:"
-    # the CLI hands config over in PULUMI_CONFIG; the Automation API and mocks set it in-process
-    for full_key in {*get_config_env(), *CONFIG.get()}:
-        if full_key.startswith(prefix):
-            raw[full_key[len(prefix):]] = get_config(full_key)
-    return raw
+    return stack_config.raw_values(PROJECT, schema())
 
 
 def load() -> Settings:

@@ -5,26 +5,23 @@ Owns: one in-process run of the real program (same entry point as ``pulumi up``)
 cannot see (protect, retain_on_delete, ignore_changes, depends_on, deleted_with,
 additional_secret_outputs), plus the stack outputs or the settings error.
 
+Uses only Pulumi's public testing API: ``pulumi.runtime.set_mocks`` and ``set_all_config`` set the
+stage, a stack transformation (``pulumi.runtime.register_stack_transformation``) sees every
+resource's options as declared, and ``pulumi.runtime.test`` runs the program and waits for it.
+
 Must not touch: the program. It is run exactly as written; only the runtime underneath is mocked.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import json
 import runpy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi.resource as pulumi_resource
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import PROJECT
 from offline.mocks import AwsMocks, AwsWorld
@@ -70,51 +67,45 @@ class Run:
 
 
 class _Recorder:
-    """Wraps the SDK's register_resource to see options as declared."""
+    """A stack transformation that records each resource's options as declared and changes nothing."""
 
     def __init__(self) -> None:
         self.entries: list[Declared] = []
-        self.names: dict[int, str] = {}
+        self.by_resource: dict[int, Declared] = {}
 
     def _name_of(self, res: Any) -> str | None:
-        return None if res is None else self.names.get(id(res))
+        entry = None if res is None else self.by_resource.get(id(res))
+        return entry.name if entry else None
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        original = pulumi_resource.register_resource
-
-        def recording(res: Any, ty: str, name: str, custom: bool, remote: bool, new_dependency: Any,
-                      props: Any, opts: pulumi.ResourceOptions | None, *args: Any, **kwargs: Any) -> None:
-            self.names[id(res)] = name
-            options = opts or pulumi.ResourceOptions()
-            depends = options.depends_on if isinstance(options.depends_on, list) else (
-                [options.depends_on] if options.depends_on is not None else [])
-            self.entries.append(Declared(
-                typ=ty,
-                name=name,
-                custom=custom,
-                parent=self._name_of(options.parent),
-                protect=bool(options.protect),
-                retain_on_delete=bool(options.retain_on_delete),
-                ignore_changes=list(options.ignore_changes or []),
-                depends_on=[n for n in (self._name_of(d) for d in depends) if n],
-                deleted_with=self._name_of(options.deleted_with),
-                additional_secret_outputs=list(options.additional_secret_outputs or []),
-                resource=res,
-            ))
-            return original(res, ty, name, custom, remote, new_dependency, props, opts, *args, **kwargs)
-
-        pulumi_resource.register_resource = recording  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            pulumi_resource.register_resource = original
+    def __call__(self, args: pulumi.ResourceTransformationArgs) -> None:
+        options = args.opts
+        if options.id is not None or options.urn is not None:
+            return None  # a look-up of an existing resource, not a declaration
+        parent = None if options.parent is None else self.by_resource.get(id(options.parent))
+        # the engine inherits protect from the parent when the resource leaves it unset
+        protect = options.protect if options.protect is not None else bool(parent and parent.protect)
+        depends = options.depends_on if isinstance(options.depends_on, list) else (
+            [options.depends_on] if options.depends_on is not None else [])
+        entry = Declared(
+            typ=args.type_,
+            name=args.name,
+            custom=isinstance(args.resource, pulumi.CustomResource),
+            parent=parent.name if parent else None,
+            protect=bool(protect),
+            retain_on_delete=bool(options.retain_on_delete),
+            ignore_changes=list(options.ignore_changes or []),
+            depends_on=[n for n in (self._name_of(d) for d in depends) if n],
+            deleted_with=self._name_of(options.deleted_with),
+            additional_secret_outputs=list(options.additional_secret_outputs or []),
+            resource=args.resource,
+        )
+        self.by_resource[id(args.resource)] = entry
+        self.entries.append(entry)
+        return None
 
 
 def full_config(config: Mapping[str, Any]) -> dict[str, str]:
     """Bare or namespaced keys -> the engine's form (``project:key`` -> string)."""
-    import json
-
     result: dict[str, str] = {}
     for key, value in config.items():
         full = key if ":" in key else f"{PROJECT}:{key}"
@@ -132,44 +123,30 @@ def run(
 ) -> Run:
     """Run the program once with this config; never raises for a settings error (see Run.error)."""
     mocks = mocks or AwsMocks(world)
-    pulumi_settings.reset_options()  # also forgets the previous run's root stack
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    config_full = full_config(config)
-    set_all_config(config_full, [k if ":" in k else f"{PROJECT}:{k}" for k in (secret_keys or [])])
+    pulumi.runtime.reset_options()  # also forgets the previous run's root stack
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(full_config(config), [k if ":" in k else f"{PROJECT}:{k}" for k in (secret_keys or [])])
     recorder = _Recorder()
-    error: str | None = None
+    pulumi.runtime.register_stack_transformation(recorder)
+    outputs: dict[str, Any] = {}
 
-    def program() -> None:
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[None]:
         runpy.run_path(str(MAIN), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        exported: dict[str, Any] = getattr(root, "outputs", {})
+        return pulumi.Output.from_input(exported).apply(outputs.update)
 
-    with recorder.active():
-        try:
-            _sync_await(run_pulumi_func(program))
-        except pulumi.RunError as failure:
-            error = str(failure)
+    error: str | None = None
+    try:
+        program()
+    except pulumi.RunError as failure:
+        error = str(failure)
+        outputs = {}
     inputs_by_key = {(typ, name): inputs for typ, name, inputs in mocks.declared}
     for entry in recorder.entries:
         entry.inputs = inputs_by_key.get((entry.typ, entry.name), {})
-    outputs: dict[str, Any] = {}
-    root = pulumi_settings.get_root_resource()
-    if error is None and root is not None:
-        outputs = _resolve(getattr(root, "outputs", {}))
     return Run(resources=recorder.entries, outputs=outputs, error=error, mocks=mocks)
-
-
-def _resolve(value: Any) -> Any:
-    """Plain values of stack outputs (mocks resolve them immediately)."""
-    if isinstance(value, pulumi.Output):
-        async def get() -> Any:
-            return await value.future(with_unknowns=True)
-        return _resolve(_sync_await(get()))
-    if isinstance(value, dict):
-        return {k: _resolve(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v) for v in value]
-    if asyncio.isfuture(value):
-        return _resolve(_sync_await(value))
-    return value
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi's secret marker, not a secret

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf import struct_pb2
-from pulumi.runtime import proto
-from pulumi.runtime.config import set_all_config
+from pulumi.runtime import proto, set_all_config
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
