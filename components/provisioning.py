@@ -15,7 +15,7 @@ destroy (least of all on the adopted primary).
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import pulumi_command as command
 
 from components import bundle as node_bundle
 from components.settings import Settings
-from scripts.cenode.nodeconfig import CONFIG_DIR, NODE_FILE, SECRETS_FILE
+from scripts.cenode.nodeconfig import CONFIG_DIR, NODE_FILE, SECRETS_FILE, NodeSecrets
 
 #: how long one phase may run before the step fails (the phases bound their own waits as well)
 PHASE_TIMEOUT_S = {"prepare": 2400, "setup": 3600, "start": 1800, "stop": 900, "fetch-ce": 900, "backup": 1800}
@@ -89,14 +89,17 @@ BOOTED = "echo booted"
 
 def secrets_document(settings: Settings) -> pulumi.Output[str]:
     """secrets.json as a Pulumi secret: only ever sent on stdin (with the UI key when one is configured)."""
-    document = {
-        "maintenance_password": settings.maintenance_password.get_secret_value(),
-        "jwt_secret": settings.jwt_secret.get_secret_value(),
-    }
+    document = NodeSecrets(
+        maintenance_password=settings.maintenance_password.get_secret_value(),
+        jwt_secret=settings.jwt_secret.get_secret_value(),
+    )
     if settings.ui_certificate_file:  # the certs phase puts them in the shared config (primary)
-        document["ui_certificate"] = Path(settings.ui_certificate_file).read_text(encoding="utf-8")
-        document["ui_certificate_key"] = Path(settings.ui_certificate_key_file).read_text(encoding="utf-8")
-    return pulumi.Output.secret(json.dumps(document))
+        document = dataclasses.replace(
+            document,
+            ui_certificate=Path(settings.ui_certificate_file).read_text(encoding="utf-8"),
+            ui_certificate_key=Path(settings.ui_certificate_key_file).read_text(encoding="utf-8"),
+        )
+    return pulumi.Output.secret(document.to_json())
 
 
 class NodeSteps(pulumi.ComponentResource):

@@ -25,13 +25,11 @@ from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationEr
 
 from components import stack_config
 from scripts.cenode import release
+from scripts.cenode.nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD
 
 PROJECT = "cloud-exchange-ha"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
-#: characters CE's setup refuses (facts 1.3 rows 10 and 11)
-FORBIDDEN_IN_PASSWORD = ("\\", "/", "'", '"', " ")
-FORBIDDEN_IN_JWT = ("\\", "/", " ", "'", '"', "?", "&", "\t")
 DEFAULT_INSTANCE_TYPE = "m5.2xlarge"
 DEFAULT_ROOT_GB = 100
 MIN_ROOT_GB = {8: 80, 16: 120}  # CE's disk check: 90 % of these totals (facts 4)

@@ -99,13 +99,13 @@ def dispatch(ctx: Ctx, args: argparse.Namespace) -> PhaseResult:
 
 def _scrubber(config_dir: str) -> Callable[[str], str]:
     """Removes the node's secrets from a text (for unexpected exceptions' messages)."""
-    from .prompts import Redactor
+    from .redaction import Redactor
 
     try:
         found = nodeconfig.load_secrets(config_dir)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return lambda text: text
-    return Redactor([found.maintenance_password, found.jwt_secret])
+    return Redactor(found.secret_values())
 
 
 def main(

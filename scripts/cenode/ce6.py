@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import release
+from .redaction import Redactor
 from .system import Ctx
 
 #: interpreters tried, in order: the system python3 first, then versioned ones (Ubuntu 22.04: python3.11)
@@ -129,16 +130,9 @@ def unsafe_in_config(value: str) -> bool:
     return any(ch in value for ch in "\r\n\0") or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"")
 
 
-class OutputRedactor:
+def output_redactor(secrets: Sequence[str]) -> Redactor:
     """Removes the node's secrets and anything CE announces as a generated secret (facts 9.10)."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        from .prompts import Redactor
-
-        self._known = Redactor(list(secrets))
-
-    def __call__(self, text: str) -> str:
-        return GENERATED_SECRET.sub(lambda m: m.group(1) + "***", self._known(text))
+    return Redactor(list(secrets), announced=(GENERATED_SECRET,))
 
 
 # ----------------------------------------------------------------------------- permissions

@@ -37,6 +37,7 @@ import pymongo
 from pymongo.errors import ExecutionTimeout, NetworkTimeout, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
 from . import nodeconfig, release
+from .redaction import Redactor
 
 DEFAULT_MONGO_PORT = 27017
 DEFAULT_UI_PORT = 443
@@ -45,6 +46,10 @@ DEFAULT_TIMEOUT_S = 5.0
 TIMEOUT_KEY = "health"
 #: Slack on top of ``timeout`` before a node still being asked is reported as not answering.
 DEADLINE_GRACE_S = 1.0
+#: longest error text kept per node and check (cut after redaction)
+ERROR_TEXT_LIMIT = 200
+#: a note is "<address>: replSetGetStatus: <error text>"
+NOTE_TEXT_LIMIT = ERROR_TEXT_LIMIT + 100
 MONGO_USER = "root"  # facts 6.3
 MONGO_AUTH_SOURCE = "admin"
 CE_PRIMARY_KEY = "HA_PRIMARY_NODE_IP"
@@ -215,21 +220,12 @@ class Credentials:
 
 
 def read_credentials(path: str) -> Credentials | None:
-    """Read ``{"maintenance_password": ...}``; None when the file has no password.
+    """The maintenance password of a secrets file (``nodeconfig.NodeSecrets``); None when it has none.
 
     Raises OSError when the file cannot be read (missing, or not root), ValueError/TypeError when
-    it is not a JSON object with a string password; no message contains the file's content.
+    it is not a secrets file; no message contains the file's content.
     """
-    with open(path, encoding="utf-8") as handle:
-        try:
-            data = json.load(handle)
-        except ValueError:
-            raise ValueError(f"{path} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise TypeError(f"{path} is not a JSON object")
-    password = data.get("maintenance_password") or ""
-    if not isinstance(password, str):
-        raise TypeError(f"{path}: maintenance_password is not a string")
+    password = nodeconfig.read_secrets(path).maintenance_password
     return Credentials(password) if password else None
 
 
@@ -302,9 +298,10 @@ def _state_from_hello(doc: dict[str, Any]) -> str:
 
 
 def _short_pymongo_error(exc: BaseException) -> str:
+    """pymongo's message without its timeout details; not cut here: it is cut after redaction."""
     text = str(exc).split(", Timeout:", 1)[0]
     text = text.split(" (configured timeouts:", 1)[0]
-    return text.strip()[:200] or type(exc).__name__
+    return text.strip() or type(exc).__name__
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -454,7 +451,7 @@ def _ask_ui(node: NodeAddress, protocol: str, insecure: bool, timeout_s: float) 
     except TimeoutError:
         return _UiAnswer(url, False, error=f"no answer within {timeout_s:g}s")
     except (OSError, http.client.HTTPException) as exc:
-        return _UiAnswer(url, False, error=str(exc)[:200] or type(exc).__name__)
+        return _UiAnswer(url, False, error=str(exc) or type(exc).__name__)
     finally:
         conn.close()
     if status >= 500:
@@ -511,42 +508,37 @@ def check_cluster(
         tasks.append(functools.partial(_ask_ui, node, ui_protocol, insecure_ui, timeout_s))
     results = _run_bounded(tasks, start + timeout_s + DEADLINE_GRACE_S)
 
-    secrets = [credentials.password] if credentials is not None else []
+    redact = _redactor(credentials)
     mongo: list[_MongoAnswer] = []
     ui: list[_UiAnswer] = []
     for index, node in enumerate(nodes):
-        mongo.append(_as_mongo(results[2 * index], timeout_s, secrets))
-        ui.append(_as_ui(results[2 * index + 1], node, ui_protocol, timeout_s, secrets))
+        mongo.append(_as_mongo(results[2 * index], timeout_s, redact))
+        ui.append(_as_ui(results[2 * index + 1], node, ui_protocol, timeout_s, redact))
     report = _assess(nodes, mongo, ui, ce_primary=ce_primary, timeout_s=timeout_s)
     return replace(
         report,
-        problems=tuple(_scrub(p, secrets) for p in (*problems, *report.problems)),
-        notes=tuple(_scrub(n, secrets) for n in (*notes, *report.notes)),
+        problems=tuple(redact(p) for p in (*problems, *report.problems)),
+        notes=tuple(redact(n) for n in (*notes, *report.notes)),
         elapsed_s=round(time.monotonic() - start, 3),
     )
 
 
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+def _redactor(credentials: Credentials | None) -> Redactor:
+    return Redactor([credentials.password] if credentials is not None else [])
 
 
-def _as_mongo(result: object, timeout_s: float, secrets: Sequence[str]) -> _MongoAnswer:
+def _as_mongo(result: object, timeout_s: float, redact: Redactor) -> _MongoAnswer:
+    """The answer with every error text redacted, then cut to ``ERROR_TEXT_LIMIT`` (in that order)."""
     if result is None:
         return _MongoAnswer(TIMEOUT, f"no answer within {timeout_s:g}s")
     if isinstance(result, BaseException):
-        return _MongoAnswer(
-            ERROR,
-            _scrub(f"check failed: {type(result).__name__}: {result}"[:200], secrets),
-        )
+        return _MongoAnswer(ERROR, redact.head(f"check failed: {type(result).__name__}: {result}", ERROR_TEXT_LIMIT))
     assert isinstance(result, _MongoAnswer)
     return replace(
         result,
-        error=_scrub(result.error, secrets),
-        status_problem=_scrub(result.status_problem, secrets),
-        status_note=_scrub(result.status_note, secrets),
+        error=redact.head(result.error, ERROR_TEXT_LIMIT),
+        status_problem=redact(result.status_problem),
+        status_note=redact.head(result.status_note, NOTE_TEXT_LIMIT),
     )
 
 
@@ -555,7 +547,7 @@ def _as_ui(
     node: NodeAddress,
     protocol: str,
     timeout_s: float,
-    secrets: Sequence[str],
+    redact: Redactor,
 ) -> _UiAnswer:
     url = f"{protocol}://{_bracket(node.host)}:{node.ui_port}/"
     if result is None:
@@ -564,10 +556,10 @@ def _as_ui(
         return _UiAnswer(
             url,
             False,
-            error=_scrub(f"check failed: {type(result).__name__}"[:200], secrets),
+            error=redact.head(f"check failed: {type(result).__name__}", ERROR_TEXT_LIMIT),
         )
     assert isinstance(result, _UiAnswer)
-    return result
+    return replace(result, error=redact.head(result.error, ERROR_TEXT_LIMIT))
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,14 +849,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes=notes,
         problems=problems,
     )
-    secrets = [credentials.password] if credentials is not None else []
+    redact = _redactor(credentials)
     if args.json:
         text = json.dumps(report.to_dict(), sort_keys=True)  # ONE line: the verify step parses it
     else:
         text = render_table(report)
-    print(_scrub(text, secrets))
+    print(redact(text))
     for problem in report.problems:
-        print(_scrub(f"problem: {problem}", secrets), file=sys.stderr)
+        print(redact(f"problem: {problem}"), file=sys.stderr)
     return 0 if report.healthy else 1
 
 

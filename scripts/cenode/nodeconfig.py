@@ -68,9 +68,19 @@ class NodeConfig:
         return cls(**data)
 
 
+#: characters CE rejects in the maintenance password / the JWT secret (facts 1.3 #10, #11); the
+#: stack settings refuse them (components/settings.py) and the setup phases check them again
+FORBIDDEN_IN_PASSWORD = ("\\", "/", "'", '"', " ")
+FORBIDDEN_IN_JWT = ("\\", "/", " ", "'", '"', "?", "&", "\t")
+
+
 @dataclass(frozen=True)
 class NodeSecrets:
-    """Secrets for CE's setup; read only by root, never logged."""
+    """The shape of ``secrets.json``: secrets for CE's setup; read only by root, never logged.
+
+    The Pulumi side builds one and sends :meth:`to_json` on stdin (``provisioning.secrets_document``);
+    every node-side reader goes through :func:`read_secrets` / :func:`load_secrets`.
+    """
 
     maintenance_password: str = ""
     jwt_secret: str = ""
@@ -80,21 +90,51 @@ class NodeSecrets:
     def __repr__(self) -> str:  # never print a secret by accident
         return "NodeSecrets(***)"
 
+    def secret_values(self) -> list[str]:
+        """The values no log line or message may contain (the certificate itself is public)."""
+        return [v for v in (self.maintenance_password, self.jwt_secret, self.ui_certificate_key) if v]
+
+    def to_json(self) -> str:
+        """The file's text; optional fields left empty are left out."""
+        document = {"maintenance_password": self.maintenance_password, "jwt_secret": self.jwt_secret}
+        if self.ui_certificate or self.ui_certificate_key:
+            document.update(ui_certificate=self.ui_certificate, ui_certificate_key=self.ui_certificate_key)
+        return json.dumps(document)
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = SECRETS_FILE) -> NodeSecrets:
+        """Checked like node.json; messages name keys only, never a value."""
+        if not isinstance(data, dict):
+            raise TypeError(f"{where} is not a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{where} has unknown keys {unknown}: the bundle and the program disagree")
+        for key, value in data.items():
+            if not isinstance(value, str):
+                raise TypeError(f"{where}: {key} is not a string")
+        return cls(**data)
+
 
 def load_node(config_dir: str = CONFIG_DIR) -> NodeConfig:
     with open(os.path.join(config_dir, NODE_FILE), encoding="utf-8") as handle:
         return NodeConfig.from_dict(json.load(handle))
 
 
+def read_secrets(path: str) -> NodeSecrets:
+    """Read a secrets file. Raises OSError (missing, not root), ValueError/TypeError (not the
+    schema); no message contains the file's content."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = json.load(handle)
+        except ValueError:
+            raise ValueError(f"{path} is not valid JSON") from None
+    return NodeSecrets.from_dict(data, path)
+
+
 def load_secrets(config_dir: str = CONFIG_DIR) -> NodeSecrets:
+    """``<config_dir>/secrets.json``; empty secrets when the file is not there (yet)."""
     path = os.path.join(config_dir, SECRETS_FILE)
     if not os.path.exists(path):
         return NodeSecrets()
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    return NodeSecrets(
-        maintenance_password=data.get("maintenance_password", ""),
-        jwt_secret=data.get("jwt_secret", ""),
-        ui_certificate=data.get("ui_certificate", ""),
-        ui_certificate_key=data.get("ui_certificate_key", ""),
-    )
+    return read_secrets(path)

@@ -1,7 +1,7 @@
 """Driving CE 5.x's interactive ``./setup`` by matching its prompt text (facts 1.3, 1.4, 1.6).
 
-Owns: the answer tables (primary, secondary), the redaction of secrets from everything written
-to the log, and :class:`SetupDriver`, which runs setup under a pty (pexpect) and answers a prompt
+Owns: the answer tables (primary, secondary), which secrets setup's output must be redacted of
+(:meth:`Answers.secrets`, redacted by :mod:`cenode.redaction`), and :class:`SetupDriver`, which runs setup under a pty (pexpect) and answers a prompt
 only when setup is waiting on it: the prompt's last line ends the output and setup has been
 quiet for a moment. It never feeds answers blindly (correction 2: setup loops forever on EOF).
 
@@ -24,13 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD
+from .redaction import RedactingWriter, Redactor
 from .release import SETUP_SUCCESS_TEXT
 from .system import PhaseError, setting
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
-#: CE rejects these in the JWT secret / maintenance password (facts 1.3 #10, #11)
-FORBIDDEN_IN_JWT = set("\\/ '\"?&\t")
-FORBIDDEN_IN_PASSWORD = set("\\/'\" ")
 
 
 def strip_ansi(text: str) -> str:
@@ -84,10 +83,10 @@ class Answers:
         """Fail before setup starts on values CE would reject (and then re-ask forever)."""
         if self.role == "primary" and not self.jwt_secret:
             raise PhaseError("no JWT secret in secrets.json (CE's setup asks for it on every primary run)", f"set {setting('jwtSecret')}")
-        bad = sorted(set(self.jwt_secret) & FORBIDDEN_IN_JWT)
+        bad = sorted(set(self.jwt_secret) & set(FORBIDDEN_IN_JWT))
         if bad:
             raise PhaseError(f"the JWT secret contains characters CE forbids ({' '.join(map(repr, bad))})", f"change {setting('jwtSecret')}")
-        bad = sorted(set(self.maintenance_password) & FORBIDDEN_IN_PASSWORD)
+        bad = sorted(set(self.maintenance_password) & set(FORBIDDEN_IN_PASSWORD))
         if bad:
             raise PhaseError(
                 f"the maintenance password contains characters CE forbids ({' '.join(map(repr, bad))})", f"change {setting('maintenancePassword')}"
@@ -271,61 +270,6 @@ def last_line(output: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-# ----------------------------------------------------------------------------- redaction
-
-
-class Redactor:
-    def __init__(self, secrets: Sequence[str]) -> None:
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self.max_len = max((len(s) for s in values), default=0)
-        self._re = re.compile("|".join(re.escape(s) for s in values)) if values else None
-
-    def __call__(self, text: str) -> str:
-        return self._re.sub("***", text) if self._re else text
-
-    def safe_cut(self, text: str, cut: int) -> int:
-        """Move ``cut`` back so that no secret occurrence straddles it."""
-        if self._re is None:
-            return cut
-        for match in self._re.finditer(text):
-            if match.start() < cut < match.end():
-                return match.start()
-        return cut
-
-
-class RedactingWriter:
-    """A file-like sink for pexpect's ``logfile_read``: writes only redacted text.
-
-    Text is held back until a newline (secrets have none), or, for a very long line, all but
-    the last ``max_len - 1`` characters (a secret starting earlier is then wholly inside).
-    """
-
-    HOLD_LIMIT = 65536
-
-    def __init__(self, sink: Callable[[str], None], secrets: Sequence[str]) -> None:
-        self.sink = sink
-        self.redact = Redactor(secrets)
-        self._pending = ""
-
-    def write(self, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        self._pending += data
-        text = self._pending
-        cut = text.rfind("\n") + 1
-        if cut == 0 and len(text) > self.HOLD_LIMIT:
-            cut = len(text) - max(self.redact.max_len - 1, 0)
-        cut = self.redact.safe_cut(text, cut)
-        if cut > 0:
-            self.sink(self.redact(text[:cut]))
-            self._pending = text[cut:]
-
-    def flush(self) -> None:
-        if self._pending:
-            self.sink(self.redact(self._pending))
-            self._pending = ""
-
-
 # ----------------------------------------------------------------------------- the driver
 
 
@@ -406,7 +350,7 @@ class SetupDriver:
             child.close(force=True)
         except Exception as exc:  # noqa: BLE001 - closing a dying child must not hide the real error
             self.log(f"closing setup: {type(exc).__name__}")
-        shown = self.redact(last_line(output))[-200:]
+        shown = self.redact.tail(last_line(output), 200)
         return SetupFailed(f"{what}; last output: {shown!r}", fix)
 
     def run(self) -> DriverResult:

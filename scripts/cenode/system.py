@@ -137,6 +137,13 @@ class PhaseLog:
         self.warnings.append(message)
         self.info(f"WARNING {message}")
 
+    def output(self, name: str, text: str, redact: Callable[[str], str] | None = None) -> None:
+        """A command's ``stdout``/``stderr``, indented; redacted BEFORE a long text is clipped, so a
+        secret lying across the cut is never written in part."""
+        if text.strip():
+            shown = redact(text) if redact is not None else text
+            self.write(_indent(_clip(shown), f"  {name}| "))
+
     def close(self) -> None:
         self._handle.close()
 
@@ -221,9 +228,8 @@ class Runner:
         out = out_b.decode("utf-8", "replace")
         err = err_b.decode("utf-8", "replace")
         if log_output:
-            for name, text in (("stdout", out), ("stderr", err)):
-                if text.strip():
-                    self.log.write(_indent(_clip(text), f"  {name}| "))
+            self.log.output("stdout", out)
+            self.log.output("stderr", err)
         self.log.info(f"  rc={proc.returncode} ({time.monotonic() - started:.1f} s)")
         return CommandResult(argv, proc.returncode, out, err)
 
@@ -241,7 +247,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _clip(text: str, limit: int = 200_000) -> str:
+#: the last characters of a command's output kept in the phase log
+LOGGED_OUTPUT_LIMIT = 200_000
+
+
+def _clip(text: str, limit: int = LOGGED_OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else "...(clipped)...\n" + text[-limit:]
 
 

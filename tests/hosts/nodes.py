@@ -43,7 +43,7 @@ from components.provisioning import (  # noqa: E402
     phase_command,
     staged_path,
 )
-from scripts.cenode.nodeconfig import NodeConfig  # noqa: E402
+from scripts.cenode.nodeconfig import NodeConfig, NodeSecrets  # noqa: E402
 
 CE_DIR = "/opt/ta_cloud_exchange"
 SHARED_DIR = "/mnt/ce-ha"
@@ -77,7 +77,7 @@ class Secrets:
 
     def document(self) -> str:
         """secrets.json exactly as ``provisioning.secrets_document`` builds it."""
-        return json.dumps({"maintenance_password": self.maintenance_password, "jwt_secret": self.jwt_secret})
+        return NodeSecrets(maintenance_password=self.maintenance_password, jwt_secret=self.jwt_secret).to_json()
 
     @property
     def values(self) -> list[str]:

@@ -150,7 +150,7 @@ def test_config_is_complete_and_differs_only_in_the_node_keys() -> None:
 
 
 def test_output_redactor_hides_known_and_generated_secrets() -> None:
-    redact = ce6.OutputRedactor(["Mp#1", "Mp%231"])
+    redact = ce6.output_redactor(["Mp#1", "Mp%231"])
     text = "pw Mp#1 / Mp%231\nSetting following random Maintenance Password - abcDEF123\nSetting following random JWT Secret - zz9\n"
     out = redact(text)
     assert "Mp#1" not in out and "abcDEF123" not in out and "zz9" not in out

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode import prompts
-from scripts.cenode.prompts import Answers, DriverLimits, RedactingWriter, Redactor, SetupDriver, SetupFailed
+from scripts.cenode.prompts import Answers, DriverLimits, SetupDriver, SetupFailed
+from scripts.cenode.redaction import RedactingWriter, Redactor
 from scripts.cenode.system import PhaseError
 
 JWT = "jwtSecret42"

@@ -231,14 +231,13 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     ctx.log.info(f"wrote {config_path} (0600; content not logged)")
 
     ctx.log.info(f"running {' '.join(argv)} in {ce_dir} as {cfg.role}")
-    redact = ce6.OutputRedactor(answers.secrets())
+    redact = ce6.output_redactor(answers.secrets())
     try:
         result = ctx.runner.run(argv, cwd=ce_dir, timeout=ctx.timeout("setup"), env=setup_env(ctx, answers), replace_env=True, log_output=False)
     except CommandTimeout:
         raise PhaseError(f"CE's setup did not finish within {ctx.timeout('setup')} s", f"read {ctx.log.path}; raise timeouts.setup") from None
-    for name, text in (("stdout", result.out), ("stderr", result.err)):
-        if text.strip():
-            ctx.log.write("".join(f"  {name}| {row}\n" for row in redact(text[-200_000:]).rstrip("\n").splitlines()))
+    ctx.log.output("stdout", result.out, redact)
+    ctx.log.output("stderr", result.err, redact)
     if not result.ok or SETUP_SUCCESS_TEXT not in result.out:
         last = redact((result.out.strip() or result.err.strip()).splitlines()[-1] if (result.out.strip() or result.err.strip()) else "")
         raise PhaseError(
