@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml
+## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml (or examples/$(STACK)/)
 plan: venv
 	$(PY) -m offline.plan --stack $(STACK)
 

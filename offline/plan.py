@@ -1,9 +1,9 @@
 """Offline plan: what ``pulumi up`` would declare for a stack file, without cloud, CLI or network.
 
-Owns: reading ``Pulumi.<stack>.yaml`` (plus ``Pulumi.yaml`` defaults), running the program under
-``AwsMocks``, and printing the resources grouped by component with their key properties, the
-ordered remote steps per node with secrets masked, the cutover window, policy violations, and
-any settings errors (exit 2). It also writes the dependency graph as Mermaid and JSON.
+Owns: finding and reading ``Pulumi.<stack>.yaml`` (the project's, an example's in ``examples/``,
+or any path; plus ``Pulumi.yaml`` defaults), running the program under ``AwsMocks``, and printing
+the resources grouped by component with their key properties, the ordered remote steps per node
+with secrets masked, the cutover window, policy violations, and any settings errors (exit 2). It also writes the dependency graph as Mermaid and JSON.
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
@@ -45,12 +45,27 @@ KEY_PROPERTIES = {
 }
 
 
-def read_stack(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], list[str]]:
-    """Project config from the stack file; secrets absent there are filled with placeholders."""
-    path = root / f"Pulumi.{stack}.yaml"
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    """``Pulumi.<stack>.yaml`` in the project folder, else the example of that name in ``examples/<stack>/``."""
+    for path in (root / f"Pulumi.{stack}.yaml", root / "examples" / stack / f"Pulumi.{stack}.yaml"):
+        if path.is_file():
+            return path
+    known = sorted(root.glob("Pulumi.*.yaml")) + sorted(root.glob("examples/*/Pulumi.*.yaml"))
+    raise FileNotFoundError(f"no stack file Pulumi.{stack}.yaml; stacks here: "
+                            + ", ".join(str(p.relative_to(root)) for p in known))
+
+
+def stack_name(path: Path) -> str:
+    """The stack a file configures, from its name ``Pulumi.<stack>.yaml``."""
+    if not (path.name.startswith("Pulumi.") and path.name.endswith(".yaml")) or path.name == "Pulumi.yaml":
+        raise FileNotFoundError(f"{path}: a stack file is named Pulumi.<stack>.yaml")
+    return path.name[len("Pulumi."):-len(".yaml")]
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Project config from one stack file; secrets absent there are filled with placeholders."""
     if not path.is_file():
-        raise FileNotFoundError(f"no stack file {path.name}; stacks here: "
-                                + ", ".join(p.name for p in sorted(root.glob("Pulumi.*.yaml"))))
+        raise FileNotFoundError(f"no stack file {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     config: dict[str, Any] = {}
     secret_keys = [k for k, v in schema().items() if v.get("secret")]
@@ -66,6 +81,13 @@ def read_stack(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], list[str]
             config[name] = PLACEHOLDER_SECRETS[name]
             placeheld.append(name)
     return config, placeheld
+
+
+def aws_region(path: Path) -> str | None:
+    """The stack file's ``aws:region``, so the mocked zones carry the region's name."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    region = (data.get("config") or {}).get("aws:region")
+    return str(region) if region else None
 
 
 def secret_values(config: dict[str, Any]) -> list[str]:
@@ -201,9 +223,12 @@ def _show(value: Any) -> str:
     return json.dumps(tidy(value), separators=(",", ":"))
 
 
-def world_for(config: dict[str, Any]) -> AwsWorld:
-    """A fake account consistent with the stack file: its VPC, its primary, its subnets in distinct zones."""
+def world_for(config: dict[str, Any], region: str | None = None) -> AwsWorld:
+    """A fake account consistent with the stack file: its region, VPC, primary, and subnets in distinct zones."""
     world = AwsWorld()
+    if region:
+        world.region = region
+        world.primary_zone = f"{region}a"
     if config.get("vpcId"):
         world.vpc_id = str(config["vpcId"])
     if config.get("primaryInstanceId"):
@@ -243,25 +268,30 @@ def graph_mermaid(result: harness.Run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--stack", default="dev",
+                        help="stack name: reads Pulumi.<stack>.yaml, else examples/<stack>/Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--stack-file", help="path of a Pulumi.<stack>.yaml to plan instead (its name gives the stack)")
     parser.add_argument("--out", default="build/plan", help="folder for <stack>.json and <stack>.mmd")
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        config, placeheld = read_stack(args.stack, Path(args.root))
+        path = Path(args.stack_file) if args.stack_file else stack_file(args.stack, Path(args.root))
+        stack = stack_name(path)
+        config, placeheld = read_stack_file(path)
     except FileNotFoundError as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    result = harness.run(config, stack=args.stack, world=world_for(config), secret_keys=list(PLACEHOLDER_SECRETS))
+    result = harness.run(config, stack=stack, world=world_for(config, aws_region(path)),
+                         secret_keys=list(PLACEHOLDER_SECRETS))
     secrets = secret_values(config)
-    print(render(result, args.stack, placeheld, secrets, config))
+    print(render(result, stack, placeheld, secrets, config))
     if result.error:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
-    (out / f"{args.stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
-    print(f"\nGraph written to {out / (args.stack + '.mmd')} (Mermaid) and {out / (args.stack + '.json')}")
+    (out / f"{stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
+    (out / f"{stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
+    print(f"\nGraph written to {out / (stack + '.mmd')} (Mermaid) and {out / (stack + '.json')}")
     return 0
 
 
