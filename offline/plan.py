@@ -3,7 +3,8 @@
 Owns: finding and reading ``Pulumi.<stack>.yaml`` (the project's, an example's in ``examples/``,
 or any path; plus ``Pulumi.yaml`` defaults), running the program under ``AwsMocks``, and printing
 the resources grouped by component with their key properties, the ordered remote steps per node
-with secrets masked, the cutover window, policy violations, and any settings errors (exit 2). It also writes the dependency graph as Mermaid and JSON.
+with secrets masked, the cutover window, policy violations, and any settings errors (exit 2).
+It also writes the dependency graph as Mermaid and JSON.
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
