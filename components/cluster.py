@@ -1,8 +1,10 @@
 """The whole CE HA cluster: wires network, storage, nodes and the node-side phases in order.
 
-Owns: which components exist for a mode and release line, what depends on what, and the
-cluster's outputs. "What depends on what" is read here; "what runs on a node" is in
-``scripts/cenode``; the remote steps themselves are declared by ``provisioning.py``.
+Owns: which components exist for a mode, what depends on what, and the cluster's outputs. The
+release line chosen by the settings supplies its storage kind (``storage.KINDS``) and its plan
+(``scripts/cenode/lines``): this module walks the plan the same way for every line, builds each
+component's Args once (``args.py``), and never asks which line it is on. "What runs on a node" is
+in ``scripts/cenode``; the remote steps themselves are declared by ``provisioning.py``.
 
 Must not touch: settings validation (``settings.py``/``topology.py`` finish before this runs).
 """
@@ -16,14 +18,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
+from components import args as cluster_args
 from components import bundle as node_bundle
-from components import release
+from components import storage
+from components.args import StepsArgs
 from components.network import ClusterNetwork
 from components.nodes import NewNode, PrimaryNode
 from components.provisioning import NodeSteps
 from components.settings import Settings
-from components.storage import SharedStorage
 from components.topology import Topology
+from scripts.cenode.lines import Plan, Step
 from scripts.cenode.nodeconfig import NodeConfig
 
 
@@ -43,17 +47,13 @@ class CloudExchangeCluster(pulumi.ComponentResource):
     def __init__(self, name: str, settings: Settings, topology: Topology, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cloudexchange:ha:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.network = ClusterNetwork(f"{name}-net", settings, opts=child)
-        self.storage: SharedStorage | None = None
-        if release.uses_efs(settings.line):
-            assert self.network.efs_security_group is not None
-            self.storage = SharedStorage(
-                f"{name}-shared",
-                settings,
-                topology.subnets_by_zone,
-                self.network.efs_security_group.id,
-                opts=child,
-            )
+        line = settings.line
+        kind = storage.KINDS[line.storage]
+        args = cluster_args.from_settings(
+            settings, nfs_file_system=kind.nfs_file_system, brick_volume=kind.brick_volume(line, settings.gluster_volume_size_gb)
+        )
+        self.network = ClusterNetwork(f"{name}-net", args.network, opts=child)
+        self.storage = kind.declare(f"{name}-shared", args.storage, topology.subnets_by_zone, self.network, child)
         self.nodes: list[NodeHandle] = []
         self.primary: PrimaryNode | None = None
         for index, placement in enumerate(topology.placements):
@@ -62,13 +62,13 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             if placement.adopted:
                 assert topology.primary is not None
                 component = self.primary = PrimaryNode(
-                    placement.name, settings, topology.primary, self.network.node_security_group.id, opts=child
+                    placement.name, args.node, topology.primary, self.network.node_security_group.id, opts=child
                 )
             else:
                 assert topology.image_id is not None
                 component = NewNode(
                     placement.name,
-                    settings,
+                    args.node,
                     subnet_id=placement.subnet_id,
                     availability_zone=placement.availability_zone,
                     image_id=topology.image_id,
@@ -78,42 +78,37 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                     opts=child,
                 )
             self.nodes.append(NodeHandle(placement.name, component.private_ip, role, component))
-        self.verify = self._provision(settings)
+        self.verify = self._provision(settings, line.plan, args.steps)
         self.outputs: dict[str, pulumi.Input[object]] = {
             "ceVersion": settings.ce_version,
-            "releaseLine": f"{settings.line.major}.x",
+            "releaseLine": line.name,
             "nodes": [{"name": n.name, "role": n.role, "privateIp": n.private_ip} for n in self.nodes],
             "nodeSecurityGroupId": self.network.node_security_group.id,
             "backupImageId": self.primary.backup_image.id if self.primary else None,
-            "efsId": self.storage.file_system.id if self.storage else None,
-            "efsDnsName": self.storage.dns_name if self.storage else None,
+            **self.storage.outputs,
             "efsSecurityGroupId": self.network.efs_security_group.id if self.network.efs_security_group else None,
             "verifiedPrimary": self.verify.stdout.apply(lambda out: _report(out).get("primary_ip")),
             "verifiedMembers": self.verify.stdout.apply(lambda out: _report(out).get("members", [])),
         }
         self.register_outputs(self.outputs)
 
-    # ---- what depends on what: the phases, in order ------------------------------------------
+    # ---- what depends on what: the line's plan, walked in order ------------------------------
 
-    def _provision(self, settings: Settings) -> command.remote.Command:
-        """Prepare every node (in parallel), then the cutover (strictly sequential), then verify."""
+    def _provision(self, settings: Settings, plan: Plan, args: StepsArgs) -> command.remote.Command:
+        """Prepare every node (in parallel), then the cutover stages (strictly sequential), then the check (verify)."""
         bundle = node_bundle.build()
         ips = [node.private_ip for node in self.nodes]
-        shared_source = self.storage.dns_name.apply(lambda dns: f"{dns}:/") if self.storage else ""
-        prep_revision = [bundle.digest]
         cutover_revision = pulumi.Output.all(*ips).apply(lambda all_ips: json.dumps({
             "ce_version": settings.ce_version, "cluster_ips": all_ips, "ui": [settings.ui_protocol, settings.ui_port, settings.tls12],
             "proxy": settings.proxy_url, "tenant": settings.tenant_url, "shared_dir": settings.effective_shared_dir,
         }, sort_keys=True))
-        storage_ready: list[pulumi.Resource] = list(self.storage.mount_targets) if self.storage else []
         steps: list[NodeSteps] = []
         prepared: list[pulumi.Resource] = []
         for node in self.nodes:
             adopted = isinstance(node.component, PrimaryNode)
-            bricks = node.component.gluster_volume if isinstance(node.component, NewNode) else None
-            node_json = pulumi.Output.all(node.private_ip, shared_source, bricks.id if bricks else "", *ips).apply(
-                functools.partial(_node_json, settings, node, adopted)
-            )
+            node_json = pulumi.Output.all(
+                node.private_ip, self.storage.shared_source, self.storage.brick_volume_id(node.component), *ips
+            ).apply(functools.partial(_node_json, settings, node, adopted))
             after: list[pulumi.Resource] = [self.network]
             if adopted:
                 assert self.primary is not None
@@ -121,39 +116,48 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 after += [self.primary.backup_image, self.primary.security_group_attachment]
             instance = node.component.instance if isinstance(node.component, NewNode) else None
             node_steps = NodeSteps(
-                f"{node.name}-steps", settings, node.private_ip, node_json, bundle, after, instance,
+                f"{node.name}-steps", args, node.private_ip, node_json, bundle, after, instance,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             steps.append(node_steps)
-            revision = [*prep_revision, node_json]
-            chain = node_steps.phase("wait", after=[], triggers=revision)
-            chain = node_steps.phase("preflight", after=[chain], triggers=revision)
-            chain = node_steps.phase("prepare", after=[chain], triggers=revision)
-            if adopted:  # after prepare, which installs the decryption it needs; long before the cutover
-                chain = node_steps.phase("inspect", args="--check", after=[chain], triggers=revision, step="inspect-check")
-            if release.uses_efs(settings.line):
-                chain = node_steps.phase("mount", after=[chain, *storage_ready], triggers=revision)
-            else:  # 6.x: the node's brick volume, glusterd; CE's setup builds the volume in the cutover
-                attached = [node.component.gluster_attachment] if isinstance(node.component, NewNode) and \
-                    node.component.gluster_attachment else []
-                chain = node_steps.phase("bricks", after=[chain, *attached], triggers=revision)
-            if adopted and settings.backup_tarball:
-                chain = node_steps.phase("backup", after=[chain], triggers=[cutover_revision])
-            chain = node_steps.phase("fetch-ce", after=[chain], triggers=revision)
-            chain = node_steps.phase("certs", after=[chain], triggers=revision)
-            prepared.append(chain)
+            revisions: dict[str, list[pulumi.Input[object]]] = {
+                "node": [bundle.digest, node_json], "cutover": [cutover_revision], "bundle": [bundle.digest],
+            }
+            chain: list[pulumi.Resource] = []
+            for step in plan.preparation:
+                if not _runs_on(step, adopted, settings.backup_tarball):
+                    continue
+                waits = [*chain, *self.storage.ready_for(node.component)] if step.after_storage else chain
+                chain = [node_steps.phase(step.phase, args=step.args, after=waits, triggers=_triggers(step, revisions),
+                                          step=step.name or None)]
+            prepared += chain
         # cutover: the only window in which CE is down; strictly one step at a time
         primary = steps[0]
-        chain = primary.phase("stop", after=prepared, triggers=[cutover_revision], step="cutover-stop")
-        for member, node_steps in enumerate(steps, start=1):
-            if member > 1 and not release.uses_efs(settings.line):
-                # 6.x: the primary adds this node's brick to the volume before the node's own setup
-                chain = primary.phase("gluster-join", args=f"--member {member}", after=[chain], triggers=[cutover_revision],
-                                      step=f"cutover-join-{node_steps.node_name.removesuffix('-steps')}")
-            chain = node_steps.phase("setup", after=[chain], triggers=[cutover_revision], step="cutover-setup", secret_output=True)
-        for node_steps in steps:
-            chain = node_steps.phase("start", after=[chain], triggers=[cutover_revision], step="cutover-start")
-        return primary.phase("verify", args="--json --insecure-ui", after=[chain], triggers=[cutover_revision, bundle.digest])
+        cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest]}
+        last: list[pulumi.Resource] = prepared
+        command_run: command.remote.Command | None = None
+        for stage in (*plan.cutover, plan.check):
+            members = list(enumerate(zip(self.nodes, steps, strict=True), start=1)) if stage.each_member else [(1, (self.nodes[0], primary))]
+            for member, (node, node_steps) in members:
+                for step in stage.steps:
+                    if member < step.first_member:
+                        continue
+                    runner = primary if step.on_primary else node_steps
+                    command_run = runner.phase(step.phase, args=step.args.format(member=member), after=last,
+                                               triggers=_triggers(step, cutover), step=step.name.format(node=node.name) or None)
+                    last = [command_run]
+        assert command_run is not None and plan.check.steps[-1].phase == "verify", "a line's plan ends with verify"
+        return command_run
+
+
+def _runs_on(step: Step, adopted: bool, backup_tarball: bool) -> bool:
+    """Whether a node runs a preparation step: every node, or only the adopted primary (with a tarball wanted)."""
+    return {"every": True, "adopted": adopted, "adopted-tarball": adopted and backup_tarball}[step.only]
+
+
+def _triggers(step: Step, revisions: dict[str, list[pulumi.Input[object]]]) -> list[pulumi.Input[object]]:
+    """What makes the step run again, in the order its revisions name them."""
+    return [value for revision in step.revisions for value in revisions[revision]]
 
 
 def _node_json(settings: Settings, node: NodeHandle, adopted: bool, values: list[str]) -> str:

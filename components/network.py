@@ -16,8 +16,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components import release
-from components.settings import Settings
+from components.args import NetworkArgs
+from scripts.cenode.lines import NFS_PORT, SSH_PORT
 
 #: the other side of a rule: the node group, the EFS group, the bastion's group, or a CIDR
 Peer = Literal["nodes", "efs", "bastion", "cidr"]
@@ -42,33 +42,32 @@ class Rule:
         return f"{self.group}-{self.direction}-{ports}-{where}"
 
 
-def rule_table(settings: Settings) -> list[Rule]:
+def rule_table(args: NetworkArgs) -> list[Rule]:
     """Every rule the cluster needs; the single source for resources, docs and tests."""
-    line = settings.line
     rules: list[Rule] = []
-    for cluster_port in line.cluster_ports:
+    for cluster_port in args.cluster_ports:
         for direction in ("ingress", "egress"):
             rules.append(Rule("node", direction, cluster_port.from_port, cluster_port.to_port, "nodes", "",
                               f"CE cluster: {cluster_port.purpose}"))
-    for cidr in settings.ui_cidrs:
-        rules.append(Rule("node", "ingress", settings.ui_port, settings.ui_port, "cidr", cidr, "CE UI"))
+    for cidr in args.ui_cidrs:
+        rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "cidr", cidr, "CE UI"))
     # the nodes check each other's UI in verify, and CE's UI must be reachable from peers behind a balancer
-    rules.append(Rule("node", "ingress", settings.ui_port, settings.ui_port, "nodes", "", "CE UI between nodes (verify)"))
-    rules.append(Rule("node", "egress", settings.ui_port, settings.ui_port, "nodes", "", "CE UI between nodes (verify)"))
-    for cidr in settings.ssh_cidrs:
-        rules.append(Rule("node", "ingress", release.SSH_PORT, release.SSH_PORT, "cidr", cidr, "SSH from admins"))
-    if settings.bastion_security_group_id:
-        rules.append(Rule("node", "ingress", release.SSH_PORT, release.SSH_PORT, "bastion", "", "SSH from the bastion"))
+    rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "nodes", "", "CE UI between nodes (verify)"))
+    rules.append(Rule("node", "egress", args.ui_port, args.ui_port, "nodes", "", "CE UI between nodes (verify)"))
+    for cidr in args.ssh_cidrs:
+        rules.append(Rule("node", "ingress", SSH_PORT, SSH_PORT, "cidr", cidr, "SSH from admins"))
+    if args.bastion_security_group_id:
+        rules.append(Rule("node", "ingress", SSH_PORT, SSH_PORT, "bastion", "", "SSH from the bastion"))
     # outbound: package mirrors, Docker Hub, GitHub, the tenant (https, and http for apt/keyserver)
     for port, why in ((443, "HTTPS out: Docker Hub, GitHub, Netskope tenant, packages"), (80, "HTTP out: OS packages")):
         rules.append(Rule("node", "egress", port, port, "cidr", "0.0.0.0/0", why))
-    if settings.proxy_url:
-        proxy_port = _proxy_port(settings.proxy_url)
+    if args.proxy_url:
+        proxy_port = _proxy_port(args.proxy_url)
         if proxy_port not in (80, 443):
             rules.append(Rule("node", "egress", proxy_port, proxy_port, "cidr", "0.0.0.0/0", "outbound proxy"))
-    if release.uses_efs(line):
-        rules.append(Rule("node", "egress", release.NFS_PORT, release.NFS_PORT, "efs", "", "NFS to EFS"))
-        rules.append(Rule("efs", "ingress", release.NFS_PORT, release.NFS_PORT, "nodes", "", "NFS from CE nodes"))
+    if args.nfs_file_system:
+        rules.append(Rule("node", "egress", NFS_PORT, NFS_PORT, "efs", "", "NFS to EFS"))
+        rules.append(Rule("efs", "ingress", NFS_PORT, NFS_PORT, "nodes", "", "NFS from CE nodes"))
     return rules
 
 
@@ -85,29 +84,29 @@ class ClusterNetwork(pulumi.ComponentResource):
     node_security_group: aws.ec2.SecurityGroup
     efs_security_group: aws.ec2.SecurityGroup | None
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cloudexchange:ha:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tag_map
+        tags = args.tags
         self.node_security_group = aws.ec2.SecurityGroup(
             f"{name}-nodes",
-            vpc_id=settings.vpc_id,
+            vpc_id=args.vpc_id,
             description="Netskope CE HA nodes (managed by cloud-exchange-ha)",
             tags={**tags, "Name": f"{name}-nodes"},
             opts=child,
         )
         self.efs_security_group = None
-        if release.uses_efs(settings.line):
+        if args.nfs_file_system:
             self.efs_security_group = aws.ec2.SecurityGroup(
                 f"{name}-efs",
-                vpc_id=settings.vpc_id,
+                vpc_id=args.vpc_id,
                 description="Netskope CE HA shared folder (EFS), NFS from the nodes only",
                 tags={**tags, "Name": f"{name}-efs"},
                 opts=child,
             )
         groups = {"node": self.node_security_group, "efs": self.efs_security_group}
-        for rule in rule_table(settings):
-            self._declare(name, rule, groups, settings, child)
+        for rule in rule_table(args):
+            self._declare(name, rule, groups, args, child)
         self.register_outputs(
             {
                 "node_security_group_id": self.node_security_group.id,
@@ -120,7 +119,7 @@ class ClusterNetwork(pulumi.ComponentResource):
         name: str,
         rule: Rule,
         groups: dict[str, aws.ec2.SecurityGroup | None],
-        settings: Settings,
+        args: NetworkArgs,
         opts: pulumi.ResourceOptions,
     ) -> None:
         owner = groups[rule.group]
@@ -131,7 +130,7 @@ class ClusterNetwork(pulumi.ComponentResource):
             assert group is not None
             peer_group = group.id
         elif rule.peer == "bastion":
-            peer_group = settings.bastion_security_group_id
+            peer_group = args.bastion_security_group_id
         kwargs: dict[str, Any] = dict(
             security_group_id=owner.id,
             ip_protocol="tcp",
@@ -140,7 +139,7 @@ class ClusterNetwork(pulumi.ComponentResource):
             description=rule.description,
             cidr_ipv4=rule.cidr or None,
             referenced_security_group_id=peer_group,
-            tags={**settings.tag_map, "Name": f"{name}-{rule.slug}"},
+            tags={**args.tags, "Name": f"{name}-{rule.slug}"},
             opts=opts,
         )
         if rule.direction == "ingress":

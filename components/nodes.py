@@ -4,7 +4,8 @@ Owns: reading the standalone primary (a data source only: nothing here can delet
 stop it), attaching the node security group to its network interface, its backup AMI
 (``protect`` + ``retain_on_delete``), and the new Ubuntu nodes (IMDSv2, encrypted gp3 root, no
 public IP by default, the AMI resolved once and ignored afterwards so it never drifts into a
-replacement) plus, for CE 6.x, each node's encrypted EBS volume for the GlusterFS bricks.
+replacement) plus, when the line's storage asks for one (``NodeArgs.brick_volume``), each node's
+encrypted EBS volume for the GlusterFS bricks.
 
 Must not touch: security group rules (``network.py``), EFS (``storage.py``), anything that runs on
 a node (``provisioning.py``).
@@ -18,11 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import release
+from components.args import NodeArgs
 from components.settings import DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_GB, Settings
-
-#: device the 6.x Gluster brick volume is attached as (the bricks phase looks for the same name;
-#: on Nitro instances the node sees it under /dev/disk/by-id by volume id)
-GLUSTER_DEVICE = release.CE6_GLUSTER.brick_device
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ class PrimaryNode(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: NodeArgs,
         facts: PrimaryFacts,
         node_security_group_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -101,10 +99,10 @@ class PrimaryNode(pulumi.ComponentResource):
         self.backup_image = aws.ec2.AmiFromInstance(
             f"{name}-backup",
             name=backup_image_name(pulumi.get_stack()),
-            description=f"cloud-exchange-ha: {facts.instance_id} before HA cutover (CE {settings.ce_version})",
+            description=f"cloud-exchange-ha: {facts.instance_id} before HA cutover (CE {args.ce_version})",
             source_instance_id=facts.instance_id,
-            snapshot_without_reboot=not settings.backup_reboot,
-            tags={**settings.tag_map, "Name": f"{name}-backup", "SourceInstance": facts.instance_id},
+            snapshot_without_reboot=not args.backup_reboot,
+            tags={**args.tags, "Name": f"{name}-backup", "SourceInstance": facts.instance_id},
             opts=backup_options(self),
         )
         self.security_group_attachment = aws.ec2.NetworkInterfaceSecurityGroupAttachment(
@@ -127,7 +125,7 @@ class NewNode(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: NodeArgs,
         subnet_id: str,
         availability_zone: str,
         image_id: str,
@@ -137,15 +135,15 @@ class NewNode(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cloudexchange:ha:NewNode", name, None, opts)
-        tags = {**settings.tag_map, "Name": name}
+        tags = {**args.tags, "Name": name}
         self.instance = aws.ec2.Instance(
             f"{name}-vm",
             ami=image_id,
             instance_type=instance_type,
             subnet_id=subnet_id,
-            key_name=settings.key_pair_name,
+            key_name=args.key_pair_name,
             vpc_security_group_ids=[node_security_group_id],
-            associate_public_ip_address=settings.assign_public_ip,
+            associate_public_ip_address=args.assign_public_ip,
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 2},
             root_block_device={
                 "volume_type": "gp3",
@@ -160,11 +158,11 @@ class NewNode(pulumi.ComponentResource):
         )
         self.gluster_volume: aws.ebs.Volume | None = None
         self.gluster_attachment: aws.ec2.VolumeAttachment | None = None
-        if release.uses_gluster_volume(settings.line):
+        if args.brick_volume is not None:
             self.gluster_volume = aws.ebs.Volume(
                 f"{name}-bricks",
                 availability_zone=availability_zone,
-                size=settings.gluster_volume_size_gb,
+                size=args.brick_volume.size_gb,
                 type="gp3",
                 encrypted=True,
                 tags={**tags, "Name": f"{name}-bricks"},
@@ -173,7 +171,7 @@ class NewNode(pulumi.ComponentResource):
             )
             self.gluster_attachment = aws.ec2.VolumeAttachment(
                 f"{name}-bricks-attach",
-                device_name=GLUSTER_DEVICE,
+                device_name=args.brick_volume.device,
                 volume_id=self.gluster_volume.id,
                 instance_id=self.instance.id,
                 opts=pulumi.ResourceOptions(parent=self),

@@ -23,30 +23,32 @@ import pulumi
 import pulumi_command as command
 
 from components import bundle as node_bundle
-from components.settings import Settings
+from components.args import StepsArgs
+from scripts.cenode import catalogue
 from scripts.cenode.nodeconfig import CONFIG_DIR, NODE_FILE, SECRETS_FILE, NodeSecrets
 
-#: how long one phase may run before the step fails (the phases bound their own waits as well)
-PHASE_TIMEOUT_S = {"prepare": 2400, "setup": 3600, "start": 1800, "stop": 900, "fetch-ce": 900, "backup": 1800}
-DEFAULT_PHASE_TIMEOUT_S = 600
+#: how long one phase may run before the step fails (the phases bound their own waits inside it;
+#: both come from the phase catalogue, scripts/cenode/catalogue.py)
+PHASE_TIMEOUT_S = {name: phase.outer_s for name, phase in catalogue.PHASES.items()}
+DEFAULT_PHASE_TIMEOUT_S = catalogue.DEFAULT_OUTER_S
 SECRET_OUTPUTS = ["stdout", "stderr"]
 
 
-def connection(settings: Settings, host: pulumi.Input[str]) -> command.remote.ConnectionArgs:
+def connection(args: StepsArgs, host: pulumi.Input[str]) -> command.remote.ConnectionArgs:
     """SSH to a node as the configured user; keep retrying while the instance boots."""
-    key = pulumi.Output.secret(settings.ssh_private_key.get_secret_value())
+    key = pulumi.Output.secret(args.ssh_private_key.get_secret_value())
     proxy = None
-    if settings.bastion_host:
+    if args.bastion_host:
         proxy = command.remote.ProxyConnectionArgs(
-            host=settings.bastion_host,
-            user=settings.effective_bastion_user,
+            host=args.bastion_host,
+            user=args.bastion_user,
             private_key=key,
             dial_error_limit=-1,
             per_dial_timeout=30,
         )
     return command.remote.ConnectionArgs(
         host=host,
-        user=settings.ssh_user,
+        user=args.ssh_user,
         private_key=key,
         dial_error_limit=-1,
         per_dial_timeout=30,
@@ -56,7 +58,7 @@ def connection(settings: Settings, host: pulumi.Input[str]) -> command.remote.Co
 
 def phase_command(phase: str, args: str = "") -> str:
     """The command string of a phase: never carries a secret (the phases read secrets.json)."""
-    limit = PHASE_TIMEOUT_S.get(phase, DEFAULT_PHASE_TIMEOUT_S)
+    limit = catalogue.outer_timeout(phase)
     return f"sudo timeout {limit} {node_bundle.ENTRY} {phase}{(' ' + args) if args else ''}"
 
 
@@ -87,17 +89,17 @@ WRITE_SECRETS_FILE = (
 BOOTED = "echo booted"
 
 
-def secrets_document(settings: Settings) -> pulumi.Output[str]:
+def secrets_document(args: StepsArgs) -> pulumi.Output[str]:
     """secrets.json as a Pulumi secret: only ever sent on stdin (with the UI key when one is configured)."""
     document = NodeSecrets(
-        maintenance_password=settings.maintenance_password.get_secret_value(),
-        jwt_secret=settings.jwt_secret.get_secret_value(),
+        maintenance_password=args.maintenance_password.get_secret_value(),
+        jwt_secret=args.jwt_secret.get_secret_value(),
     )
-    if settings.ui_certificate_file:  # the certs phase puts them in the shared config (primary)
+    if args.ui_certificate_file:  # the certs phase puts them in the shared config (primary)
         document = dataclasses.replace(
             document,
-            ui_certificate=Path(settings.ui_certificate_file).read_text(encoding="utf-8"),
-            ui_certificate_key=Path(settings.ui_certificate_key_file).read_text(encoding="utf-8"),
+            ui_certificate=Path(args.ui_certificate_file).read_text(encoding="utf-8"),
+            ui_certificate_key=Path(args.ui_certificate_key_file).read_text(encoding="utf-8"),
         )
     return pulumi.Output.secret(document.to_json())
 
@@ -108,7 +110,7 @@ class NodeSteps(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: StepsArgs,
         host: pulumi.Input[str],
         node_json: pulumi.Input[str],
         bundle: node_bundle.Bundle,
@@ -118,7 +120,7 @@ class NodeSteps(pulumi.ComponentResource):
     ):
         super().__init__("cloudexchange:ha:NodeSteps", name, None, opts)
         self.node_name = name
-        self._connection = connection(settings, host)
+        self._connection = connection(args, host)
         self._instance = instance
         self.node_json = node_json
         self.bundle = bundle
@@ -134,7 +136,7 @@ class NodeSteps(pulumi.ComponentResource):
         self.installed = self._command("install", install_command(bundle), after=[self.copied], triggers=[bundle.digest])
         self.configured = self._command("config", WRITE_NODE_FILE, after=[self.installed], stdin=node_json)
         self.secrets = self._command(
-            "secrets", WRITE_SECRETS_FILE, after=[self.installed], stdin=secrets_document(settings), secret=True
+            "secrets", WRITE_SECRETS_FILE, after=[self.installed], stdin=secrets_document(args), secret=True
         )
         self.register_outputs({})
 
@@ -146,12 +148,14 @@ class NodeSteps(pulumi.ComponentResource):
         triggers: Sequence[pulumi.Input[object]],
         args: str = "",
         step: str | None = None,
-        secret_output: bool = False,
     ) -> command.remote.Command:
-        """Run ``ce-node <phase>`` after ``after``; it re-runs only when ``triggers`` change."""
+        """Run ``ce-node <phase>`` after ``after``; it re-runs only when ``triggers`` change.
+
+        Its output is secret when the catalogue says so (setup: CE prints what it generated).
+        """
         return self._command(
             step or phase, phase_command(phase, args), after=[self.configured, self.secrets, *after],
-            triggers=list(triggers), secret=secret_output,
+            triggers=list(triggers), secret=catalogue.PHASES[phase].secret_output,
         )
 
     def _options(self, after: Sequence[pulumi.Resource], secret: bool = False) -> pulumi.ResourceOptions:

@@ -1,29 +1,17 @@
-"""Pulumi-side view of a CE release line: which image new nodes boot and what storage they get.
+"""Pulumi-side view of a CE release line: which image new nodes of the line boot.
 
-Owns: the AWS facts that follow from the line (Canonical's Ubuntu image name pattern, whether EFS
-or per-node Gluster EBS volumes are declared). The per-line CE facts themselves (ports, pins,
-minimum versions) live in ``scripts/cenode/release.py``, because nodes need them too; this module
-re-exports them so the Pulumi side has one import.
+Owns: Canonical's Ubuntu image name pattern per Ubuntu series a line declares. The per-line CE
+facts themselves (ports, pins, minimum versions, storage kind, plan) live in
+``scripts/cenode/lines``, because nodes need them too; this module re-exports what the Pulumi
+side reads so it has one import. What differs per storage kind on AWS is in ``storage.py``.
 
 Must not touch: resources. Pure data and small functions.
 """
 
 from __future__ import annotations
 
-from scripts.cenode.release import (
-    CE5,
-    CE6,
-    CE6_GLUSTER,
-    HA_MIN_VERSION,
-    LINES,
-    NFS_PORT,
-    SSH_PORT,
-    PortRange,
-    ReleaseLine,
-    format_version,
-    line_for,
-    parse_version,
-)
+from scripts.cenode.lines import CE5, CE6, CE6_GLUSTER, LINES, NFS_PORT, SSH_PORT, PortRange, ReleaseLine, for_version, line_for
+from scripts.cenode.release import HA_MIN_VERSION, format_version, parse_version
 
 #: Canonical's AWS account, owner of the official Ubuntu images
 CANONICAL_OWNER = "099720109477"
@@ -39,16 +27,7 @@ def ubuntu_image_pattern(line: ReleaseLine) -> str:
     return _UBUNTU_IMAGE[line.ubuntu_series[0]]
 
 
-def uses_efs(line: ReleaseLine) -> bool:
-    return line.storage == "efs"
-
-
-def uses_gluster_volume(line: ReleaseLine) -> bool:
-    return line.storage == "glusterfs"
-
-
 __all__ = [
     "CANONICAL_OWNER", "CE5", "CE6", "CE6_GLUSTER", "HA_MIN_VERSION", "LINES", "NFS_PORT", "SSH_PORT", "PortRange",
-    "ReleaseLine", "format_version", "line_for", "parse_version", "ubuntu_image_pattern", "uses_efs",
-    "uses_gluster_volume",
+    "ReleaseLine", "for_version", "format_version", "line_for", "parse_version", "ubuntu_image_pattern",
 ]

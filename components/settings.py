@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError
 
 from components import stack_config
-from scripts.cenode import release
+from scripts.cenode import lines, release
 from scripts.cenode.nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD
 
 PROJECT = "cloud-exchange-ha"
@@ -117,8 +117,8 @@ class Settings(BaseModel):
         return release.parse_version(self.ce_version)
 
     @property
-    def line(self) -> release.ReleaseLine:
-        return release.line_for(self.version)
+    def line(self) -> lines.ReleaseLine:
+        return lines.line_for(self.version)
 
     @property
     def effective_shared_dir(self) -> str:
@@ -341,9 +341,9 @@ def _version(v: dict[str, Any]) -> list[Problem]:
             f"{tag} opens setup with a version menu this program does not drive: upgrade CE to v5.1.2 first "
             f"(minimum {release.format_version(release.DRIVER_MIN_VERSION)})",
         )
-    if version[0] not in release.LINES:
+    if version[0] not in lines.LINES:
         return _p("ceVersion", f"{tag} is on CE {version[0]}.x, which this program does not know; lines known: "
-                  + ", ".join(f"{m}.x" for m in release.LINES))
+                  + ", ".join(line.name for line in lines.LINES.values()))
     return []
 
 
@@ -376,10 +376,10 @@ def _shared(v: dict[str, Any]) -> list[Problem]:
         return []
     problems = _abs_path("sharedDir", path)
     try:
-        line = release.line_for(release.parse_version(v["ce_version"]))
+        line = lines.for_version(v["ce_version"])
     except (ValueError, KeyError):
         return problems
-    if line.storage == "glusterfs" and path != line.default_shared_dir:
+    if line.fixed_shared_dir and path != line.default_shared_dir:
         problems += _p("sharedDir", f"CE {line.major}.x fixes the shared folder at {line.default_shared_dir}; unset sharedDir")
     return problems
 
@@ -512,8 +512,12 @@ def _certs(v: dict[str, Any]) -> list[Problem]:
             problems += _p(name, f"{path!r} is not a readable file")
     if cert and v["mode"] == "migrate":
         problems += _p("uiCertificateFile", "migrate keeps the standalone's UI certificate; unset it")
-    if cert and v["ce_version"].lstrip("v").startswith("6."):
-        problems += _p("uiCertificateFile", "is not supported for CE 6.x yet; unset it and install the certificate with CE's own tools")
+    try:
+        line: lines.ReleaseLine | None = lines.for_version(v["ce_version"])
+    except (ValueError, KeyError):  # the ceVersion rule reports it
+        line = None
+    if cert and line and not line.takes_configured_ui_certificate:
+        problems += _p("uiCertificateFile", f"is not supported for CE {line.name} yet; unset it and install the certificate with CE's own tools")
     return problems
 
 

@@ -1,22 +1,30 @@
-"""Shared storage of a CE 5.x cluster: one encrypted EFS file system, its backups and mount targets.
+"""The shared storage of each storage kind a release line declares, on the AWS side.
 
-Owns: the EFS file system (encrypted, deterministic creation token, ``protect``), its backup
-policy, and one mount target per availability zone the nodes use, behind the EFS security group.
+Owns: the table ``KINDS`` keyed by ``ReleaseLine.storage``: what the kind needs from the network
+and the nodes, and the resources it declares. ``efs`` (CE 5.x): one encrypted EFS file system
+(deterministic creation token, ``protect``), its backup policy and one mount target per
+availability zone the nodes use, behind the EFS security group; the nodes mount it in their
+``mount`` phase. ``glusterfs`` (CE 6.x): no cluster resource; each new node gets an encrypted EBS
+volume for its bricks (declared with the node by ``nodes.py``), and CE's setup builds the volume.
 
-Must not touch: the nodes or their mounts (the ``mount`` phase on each node does that), and
-anything of CE 6.x, whose GlusterFS bricks live on per-node volumes declared in ``nodes.py``.
-Changing ``encrypted``, ``kms_key_id``, ``performance_mode`` or ``creation_token`` would create a
-new, empty file system: they are fixed here on purpose.
+Must not touch: the nodes or their mounts (the node-side phases do that). Changing ``encrypted``,
+``kms_key_id``, ``performance_mode`` or ``creation_token`` of the file system would create a new,
+empty file system: they are fixed here on purpose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import Settings
+from components.args import BrickVolume, StorageArgs
+from components.network import ClusterNetwork
+from components.nodes import NewNode, PrimaryNode
+from scripts.cenode.lines import ReleaseLine
 
 
 def creation_token(stack: str) -> str:
@@ -38,7 +46,7 @@ class SharedStorage(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: StorageArgs,
         subnets_by_zone: dict[str, str],
         security_group_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -50,7 +58,7 @@ class SharedStorage(pulumi.ComponentResource):
             encrypted=True,
             performance_mode="generalPurpose",
             throughput_mode="elastic",
-            tags={**settings.tag_map, "Name": f"{name}-fs"},
+            tags={**args.tags, "Name": f"{name}-fs"},
             opts=data_options(self),
         )
         aws.efs.BackupPolicy(
@@ -71,3 +79,79 @@ class SharedStorage(pulumi.ComponentResource):
         ]
         self.dns_name = self.file_system.dns_name
         self.register_outputs({"file_system_id": self.file_system.id, "dns_name": self.dns_name})
+
+
+class ClusterStorage(Protocol):
+    """A line's shared storage as the cluster sees it."""
+
+    #: node.json's ``shared_source`` (what the mount phase mounts; "" when nothing is mounted)
+    shared_source: pulumi.Input[str]
+    #: the cluster outputs it fills (``efsId``, ``efsDnsName``)
+    outputs: dict[str, pulumi.Input[object] | None]
+
+    def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
+        """What the node's storage phase waits for."""
+        ...
+
+    def brick_volume_id(self, node: PrimaryNode | NewNode) -> pulumi.Input[str]:
+        """node.json's ``brick_volume_id`` ("" when the node has none)."""
+        ...
+
+
+class EfsStorage:
+    """CE 5.x: one EFS file system for the cluster; every node waits for all its mount targets."""
+
+    def __init__(self, name: str, args: StorageArgs, subnets_by_zone: dict[str, str], network: ClusterNetwork,
+                 opts: pulumi.ResourceOptions):
+        assert network.efs_security_group is not None  # declared because the kind asks for NFS
+        self.shared = SharedStorage(name, args, subnets_by_zone, network.efs_security_group.id, opts=opts)
+        self.shared_source: pulumi.Input[str] = self.shared.dns_name.apply(lambda dns: f"{dns}:/")
+        self.outputs: dict[str, pulumi.Input[object] | None] = {
+            "efsId": self.shared.file_system.id, "efsDnsName": self.shared.dns_name,
+        }
+
+    def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
+        return list(self.shared.mount_targets)
+
+    def brick_volume_id(self, node: PrimaryNode | NewNode) -> pulumi.Input[str]:
+        return ""
+
+
+class GlusterBricks:
+    """CE 6.x: nothing cluster-wide; each new node's bricks phase waits for its own volume's attachment."""
+
+    def __init__(self, name: str, args: StorageArgs, subnets_by_zone: dict[str, str], network: ClusterNetwork,
+                 opts: pulumi.ResourceOptions):
+        self.shared_source: pulumi.Input[str] = ""
+        self.outputs: dict[str, pulumi.Input[object] | None] = {"efsId": None, "efsDnsName": None}
+
+    def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
+        if isinstance(node, NewNode) and node.gluster_attachment is not None:
+            return [node.gluster_attachment]
+        return []
+
+    def brick_volume_id(self, node: PrimaryNode | NewNode) -> pulumi.Input[str]:
+        if isinstance(node, NewNode) and node.gluster_volume is not None:
+            return node.gluster_volume.id
+        return ""
+
+
+@dataclass(frozen=True)
+class StorageKind:
+    """What one storage kind needs from the network and the nodes, and how it is declared."""
+
+    #: the nodes reach a file system over NFS behind its own security group
+    nfs_file_system: bool
+    #: each new node's brick volume (None: none), from the line and the configured size
+    brick_volume: Callable[[ReleaseLine, int], BrickVolume | None]
+    declare: Callable[[str, StorageArgs, dict[str, str], ClusterNetwork, pulumi.ResourceOptions], ClusterStorage]
+
+
+KINDS: dict[str, StorageKind] = {
+    "efs": StorageKind(nfs_file_system=True, brick_volume=lambda line, size: None, declare=EfsStorage),
+    "glusterfs": StorageKind(
+        nfs_file_system=False,
+        brick_volume=lambda line, size: BrickVolume(size_gb=size, device=line.gluster_layout().brick_device),
+        declare=GlusterBricks,
+    ),
+}

@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from components import bundle as node_bundle
 from components.settings import PROJECT, schema
 from offline import harness
 from offline.mocks import AwsWorld
+from scripts.cenode import lines as release_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 MASK = "****"
@@ -142,7 +144,21 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
 
 
 REMOTE_TYPES = ("command:remote:Command", "command:remote:CopyToRemote")
-CUTOVER_MARK = "-cutover-"
+#: the phases the release lines' plans run in the cutover window (CE is down only there)
+WINDOW_PHASES = frozenset().union(*(line.plan.window_phases for line in release_lines.LINES.values()))
+#: the prefix of the window's step names (``lines.base``), left out where the window is listed
+CUTOVER_PREFIX = "cutover-"
+
+
+def phase_of(resource: harness.Declared) -> str:
+    """The ``ce-node`` phase a remote step runs ("" for the bundle and config steps)."""
+    words = str(resource.inputs.get("create", "")).split()
+    return words[words.index(node_bundle.ENTRY) + 1] if node_bundle.ENTRY in words[:-1] else ""
+
+
+def in_window(resource: harness.Declared) -> bool:
+    """Whether a remote step runs in the cutover window (a phase the lines' plans put there)."""
+    return phase_of(resource) in WINDOW_PHASES
 
 
 def waves(result: harness.Run) -> list[list[str]]:
@@ -199,10 +215,11 @@ def render_steps(result: harness.Run) -> list[str]:
         lines.append(f"  {node}:")
         for step in sorted(node_steps, key=lambda r: order[r.name]):
             lines.append(f"    [wave {order[step.name] + 1:>2}] {step.name.split('-steps-')[1]:<16} {describe_step(step)}")
-    cutover = sorted((r for r in steps if CUTOVER_MARK in r.name), key=lambda r: order[r.name])
+    cutover = sorted((r for r in steps if in_window(r)), key=lambda r: order[r.name])
     lines += ["", f"Cutover window (CE is down only here; {len(cutover)} steps, one at a time):"]
     for index, step in enumerate(cutover, start=1):
-        lines.append(f"  {index}. {step.name.split('-steps-')[0]}: {step.name.split(CUTOVER_MARK)[1]}")
+        node, name = step.name.split("-steps-")
+        lines.append(f"  {index}. {node}: {name.removeprefix(CUTOVER_PREFIX)}")
     parallel = [len(w) for w in waves(result)]
     lines.append(f"Remote-step waves: {len(parallel)}; the widest runs {max(parallel)} steps at once "
                  "(every node prepares in parallel; AWS resources are not counted)")
@@ -247,7 +264,7 @@ def graph_json(result: harness.Run) -> dict[str, Any]:
         ],
         "steps": [
             {"name": r.name, "node": r.name.split("-steps-")[0], "step": r.name.split("-steps-")[1],
-             "wave": order[r.name] + 1, "cutover": CUTOVER_MARK in r.name, "command": describe_step(r)}
+             "wave": order[r.name] + 1, "cutover": in_window(r), "command": describe_step(r)}
             for r in result.resources if r.typ in REMOTE_TYPES
         ],
     }

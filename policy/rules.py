@@ -6,7 +6,7 @@ applies every policy to a recorded offline run (``offline.harness.Run``) of the 
 Must not touch: Pulumi or the policy SDK (the pack's thin adapters in ``pack.py`` convert the
 engine's arguments into the plain values used here), and the project's ``offline`` or
 ``components`` packages: users install only ``policy/requirements.txt`` for the pack. The one
-port table is read by path from ``scripts/cenode/release.py`` (standard library only).
+port table is read by path from the release lines in ``scripts/cenode/lines`` (standard library only).
 
 What the real engine shows a policy differs from the offline plan (``docs/policy.md``): the engine
 passes ``protect`` but neither ``retain_on_delete`` nor ``deleted_with``, strips the secret marking
@@ -85,35 +85,38 @@ UNKNOWN = _Unknown()
 
 # ---- the one port table ---------------------------------------------------------------------
 
-def _load_release() -> ModuleType:
-    """``scripts/cenode/release.py`` by path (``CE_HA_RELEASE_PY`` overrides): stdlib only, no package import."""
-    path = Path(os.environ.get("CE_HA_RELEASE_PY") or Path(__file__).resolve().parent.parent / "scripts" / "cenode" / "release.py")
-    if not path.is_file():
-        raise ImportError(f"{PACK_NAME}: the CE port table {path} is missing; run the pack from the cloud-exchange-ha "
-                          "repository (policy/ next to scripts/) or set CE_HA_RELEASE_PY to that file")
-    name = "_cloud_exchange_ha_release"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+def _load_lines() -> ModuleType:
+    """``scripts/cenode/lines`` by path (``CE_HA_CENODE_DIR`` overrides ``scripts/cenode``): stdlib only.
+
+    The node agent's package is loaded under a private name, so nothing of the project lands on
+    ``sys.path``; only the modules ``lines`` needs are executed (it imports stdlib-only siblings).
+    """
+    folder = Path(os.environ.get("CE_HA_CENODE_DIR") or Path(__file__).resolve().parent.parent / "scripts" / "cenode")
+    if not (folder / "lines" / "__init__.py").is_file():
+        raise ImportError(f"{PACK_NAME}: the CE release lines {folder / 'lines'} are missing; run the pack from the "
+                          "cloud-exchange-ha repository (policy/ next to scripts/) or set CE_HA_CENODE_DIR to scripts/cenode")
+    name = "_cloud_exchange_ha_cenode"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{name}.lines")
 
 
-release = _load_release()
+lines = _load_lines()
 
 
 def cluster_ports(ce_version: str | None = None) -> tuple[PortSpan, ...]:
     """TCP spans of the line of ``ce_version``; every line's ports when the version is unknown or unparsable."""
-    lines = list(release.LINES.values())
+    chosen = list(lines.LINES.values())
     if ce_version:
         try:
-            lines = [release.line_for(release.parse_version(ce_version))]
+            chosen = [lines.for_version(ce_version)]
         except (ValueError, KeyError):
             pass
-    spans = {(p.from_port, p.to_port) for line in lines for p in line.cluster_ports}
+    spans = {(p.from_port, p.to_port) for line in chosen for p in line.cluster_ports}
     return tuple(sorted(spans))
 
 
@@ -664,7 +667,7 @@ POLICIES: tuple[PolicySpec, ...] = (
                "aws:vpc/securityGroupIngressRule, aws:ec2/securityGroupRule or a security group's inline ingress."),
     PolicySpec(CLUSTER_PORTS, "resource", "mandatory",
                "Ingress on a CE cluster port (RabbitMQ, MongoDB, GlusterFS, CE management; the port table of "
-               "scripts/cenode/release.py for the stack's ceVersion, every line's ports when unknown) references a security group, "
+               "scripts/cenode/lines for the stack's ceVersion, every line's ports when unknown) references a security group, "
                "the node group itself when its id is known, never a CIDR or prefix list."),
     PolicySpec(NO_PRIVATE_KEY, "resource", "mandatory",
                "No private key (-----BEGIN ... PRIVATE KEY-----, plain or base64) in a command:remote:Command create/update/delete "

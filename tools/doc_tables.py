@@ -1,6 +1,6 @@
 """README tables generated from their one source, so the docs cannot drift.
 
-Owns: the settings table (from ``Pulumi.yaml``), the port table (from ``scripts/cenode/release.py``)
+Owns: the settings table (from ``Pulumi.yaml``), the port table (from the release lines in ``scripts/cenode/lines``)
 and rewriting the marked blocks of ``README.md``. ``make docs`` rewrites them; a test fails when
 the README is stale.
 
@@ -13,8 +13,9 @@ import re
 import sys
 from pathlib import Path
 
+from components import storage
 from components.settings import key, schema
-from scripts.cenode import release
+from scripts.cenode import lines
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -34,18 +35,20 @@ def settings_table() -> str:
 
 
 def port_table() -> str:
-    rows = ["| port (TCP) | purpose | " + " | ".join(f"CE {m}.x" for m in release.LINES) + " |",
-            "|---|---|" + "---|" * len(release.LINES)]
+    known = list(lines.LINES.values())
+    rows = ["| port (TCP) | purpose | " + " | ".join(f"CE {line.name}" for line in known) + " |",
+            "|---|---|" + "---|" * len(known)]
     labels: dict[str, str] = {}
-    for line in release.LINES.values():
+    for line in known:
         for port in line.cluster_ports:
             labels.setdefault(port.label, port.purpose)
     for label, purpose in sorted(labels.items(), key=lambda item: int(item[0].split("-")[0])):
-        marks = ["yes" if any(p.label == label for p in line.cluster_ports) else "-" for line in release.LINES.values()]
+        marks = ["yes" if any(p.label == label for p in line.cluster_ports) else "-" for line in known]
         rows.append(f"| {label} | {purpose} | " + " | ".join(marks) + " |")
-    rows.append(f"| {release.NFS_PORT} | NFS, nodes to EFS only | yes | - |")
-    rows.append("| uiPort (443) | CE UI, from `uiCidrs` and between nodes | yes | yes |")
-    rows.append(f"| {release.SSH_PORT} | SSH, from `sshCidrs` or the bastion's group | yes | yes |")
+    nfs = ["yes" if storage.KINDS[line.storage].nfs_file_system else "-" for line in known]
+    rows.append(f"| {lines.NFS_PORT} | NFS, nodes to EFS only | " + " | ".join(nfs) + " |")
+    rows.append("| uiPort (443) | CE UI, from `uiCidrs` and between nodes | " + " | ".join("yes" for _ in known) + " |")
+    rows.append(f"| {lines.SSH_PORT} | SSH, from `sshCidrs` or the bastion's group | " + " | ".join("yes" for _ in known) + " |")
     return "\n".join(rows)
 
 

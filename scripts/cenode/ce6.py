@@ -1,7 +1,7 @@
 """CE 6.x facts several phases share: the Python CE's setup runs with, ``cloudexchange.config``,
 and the shared files CE 6.1 leaves too open.
 
-Owns: finding an interpreter that satisfies ``release.python_min`` and has ``venv``, ``ensurepip``
+Owns: finding an interpreter that satisfies the line's ``python_min`` and has ``venv``, ``ensurepip``
 and ``pip`` (what CE's ``ensure_environment`` demands, facts 1.7), rendering the complete
 ``cloudexchange.config`` of a node (facts 1.7, 1.8, 1.9 B.4, 9.10, 9.11), redacting CE's output,
 and tightening ``.env.keys`` / ``tls_cert_ca.key`` (correction 6) without locking the containers

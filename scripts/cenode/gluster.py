@@ -1,6 +1,6 @@
 """CE 6.x's GlusterFS as the node-side phases see it: layout, glusterd.vol, the gluster CLI, state.
 
-Owns: the node's GlusterFS layout (``release.GlusterFacts``, relocated by ``NodeEnv.gluster_base``
+Owns: the node's GlusterFS layout (``lines.GlusterFacts``, relocated by ``NodeEnv.gluster_base``
 in tests), rewriting the management block of ``glusterd.vol`` (facts 1.9 B.1), running ``gluster``
 bounded and in script mode, parsing ``gluster volume info`` / ``gluster peer status``, and telling
 whether ``/opt/shared/data`` is the GlusterFS mount (facts 2.2: a mount whose source names the
@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import release
+from . import lines
 from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, setting
 
 #: TEST DOUBLE only (tests/fakes/README.md): the GlusterFS stand-in has no FUSE mount; a file of
@@ -30,12 +30,14 @@ DEFAULT_GLUSTERD_VOL = (
 NOT_RUNNING = "Connection failed"
 
 
-def layout(ctx: Ctx) -> release.GlusterFacts:
+def layout(ctx: Ctx) -> lines.GlusterFacts:
     """This node's GlusterFS paths; fails on a 5.x stack or a node.json whose shared_dir disagrees."""
-    line = ctx.release_line
-    if line.gluster is None:
-        raise PhaseError(f"CE {line.major}.x has no GlusterFS (its shared folder is EFS)", f"this phase is for a 6.x {setting('ceVersion')}")
-    facts = line.gluster.at(ctx.env.gluster_base) if ctx.env.gluster_base else line.gluster
+    line = ctx.line
+    try:
+        facts = line.gluster_layout()
+    except LookupError as missing:
+        raise PhaseError(str(missing), f"this phase is for a 6.x {setting('ceVersion')}") from None
+    facts = facts.at(ctx.env.gluster_base) if ctx.env.gluster_base else facts
     if os.path.normpath(ctx.cfg.shared_dir) != facts.mount_dir:
         raise PhaseError(
             f"node.json shared_dir {ctx.cfg.shared_dir} is not CE {line.major}.x's fixed {facts.mount_dir}",
@@ -44,7 +46,7 @@ def layout(ctx: Ctx) -> release.GlusterFacts:
     return facts
 
 
-def port_options(facts: release.GlusterFacts) -> dict[str, str]:
+def port_options(facts: lines.GlusterFacts) -> dict[str, str]:
     """The glusterd.vol options CE's ``update_glusterd_ports`` writes (facts 1.9 B.1)."""
     return {
         "transport.socket.listen-port": str(facts.glusterd.from_port),
@@ -193,7 +195,7 @@ def parse_peer_status(text: str) -> dict[str, str]:
 # ----------------------------------------------------------------------------- mount state
 
 
-def mount_state(ctx: Ctx, facts: release.GlusterFacts) -> tuple[bool, str]:
+def mount_state(ctx: Ctx, facts: lines.GlusterFacts) -> tuple[bool, str]:
     """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (facts 2.2) or the TEST DOUBLE's marker."""
     from .phases.mount import parse_mountinfo
 
@@ -206,5 +208,5 @@ def mount_state(ctx: Ctx, facts: release.GlusterFacts) -> tuple[bool, str]:
     return False, ""
 
 
-def brick_of(node_ip: str, facts: release.GlusterFacts) -> str:
+def brick_of(node_ip: str, facts: lines.GlusterFacts) -> str:
     return f"{node_ip}:{facts.brick_dir}"

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import pymongo
 from pymongo.errors import ExecutionTimeout, NetworkTimeout, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from . import nodeconfig, release
+from . import lines, nodeconfig
 from .redaction import Redactor
 
 DEFAULT_MONGO_PORT = 27017
@@ -54,7 +54,7 @@ MONGO_USER = "root"  # facts 6.3
 MONGO_AUTH_SOURCE = "admin"
 CE_PRIMARY_KEY = "HA_PRIMARY_NODE_IP"
 #: 6.x keeps the shared config on the Gluster mount (facts 2.2); 5.x under ``<shared_dir>`` (2.1).
-SHARED_ENV_6X = f"{release.CE6_GLUSTER.config_dir}/.env"
+SHARED_ENV_6X = f"{lines.CE6_GLUSTER.config_dir}/.env"
 DEFAULT_CREDENTIALS = os.path.join(nodeconfig.CONFIG_DIR, nodeconfig.SECRETS_FILE)
 
 # MongoDB states as this check names them; the first two are the only healthy ones.

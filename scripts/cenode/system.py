@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING, TypeVar
 from .nodeconfig import CONFIG_DIR, LOG_DIR, STATE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .lines import ReleaseLine
     from .nodeconfig import NodeConfig
-    from .release import ReleaseLine
 
 PROJECT = "cloud-exchange-ha"
 
 #: defaults (seconds) for ``NodeConfig.timeouts``; node.json may override any key. Each phase's
-#: bounds stay below the outer ``timeout`` the Pulumi side wraps it in (components/provisioning.py),
-#: so a phase reports its own ERROR line instead of being killed.
+#: bounds stay below the outer ``timeout`` the Pulumi side wraps it in; both are listed per phase
+#: in ``catalogue.PHASES`` (a test checks the sums), so a phase reports its own ERROR line instead
+#: of being killed.
 DEFAULT_TIMEOUTS: dict[str, int] = {
     "wait": 540,  # cloud-init + package locks
     "apt": 900,  # one apt-get/dnf run
@@ -310,11 +311,12 @@ class Ctx:
         return DEFAULT_TIMEOUTS[key]
 
     @property
-    def release_line(self) -> ReleaseLine:
-        from . import release
+    def line(self) -> ReleaseLine:
+        """The node's CE release line (``lines.for_version`` of node.json's ``ce_version``)."""
+        from . import lines
 
         try:
-            return release.line_for(release.parse_version(self.cfg.ce_version))
+            return lines.for_version(self.cfg.ce_version)
         except (ValueError, KeyError) as exc:
             raise PhaseError(
                 f"CE version {self.cfg.ce_version!r} is not a supported tag ({exc})",

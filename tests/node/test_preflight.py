@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cenode import release
+from scripts.cenode import lines, release
 from scripts.cenode.phases import preflight
 from scripts.cenode.system import Ctx
 
@@ -74,7 +74,7 @@ def test_vcpu_failure_names_the_instance_type_setting() -> None:
     ],
 )
 def test_check_os(os_id: str, version: str, major: int, level: str) -> None:
-    assert preflight.check_os(os_id, version, release.LINES[major]).level == level
+    assert preflight.check_os(os_id, version, lines.LINES[major]).level == level
 
 
 def test_check_peers_counts_refused_as_reachable() -> None:
@@ -85,7 +85,7 @@ def test_check_peers_counts_refused_as_reachable() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]  # bound, not listening: connection refused
-            ports = (release.PortRange(open_port, open_port, "x"), release.PortRange(closed_port, closed_port, "y"))
+            ports = (lines.PortRange(open_port, open_port, "x"), lines.PortRange(closed_port, closed_port, "y"))
             assert preflight.check_peers(["127.0.0.1"], ports, timeout=2) == []
 
 
@@ -93,7 +93,7 @@ def test_check_peers_reports_timeouts_per_peer() -> None:
     def fake(ip: str, port: int, timeout: float) -> str | None:
         return "timeout" if ip == "10.0.0.3" and port in (5672, 27017) else None
 
-    findings = preflight.check_peers(["10.0.0.2", "10.0.0.3"], release.CE5.cluster_ports, 1, probe=fake)
+    findings = preflight.check_peers(["10.0.0.2", "10.0.0.3"], lines.CE5.cluster_ports, 1, probe=fake)
     assert len(findings) == 1
     assert findings[0].what == "peer 10.0.0.3 unreachable on TCP 5672 (timeout), 27017 (timeout)"
     assert "security group" in findings[0].fix
@@ -221,7 +221,7 @@ def test_peers_are_reprobed_while_they_boot(make_ctx: Callable[..., tuple[Ctx, F
         seen.append(port)
         return next(answers) if port == 27017 else None
 
-    ports = (release.PortRange(27017, 27017, "mongo"), release.PortRange(4369, 4369, "epmd"))
+    ports = (lines.PortRange(27017, 27017, "mongo"), lines.PortRange(4369, 4369, "epmd"))
     assert preflight.wait_for_peers(ctx, ["10.0.0.2"], ports, probe=booting) == []
     assert seen.count(27017) == 3
 

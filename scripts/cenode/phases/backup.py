@@ -22,7 +22,7 @@ import hashlib
 import os
 import stat
 
-from .. import ceenv, release
+from .. import ceenv, lines
 from ..nodeconfig import NodeConfig
 from ..system import Ctx, PhaseError, PhaseResult, setting
 
@@ -96,7 +96,7 @@ LOCAL_BACKUPS = "/var/backups/cloud-exchange-ha"
 
 
 def backup_dir(cfg: NodeConfig) -> str:
-    if release.line_for(release.parse_version(cfg.ce_version)).storage == "efs":
+    if lines.for_version(cfg.ce_version).backup_on_shared:
         return os.path.join(cfg.shared_dir, "backups")
     return LOCAL_BACKUPS
 

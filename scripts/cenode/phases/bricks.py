@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from .. import gluster, release
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
+from .. import gluster, lines
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, write_atomic
 from .mount import fstab_escape, parse_mountinfo, rewrite_fstab
 
 FSTAB = "/etc/fstab"
@@ -32,7 +32,7 @@ FS_LABEL = "ce-bricks"
 MKFS_TIMEOUT = 300
 
 
-def device_candidates(volume_id: str, facts: release.GlusterFacts) -> list[str]:
+def device_candidates(volume_id: str, facts: lines.GlusterFacts) -> list[str]:
     """Where the attached volume shows up: Nitro's NVMe by-id link (serial = id without the dash), then the names."""
     serial = volume_id.replace("-", "")
     names = [f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{serial}", facts.brick_device]
@@ -241,6 +241,4 @@ class Bricks:
 
 
 def run(ctx: Ctx) -> PhaseResult:
-    if ctx.release_line.gluster is None:
-        return PhaseResult("unchanged", f"CE {ctx.release_line.major}.x: shared storage is EFS ({setting('sharedDir')}), no GlusterFS bricks")
     return Bricks(ctx).run()

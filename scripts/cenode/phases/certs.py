@@ -93,10 +93,6 @@ def stage_configured_certificate(ctx: Ctx) -> list[tuple[str, str]]:
 
 
 def run(ctx: Ctx) -> PhaseResult:
-    if ctx.release_line.gluster is not None:  # 6.x: plugins and certificates into CE's HA folder
-        from . import certs_ce6
-
-        return certs_ce6.run(ctx)
     cfg = ctx.cfg
     config_dir = os.path.join(cfg.shared_dir, "config")
     if not os.path.isdir(config_dir):

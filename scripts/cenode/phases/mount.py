@@ -215,8 +215,6 @@ def ensure_layout(shared_dir: str) -> list[str]:
 def run(ctx: Ctx) -> PhaseResult:
     cfg = ctx.cfg
     shared_dir = os.path.normpath(cfg.shared_dir)
-    if ctx.release_line.storage != "efs":
-        return PhaseResult("unchanged", f"CE {ctx.release_line.major}.x: shared storage is CE's GlusterFS, nothing to mount")
     if not os.path.isabs(shared_dir) or any(ch.isspace() for ch in shared_dir):
         raise PhaseError(f"shared folder {cfg.shared_dir!r} must be an absolute path without spaces", f"set {setting('sharedDir')}")
     changes: list[str] = []

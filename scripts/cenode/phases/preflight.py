@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .. import ceenv, release
+from .. import ceenv, lines, release
 from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, setting
 
 GIB = 1024**3
@@ -108,7 +108,7 @@ def check_size(cpus: int, mem: int, disk_total: int, disk_free: int, where: str)
     return out
 
 
-def check_os(os_id: str, version_id: str, line: release.ReleaseLine) -> Finding:
+def check_os(os_id: str, version_id: str, line: lines.ReleaseLine) -> Finding:
     """Supported (ok), same OS with another version (warn, like CE 5.x), other OS (fail)."""
     version = _vtuple(version_id)
     for sup_id, sup_version in line.supported_os:
@@ -121,7 +121,7 @@ def check_os(os_id: str, version_id: str, line: release.ReleaseLine) -> Finding:
         elif version == wanted:
             return Finding("ok", f"OS {os_id} {version_id}")
     supported = ", ".join(f"{i} {v}" for i, v in line.supported_os)
-    if os_id in {i for i, _ in line.supported_os} and line.major < 6:
+    if os_id in {i for i, _ in line.supported_os} and line.other_os_version_warns:
         return Finding("warn", f"OS {os_id} {version_id} is not one CE {line.major}.x recommends ({supported})", kind="os")
     return Finding(
         "fail",
@@ -155,7 +155,7 @@ def probe_port(ip: str, port: int, timeout: float) -> str | None:
 
 def check_peers(
     peers: Sequence[str],
-    ports: Sequence[release.PortRange],
+    ports: Sequence[lines.PortRange],
     timeout: float,
     probe: Callable[[str, int, float], str | None] = probe_port,
 ) -> list[Finding]:
@@ -179,7 +179,7 @@ def check_peers(
 
 
 def wait_for_peers(
-    ctx: Ctx, peers: Sequence[str], ports: Sequence[release.PortRange], probe: Callable[[str, int, float], str | None] = probe_port
+    ctx: Ctx, peers: Sequence[str], ports: Sequence[lines.PortRange], probe: Callable[[str, int, float], str | None] = probe_port
 ) -> list[Finding]:
     """The peer check, repeated every 10 s for ``timeouts.peers`` while peers are still booting."""
     deadline = ctx.clock() + ctx.timeout("peers")
@@ -280,7 +280,7 @@ def disk_of(path: str) -> tuple[str, int, int]:
 
 def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
     cfg = ctx.cfg
-    line = ctx.release_line
+    line = ctx.line
     findings: list[Finding] = []
     osinfo = read_os(ctx.env)
     findings.append(check_os(osinfo.id, osinfo.version_id, line))
@@ -303,17 +303,8 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
                 "run the prepare phase (it disables SELinux) and reboot the node",
             )
         )
-    py = sys.version_info[:3]
-    if line.setup_mode == "config":  # 6.x: CE's setup needs its own interpreter (facts 1.7, 4)
-        findings.append(check_python6(ctx, line, osinfo.id, osinfo.version_id))
-    elif tuple(py) < line.python_min:
-        findings.append(
-            Finding(
-                "fail",
-                f"python3 is {'.'.join(map(str, py))}, CE {line.major}.x needs >= {release.format_version(line.python_min)}",
-                "install a newer python3 as the system python3",
-            )
-        )
+    python_check = PYTHON_CHECKS[line.setup_python]
+    findings.extend(python_check(ctx, line, osinfo.id, osinfo.version_id))
     peers = [ip for ip in cfg.cluster_ips if ip != cfg.node_ip]
     if cfg.node_ip not in cfg.cluster_ips:
         findings.append(
@@ -345,7 +336,26 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
     return findings
 
 
-def check_python6(ctx: Ctx, line: release.ReleaseLine, os_id: str, version_id: str) -> Finding:
+def check_system_python(ctx: Ctx, line: lines.ReleaseLine, os_id: str, version_id: str) -> list[Finding]:
+    """CE 5.x's setup runs in the system python3: this one, at least ``python_min``."""
+    py = sys.version_info[:3]
+    if tuple(py) >= line.python_min:
+        return []
+    return [
+        Finding(
+            "fail",
+            f"python3 is {'.'.join(map(str, py))}, CE {line.major}.x needs >= {release.format_version(line.python_min)}",
+            "install a newer python3 as the system python3",
+        )
+    ]
+
+
+def check_ce_python(ctx: Ctx, line: lines.ReleaseLine, os_id: str, version_id: str) -> list[Finding]:
+    """CE 6.x's setup builds its own venv: it needs an interpreter of its own (facts 1.7, 4)."""
+    return [check_python6(ctx, line, os_id, version_id)]
+
+
+def check_python6(ctx: Ctx, line: lines.ReleaseLine, os_id: str, version_id: str) -> Finding:
     """An interpreter >= python_min with venv, ensurepip and pip (CE 6.x's ensure_environment).
 
     What prepare installs (python3-venv, python3-pip; python3.11 on Ubuntu 22.04) is not a failure
@@ -405,3 +415,10 @@ class PreflightFailed(PhaseError):
 
     def lines(self, phase: str) -> list[str]:
         return [PhaseError(f.what, f.fix or "see the log").line(phase) for f in self.failures]
+
+
+#: which python check fits the python CE's setup runs with (``line.setup_python``)
+PYTHON_CHECKS: dict[str, Callable[[Ctx, lines.ReleaseLine, str, str], list[Finding]]] = {
+    "system": check_system_python,
+    "ce-venv": check_ce_python,
+}

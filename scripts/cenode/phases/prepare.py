@@ -3,7 +3,7 @@
 Owns: installing what CE's setup and our phases need (docker + compose on Debian/Ubuntu, the
 podman stack on RHEL, python3 + pip, git, zip, the NFS client, python3-pexpect,
 python3-cryptography, openssl), the optional Docker apt repo (``docker_repo_url``), root's pip
-install of ``release.python_pins`` into the system python CE's setup runs with, enabling the
+install of the line's ``python_pins`` into the system python CE's setup runs with, enabling the
 docker service, and disabling SELinux (config file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
 
 Idempotent: asks dpkg-query/rpm and pip metadata first; when nothing is missing it runs no
@@ -20,7 +20,7 @@ import re
 import sysconfig
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import release
 from ..packages import PIP_TRANSIENT, Apt, Dnf, PackageManager, unmet_requirements
@@ -88,7 +88,13 @@ class Prepare:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
         self.cfg = ctx.cfg
-        self.line = ctx.release_line
+        self.line = ctx.line
+        #: how CE's setup checks the pins, per ``line.setup_python`` (6.x pip-installs them into its own .cevenv, facts 4)
+        self.check_pins: dict[str, Callable[[Sequence[str]], None]] = {
+            "system": self.check_pins_like_setup, "ce-venv": lambda pins: None,
+        }
+        #: what a line's ``prepare_extras`` name
+        self.extras: dict[str, Callable[[], None]] = {"python": self.ensure_python6, "glusterfs": self.ensure_gluster}
         self.os: OsInfo = read_os(ctx.env)
         self.changes: list[str] = []
         self.notes: list[str] = []
@@ -219,8 +225,7 @@ class Prepare:
 
     def base_packages(self) -> list[str]:
         if self.os.family == "debian":
-            extra = ["python3-venv"] if self.line.major >= 6 else []
-            return APT_BASE + extra
+            return APT_BASE + list(self.line.extra_apt_packages)
         return DNF_BASE + ["python3-pexpect"]
 
     def _satisfied_by_pip(self, package: str) -> bool:
@@ -318,9 +323,10 @@ class Prepare:
                 f"python pins still unmet after pip install: {' '.join(still)}",
                 "see /var/log/cloud-exchange-ha/prepare.log (pip installed into another python?)",
             )
-        if self.line.setup_mode != "prompts":  # 6.x pip-installs them into its own .cevenv (facts 4)
-            return
-        # CE 5.x checks the pins with pkg_resources (setuptools) in this python (facts 4).
+        self.check_pins[self.line.setup_python](pins)
+
+    def check_pins_like_setup(self, pins: Sequence[str]) -> None:
+        """CE 5.x checks the pins with pkg_resources (setuptools) in the system python (facts 4)."""
         check = self.ctx.runner.run(["python3", "-c", "import sys, pkg_resources; pkg_resources.require(sys.argv[1:])", *pins], timeout=60)
         if not check.ok:
             raise PhaseError(f"CE's pkg_resources check of the pins fails: {check.tail()}", "install python3-setuptools on the node")
@@ -418,9 +424,8 @@ class Prepare:
         self.check_engine_versions()
         self.enable_engine_service()
         self.install_pins()
-        if self.line.gluster is not None:
-            self.ensure_python6()
-            self.ensure_gluster()
+        for extra in self.line.prepare_extras:
+            self.extras[extra]()
         self.disable_selinux()
         parts = self.changes + self.notes
         status = "changed" if self.changes else "unchanged"

@@ -103,11 +103,6 @@ def child_env() -> dict[str, str]:
 
 def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
-    line = ctx.release_line
-    if line.setup_mode == "config":  # 6.x: cloudexchange.config, no prompts
-        from . import setup_ce6
-
-        return setup_ce6.run(ctx, force=force)
     ce_dir = cfg.ce_dir
     if not os.path.isfile(os.path.join(ce_dir, "setup")):
         raise PhaseError(f"no CE setup script in {ce_dir}", "run the fetch-ce phase first")

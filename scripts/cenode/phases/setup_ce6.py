@@ -30,7 +30,7 @@ import hmac
 import json
 import os
 
-from .. import ce6, gluster, release
+from .. import ce6, gluster, lines, release
 from ..ceenv import read_dotenv
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
@@ -58,9 +58,9 @@ def validate(answers: Answers) -> None:
             raise PhaseError(f"the {name} cannot be written to cloudexchange.config (line break or surrounding quotes)", f"change {setting(name)}")
 
 
-def config_input(ctx: Ctx, answers: Answers, facts: release.GlusterFacts) -> ce6.ConfigInput:
+def config_input(ctx: Ctx, answers: Answers, facts: lines.GlusterFacts) -> ce6.ConfigInput:
     cfg = ctx.cfg
-    line = ctx.release_line
+    line = ctx.line
     proxy, user, password = answers.proxy_parts
     return ce6.ConfigInput(
         ui_protocol=cfg.ui_protocol,
@@ -81,7 +81,7 @@ def config_input(ctx: Ctx, answers: Answers, facts: release.GlusterFacts) -> ce6
     )
 
 
-def outputs_present(ctx: Ctx, facts: release.GlusterFacts) -> bool:
+def outputs_present(ctx: Ctx, facts: lines.GlusterFacts) -> bool:
     """What a completed 6.x HA setup leaves: reduced local .env, shared .env, compose file, .cevenv, the mount."""
     ce_dir = ctx.cfg.ce_dir
     local = read_dotenv(os.path.join(ce_dir, ".env"))
@@ -94,7 +94,7 @@ def outputs_present(ctx: Ctx, facts: release.GlusterFacts) -> bool:
     )
 
 
-def tighten_all(ctx: Ctx, facts: release.GlusterFacts) -> list[str]:
+def tighten_all(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
     """Correction 6, after every setup run (CE writes ``.env.keys`` 0444 again on each node's run)."""
     targets = [(os.path.join(facts.config_dir, rel), mode, f"shared {os.path.basename(rel)}") for rel, mode in TIGHTEN]
     targets.append((os.path.join(ctx.cfg.ce_dir, LOCAL_CA_KEY), 0o640, f"local {os.path.basename(LOCAL_CA_KEY)}"))
@@ -107,7 +107,7 @@ def tighten_all(ctx: Ctx, facts: release.GlusterFacts) -> list[str]:
     return done
 
 
-def guard_primary(ctx: Ctx, facts: release.GlusterFacts) -> None:
+def guard_primary(ctx: Ctx, facts: lines.GlusterFacts) -> None:
     """Facts 9.12: setup on a primary whose volume exists but is not mounted deletes the volume."""
     mounted, how = gluster.mount_state(ctx, facts)
     if mounted:
@@ -123,7 +123,7 @@ def guard_primary(ctx: Ctx, facts: release.GlusterFacts) -> None:
     ctx.log.info(f"no volume {facts.volume} yet: CE's setup creates it")
 
 
-def prepare_secondary(ctx: Ctx, facts: release.GlusterFacts) -> list[str]:
+def prepare_secondary(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
     cfg = ctx.cfg
     member = cfg.cluster_ips.index(cfg.node_ip) + 1
     brick = gluster.brick_of(cfg.node_ip, facts)
@@ -193,7 +193,7 @@ def setup_env(ctx: Ctx, answers: Answers) -> dict[str, str]:
 
 def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
-    line = ctx.release_line
+    line = ctx.line
     facts = gluster.layout(ctx)
     ce_dir = cfg.ce_dir
     if not os.path.isfile(os.path.join(ce_dir, "setup")):

@@ -1,0 +1,129 @@
+"""Every node-side phase in one table: name, help, CLI options, timeouts, node.json, where it lives.
+
+Owns: the ``ce-node`` phases as data. ``ce-node``'s parser and dispatch (``__main__``), the outer
+``timeout N`` the Pulumi side wraps each remote step in (``components/provisioning.py``), and the
+offline plan's step commands all read this table. Each phase lists the inner budgets
+(``system.DEFAULT_TIMEOUTS`` keys, times how often it may spend each) that bound its own waits;
+they add up to less than the outer timeout, so a phase reports its own ERROR line instead of
+being killed (tests/node/test_catalogue.py checks it).
+
+A phase's ``implementation`` is a module under ``cenode`` and its function, imported only when
+the phase runs (some need pexpect/pymongo, installed by prepare), or ``PER_LINE``: the node's
+release line names its own (``lines.ReleaseLine.phases``).
+
+Must not touch: anything outside the standard library (the Pulumi side imports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple  # noqa: UP035 - python 3.8 nodes
+
+#: the Pulumi side's ``timeout N`` when a phase names none
+DEFAULT_OUTER_S = 600
+
+
+@dataclass(frozen=True)
+class Option:
+    """One CLI option of a phase; ``dest`` is also the keyword its implementation takes."""
+
+    flag: str
+    dest: str
+    help: str
+    kind: Optional[type] = None  # noqa: UP045 - python 3.8 nodes
+    flag_only: bool = False  # a switch (store_true)
+    required: bool = False
+    #: options sharing a group name exclude each other
+    exclusive: str = ""
+
+    def argparse_kwargs(self) -> Dict[str, Any]:  # noqa: UP006 - python 3.8 nodes
+        kwargs: Dict[str, Any] = {"dest": self.dest, "help": self.help}  # noqa: UP006
+        if self.flag_only:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs.update(type=self.kind, default=None, required=self.required)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """``function`` of the module ``cenode.<module>``."""
+
+    module: str
+    function: str = "run"
+
+
+#: the release line of the node names the implementation (``lines.ReleaseLine.phases``)
+PER_LINE = Implementation("lines", "<per line>")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    help: str
+    needs_node: bool
+    implementation: Implementation
+    options: Tuple[Option, ...] = ()  # noqa: UP006 - python 3.8 nodes
+    #: the remote step's ``timeout N`` (seconds) on the Pulumi side
+    outer_s: int = DEFAULT_OUTER_S
+    #: the inner bounds it spends, as (DEFAULT_TIMEOUTS key, how many times at most)
+    budgets: Tuple[Tuple[str, int], ...] = ()  # noqa: UP006 - python 3.8 nodes
+    #: its output carries secrets: the remote step marks stdout/stderr secret and logs nothing
+    secret_output: bool = False
+    #: options after the phase are not ce-node's: they go to the implementation (verify)
+    passes_extra_args: bool = False
+
+
+_CATALOGUE = (
+    Phase("wait", "wait for cloud-init and package-manager locks (bounded)", needs_node=False,
+          implementation=Implementation("phases.wait"),
+          options=(Option("--timeout", "timeout", "seconds (default: timeouts.wait or 1200)", kind=int),),
+          budgets=(("wait", 1),)),
+    Phase("preflight", "check the node is fit for CE HA; changes nothing", needs_node=True,
+          implementation=Implementation("phases.preflight"),
+          options=(Option("--skip-peers", "skip_peers", "do not probe the other nodes' cluster ports", flag_only=True),),
+          budgets=(("peers", 1),)),
+    Phase("prepare", "install packages, container engine, CE's python pins; disable SELinux", needs_node=True,
+          implementation=Implementation("phases.prepare"), outer_s=2400, budgets=(("apt", 1), ("pip", 1))),
+    Phase("mount", "mount the shared folder (5.x EFS), fstab, docker ordering, CE's shared folders", needs_node=True,
+          implementation=PER_LINE, budgets=(("mount", 1),)),
+    Phase("bricks", "6.x: the brick file system, glusterd's ports, glusterd running", needs_node=True,
+          implementation=PER_LINE, budgets=(("device", 1), ("gluster", 1))),
+    Phase("fetch-ce", "CE's repository at the pinned tag in ce_dir", needs_node=True,
+          implementation=Implementation("phases.fetch_ce"), outer_s=900, budgets=(("git", 3),)),
+    Phase("backup", "migrate primary: tarball of ce_dir (5.x: <shared>/backups; 6.x: /var/backups/cloud-exchange-ha)",
+          needs_node=True, implementation=Implementation("phases.backup"), outer_s=1800, budgets=(("backup", 1),)),
+    Phase("inspect", "installed CE version and secrets (--reveal prints them as JSON, --check compares)", needs_node=True,
+          implementation=Implementation("phases.inspect_ce"),
+          options=(
+              Option("--reveal", "reveal", "print ONE JSON line with version and secrets (mark it secret!)", flag_only=True,
+                     exclusive="mode"),
+              Option("--check", "check", "compare the secrets with secrets.json; fail naming the setting", flag_only=True,
+                     exclusive="mode"),
+          )),
+    Phase("certs", "copy the standalone's UI and CA certificates into the shared config", needs_node=True,
+          implementation=PER_LINE),
+    Phase("setup", "run CE's ./setup (5.x: answering its prompts; 6.x: from cloudexchange.config)", needs_node=True,
+          implementation=PER_LINE,
+          options=(Option("--force", "force", "run setup even when it already ran with the same inputs", flag_only=True),),
+          outer_s=3600, budgets=(("setup", 1), ("gluster", 1)), secret_output=True),
+    Phase("gluster-join", "6.x, on the primary: add member N's brick to CE's GlusterFS volume", needs_node=True,
+          implementation=PER_LINE,
+          options=(Option("--member", "member", "1-based position of the node in cluster_ips (>= 2)", kind=int, required=True),),
+          budgets=(("gluster_peer", 1), ("gluster", 1))),
+    Phase("start", "CE's ./start, judged by the replica set", needs_node=True,
+          implementation=Implementation("phases.service", "start"), outer_s=1800, budgets=(("start", 1), ("member", 1))),
+    Phase("stop", "CE's ./stop, judged by the containers left", needs_node=True,
+          implementation=Implementation("phases.service", "stop"), outer_s=900, budgets=(("stop", 1),)),
+    Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
+          implementation=Implementation("health", "main"), passes_extra_args=True),
+)
+
+#: phase name -> its entry, in the order ``ce-node --help`` lists them
+PHASES: Dict[str, Phase] = {phase.name: phase for phase in _CATALOGUE}  # noqa: UP006 - python 3.8 nodes
+
+
+def outer_timeout(name: str) -> int:
+    """The remote step's ``timeout N`` for a phase (the default for names outside the table)."""
+    phase = PHASES.get(name)
+    return phase.outer_s if phase else DEFAULT_OUTER_S

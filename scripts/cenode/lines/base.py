@@ -1,0 +1,248 @@
+"""What a CE release line is: its facts and its ordered plan, as data (one value per line).
+
+Owns: the ``ReleaseLine`` shape (ports, pins, minimums, supported OS, Ubuntu series, shared
+folder, storage kind, the node-side implementation of each per-line phase, and the plan: the
+preparation steps every node runs and the cutover stages), ``PortRange``, ``GlusterFacts`` and
+the ports every line serves to people (SSH, NFS).
+
+Must not touch: anything outside the standard library, and the per-line implementation modules
+themselves (they need pexpect and friends, installed by ``prepare``): a line names them as
+``Implementation("phases.setup_ce")`` and the node agent imports them when the phase runs. The Pulumi
+program, the policy pack and the docs read this module too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, Mapping, Tuple, Union  # noqa: UP035 - keeps the module importable on python 3.8 nodes
+
+from ..catalogue import Implementation
+from ..release import Version
+
+#: ports every node serves to people, not to peers
+NFS_PORT = 2049
+SSH_PORT = 22
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """One cluster port rule: TCP from_port..to_port, and why CE needs it."""
+
+    from_port: int
+    to_port: int
+    purpose: str
+
+    @property
+    def label(self) -> str:
+        if self.from_port == self.to_port:
+            return str(self.from_port)
+        return f"{self.from_port}-{self.to_port}"
+
+
+@dataclass(frozen=True)
+class GlusterFacts:
+    """CE 6.x's GlusterFS layout (facts 1.8, 1.9 B, 2.2): fixed by CE under ``/opt/shared``.
+
+    Node-side tests relocate the whole tree with :meth:`at` (CE has no such switch).
+    """
+
+    volume: str
+    #: CE's fixed base (``is_strict_pathlike`` rejects anything not under /opt/, facts 2.2)
+    base_dir: str
+    glusterd: PortRange
+    bricks: PortRange
+    #: where the node's brick EBS volume is attached (the Pulumi side attaches it there)
+    brick_device: str = "/dev/sdf"
+    glusterd_vol: str = "/etc/glusterfs/glusterd.vol"
+
+    @property
+    def brick_fs_dir(self) -> str:
+        """Mount point of the dedicated brick file system (facts 2.2: "give /opt/shared/gluster an EBS volume")."""
+        return f"{self.base_dir}/gluster"
+
+    @property
+    def brick_dir(self) -> str:
+        return f"{self.brick_fs_dir}/bricks/1/brick"
+
+    @property
+    def mount_dir(self) -> str:
+        """The GlusterFS client mount and CE's HA folder (``HA_NFS_DATA_DIRECTORY``)."""
+        return f"{self.base_dir}/data"
+
+    @property
+    def config_dir(self) -> str:
+        """CE's shared config: ``.env``, ``.env.keys``, certificates (facts 2.2, 8)."""
+        return f"{self.mount_dir}/config"
+
+    def at(self, base_dir: str) -> GlusterFacts:
+        """The same layout under another base (tests)."""
+        return replace(self, base_dir=base_dir.rstrip("/") or "/")
+
+
+# ---- how the node agent reaches a line's own code ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotNeeded:
+    """A per-line phase this line does without: the phase answers ``unchanged`` with ``why``."""
+
+    why: str
+
+
+PhaseTarget = Union[Implementation, NotNeeded]  # noqa: UP007 - evaluated at run time on python 3.8 nodes
+
+
+# ---- the plan, as data -----------------------------------------------------------------------
+
+#: what makes a step run again: the node's inputs (bundle + node.json), the cutover's inputs
+#: (every node's address and the settings setup consumes), or a new bundle
+Revision = Literal["node", "cutover", "bundle"]
+#: which nodes run a preparation step: every node, the adopted primary (migrate), or the adopted
+#: primary when ``backupTarball`` is on
+Only = Literal["every", "adopted", "adopted-tarball"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One remote step: ``ce-node <phase> <args>``, named ``<node>-steps-<name>``.
+
+    In ``name`` ``{node}`` stands for the member's node name; in ``args`` ``{member}`` for its
+    1-based position in the cutover order.
+    """
+
+    phase: str
+    name: str = ""
+    args: str = ""
+    revisions: Tuple[Revision, ...] = ("node",)  # noqa: UP006 - python 3.8 nodes
+    #: preparation: which nodes run it
+    only: Only = "every"
+    #: preparation: also waits for the storage the line's Pulumi side declares for the node
+    after_storage: bool = False
+    #: cutover, per member: runs on the primary for the member instead of on the member
+    on_primary: bool = False
+    #: cutover, per member: the first member (1-based) it applies to
+    first_member: int = 1
+
+    @property
+    def step_name(self) -> str:
+        return self.name or self.phase
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Cutover steps in order: once on the primary, or for each member in turn."""
+
+    steps: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
+    each_member: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A line's order of work: every node prepares in parallel, then the cutover stages one at a
+    time (the only window in which CE is down), then the primary checks the cluster."""
+
+    preparation: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
+    cutover: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
+    check: Stage
+
+    @property
+    def window_phases(self) -> frozenset[str]:
+        """The phases that run in the cutover window."""
+        return frozenset(step.phase for stage in self.cutover for step in stage.steps)
+
+
+# ---- the line ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseLine:
+    """Everything that depends on the CE major version."""
+
+    major: int
+    #: the shared storage kind; the Pulumi side keys its per-line AWS resources on it
+    storage: Literal["efs", "glusterfs"]
+    #: the preparation phase that readies the shared storage on a node
+    storage_phase: str
+    #: node <-> node TCP ports (facts 3.1 / 3.2); the UI port and NFS are separate rules.
+    cluster_ports: Tuple[PortRange, ...]  # noqa: UP006 - python 3.8 nodes
+    #: pip requirement strings CE's HA setup checks for (facts 4).
+    python_pins: Tuple[str, ...]  # noqa: UP006 - python 3.8 nodes
+    docker_min: Version
+    compose_min: Version
+    podman_min: Version
+    podman_compose_min: Version
+    python_min: Version
+    #: which python CE's setup runs: the system python3 (5.x, which checks the pins there with
+    #: pkg_resources) or its own venv from an interpreter >= python_min (6.x, facts 1.7, 4)
+    setup_python: Literal["system", "ce-venv"]
+    needs_avx: bool
+    #: (os id, minimum version) CE's setup accepts without an OS failure (facts 4).
+    supported_os: Tuple[Tuple[str, str], ...]  # noqa: UP006 - python 3.8 nodes
+    #: another version of a supported OS is only a warning (5.x) instead of a failure (6.x)
+    other_os_version_warns: bool
+    #: Ubuntu LTS series (name, version) new nodes are built from.
+    ubuntu_series: Tuple[str, str]  # noqa: UP006 - python 3.8 nodes
+    #: path of the shared folder on every node; fixed for 6.x (facts 2.2), default for 5.x.
+    default_shared_dir: str
+    #: CE fixes the shared folder (``sharedDir`` must stay unset or equal the default)
+    fixed_shared_dir: bool
+    #: the stack's uiCertificateFile can be installed by the certs phase
+    takes_configured_ui_certificate: bool
+    #: where the migrate primary's tarball goes: the shared folder (5.x, EFS exists before the
+    #: cutover) or the node's own disk (6.x: the volume only exists after CE's setup)
+    backup_on_shared: bool
+    #: Debian packages ``prepare`` installs besides the common ones
+    extra_apt_packages: Tuple[str, ...]  # noqa: UP006 - python 3.8 nodes
+    #: what ``prepare`` sets up besides the common steps, in order (names its steps know)
+    prepare_extras: Tuple[str, ...]  # noqa: UP006 - python 3.8 nodes
+    #: the per-line phases: phase -> its implementation here, or why this line needs none
+    phases: Mapping[str, PhaseTarget]
+    plan: Plan
+    #: 6.x: CE's GlusterFS facts (None on 5.x)
+    gluster: GlusterFacts | None = None
+    #: 6.x: CE's management server port (``CE_MANAGEMENT_PORT``, facts 1.7, 3.2)
+    management_port: int | None = None
+
+    @property
+    def name(self) -> str:
+        """``5.x``: how people and outputs call the line."""
+        return f"{self.major}.x"
+
+    def gluster_layout(self) -> GlusterFacts:
+        """CE's GlusterFS layout; LookupError on a line whose shared storage is not GlusterFS."""
+        if self.gluster is None:
+            raise LookupError(f"CE {self.name} has no GlusterFS (its shared folder is {self.storage.upper()})")
+        return self.gluster
+
+
+# ---- what every line shares -------------------------------------------------------------------
+
+#: the common head of every node's preparation
+PREPARE_HEAD = (
+    Step("wait"),
+    Step("preflight"),
+    Step("prepare"),
+    # after prepare, which installs the decryption it needs; long before the cutover
+    Step("inspect", name="inspect-check", args="--check", only="adopted"),
+)
+
+
+def preparation(storage_phase: str) -> tuple[Step, ...]:
+    """Every node: wait, preflight, prepare, (adopted) inspect, the storage phase, (adopted) backup, fetch, certs."""
+    return (
+        *PREPARE_HEAD,
+        Step(storage_phase, after_storage=True),
+        Step("backup", only="adopted-tarball", revisions=("cutover",)),
+        Step("fetch-ce"),
+        Step("certs"),
+    )
+
+
+#: the cutover opens by stopping the primary's CE (the only window in which CE is down)
+STOP = Stage((Step("stop", name="cutover-stop", revisions=("cutover",)),))
+#: each member's setup, one at a time in cutover order
+SETUP = Step("setup", name="cutover-setup", revisions=("cutover",))
+#: then every member starts, in order
+START = Stage((Step("start", name="cutover-start", revisions=("cutover",)),), each_member=True)
+#: and the primary checks the cluster (again whenever the bundle changes)
+VERIFY = Stage((Step("verify", args="--json --insecure-ui", revisions=("cutover", "bundle")),))

@@ -1,0 +1,57 @@
+"""CE 5.x: the shared folder on EFS (NFS), setup driven through its prompts, certificates copied.
+
+Owns: the 5.x facts (ports, pins, minimums, supported OS; facts 3.1, 4) and its plan: every node
+mounts the EFS folder in its preparation; in the cutover each member runs its setup in turn.
+Its phases: ``mount`` (phases.mount), ``certs`` (phases.certs), ``setup`` (phases.setup_ce,
+answering CE's prompts); it has no GlusterFS bricks.
+
+Must not touch: anything outside the standard library (see ``base``).
+"""
+
+from __future__ import annotations
+
+from ..catalogue import Implementation
+from ..system import setting
+from .base import SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, Stage, preparation
+
+CE5 = ReleaseLine(
+    major=5,
+    storage="efs",
+    storage_phase="mount",
+    cluster_ports=(
+        PortRange(4369, 4369, "RabbitMQ epmd"),
+        PortRange(5672, 5672, "RabbitMQ AMQP"),
+        PortRange(15672, 15672, "RabbitMQ management HTTP"),
+        PortRange(25672, 25672, "RabbitMQ Erlang distribution"),
+        PortRange(35672, 35672, "RabbitMQ CLI distribution"),
+        PortRange(27017, 27017, "MongoDB replica set"),
+    ),
+    python_pins=("pyyaml>=6.0.0", "python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3,<=4.7.3"),
+    docker_min=(25, 0, 3),
+    compose_min=(2, 16, 0),
+    podman_min=(3, 4, 2),
+    podman_compose_min=(1, 0, 3),
+    python_min=(3, 6, 0),
+    setup_python="system",
+    needs_avx=False,
+    supported_os=(("ubuntu", "20.04"), ("ubuntu", "22.04"), ("rhel", "8"), ("rhel", "9")),
+    other_os_version_warns=True,
+    ubuntu_series=("jammy", "22.04"),
+    default_shared_dir="/mnt/ce-ha",
+    fixed_shared_dir=False,
+    takes_configured_ui_certificate=True,
+    backup_on_shared=True,
+    extra_apt_packages=(),
+    prepare_extras=(),
+    phases={
+        "mount": Implementation("phases.mount"),
+        "bricks": NotNeeded(f"CE 5.x: shared storage is EFS ({setting('sharedDir')}), no GlusterFS bricks"),
+        "certs": Implementation("phases.certs"),
+        "setup": Implementation("phases.setup_ce"),
+    },
+    plan=Plan(
+        preparation=preparation("mount"),
+        cutover=(STOP, Stage((SETUP,), each_member=True), START),
+        check=VERIFY,
+    ),
+)

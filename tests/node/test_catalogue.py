@@ -1,0 +1,56 @@
+"""The phase catalogue: each phase's own bounds fit inside the step's outer timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.cenode import catalogue
+from scripts.cenode.system import DEFAULT_TIMEOUTS
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.PHASES))
+def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
+    phase = catalogue.PHASES[name]
+    inner = sum(DEFAULT_TIMEOUTS[key] * times for key, times in phase.budgets)
+    assert inner < phase.outer_s, f"{name}: {inner} s of inner bounds do not fit in timeout {phase.outer_s}"
+
+
+@pytest.mark.parametrize(
+    ("name", "outer", "inner"),
+    [
+        ("wait", 600, 540),
+        ("preflight", 600, 300),
+        ("prepare", 2400, 900 + 600),
+        ("mount", 600, 300),
+        ("bricks", 600, 180 + 120),
+        ("fetch-ce", 900, 3 * 240),
+        ("backup", 1800, 1700),
+        ("setup", 3600, 3300 + 120),
+        ("gluster-join", 600, 180 + 120),
+        ("start", 1800, 1500 + 240),
+        ("stop", 900, 780),
+        ("inspect", 600, 0),
+        ("certs", 600, 0),
+        ("verify", 600, 0),
+    ],
+)
+def test_outer_timeouts_and_inner_budgets(name: str, outer: int, inner: int) -> None:
+    phase = catalogue.PHASES[name]
+    assert catalogue.outer_timeout(name) == outer
+    assert sum(DEFAULT_TIMEOUTS[key] * times for key, times in phase.budgets) == inner
+
+
+def test_every_budget_key_is_a_known_timeout_and_every_timeout_bounds_some_phase() -> None:
+    used = {key for phase in catalogue.PHASES.values() for key, _ in phase.budgets}
+    assert used <= set(DEFAULT_TIMEOUTS)
+    # the per-prompt silences are bounds inside setup's total, the peer connect one inside peers
+    assert set(DEFAULT_TIMEOUTS) - used == {"setup_prompt", "setup_unknown_prompt", "peer_connect"}
+
+
+def test_only_setup_has_secret_output_and_unknown_names_get_the_default() -> None:
+    assert [name for name, phase in catalogue.PHASES.items() if phase.secret_output] == ["setup"]
+    assert catalogue.outer_timeout("no-such-phase") == 600
+
+
+def test_phases_that_run_before_node_json_is_there() -> None:
+    assert sorted(name for name, phase in catalogue.PHASES.items() if not phase.needs_node) == ["verify", "wait"]
