@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
+#: the oldest python the node agent (scripts/) runs on; README "The node agent's Python"
+NODE_PYTHON := 3.8
+NODE_LINT := $(VENV)/node-lint
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 'scripts/ce-node' 'ce-health' '.ci/run' 2>/dev/null)
 
 .PHONY: venv plan test unit lint docs bench
@@ -12,15 +15,24 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
+## mypy that still targets the node agent's python floor (mypy 2.x starts at 3.10)
+$(NODE_LINT)/.installed: requirements-node-lint.txt
+	python3 -m venv $(NODE_LINT)
+	$(NODE_LINT)/bin/pip install -q -r requirements-node-lint.txt
+	touch $@
+
 venv: $(VENV)/.installed
 
 ## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml (or examples/$(STACK)/)
 plan: venv
 	$(PY) -m offline.plan --stack $(STACK)
 
-lint: venv
+## scripts/ (the node agent) also at NODE_PYTHON: ruff via scripts/ruff.toml, vermin, mypy
+lint: venv $(NODE_LINT)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	$(NODE_LINT)/bin/mypy --python-version $(NODE_PYTHON) scripts
+	$(VENV)/bin/vermin --quiet --no-tips --violations --target=$(NODE_PYTHON)- scripts
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 	$(PY) -m tools.doc_tables --check
 

@@ -575,13 +575,15 @@ def _assess(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> ClusterHealth:
     """Turn per-node answers into one report; pure (no I/O)."""
+    if not len(nodes) == len(mongo) == len(ui):  # what zip(strict=True) would check, on python 3.8
+        raise ValueError(f"{len(nodes)} nodes but {len(mongo)} MongoDB and {len(ui)} UI answers")
     problems: list[str] = []
     warnings: list[str] = []
     notes: list[str] = []
     addresses = [node.mongo_address for node in nodes]
     configured = set(addresses)
 
-    for address, answer in zip(addresses, mongo, strict=True):
+    for address, answer in zip(addresses, mongo):
         if answer.state == TIMEOUT:
             problems.append(f"{address}: MongoDB not answering ({answer.error})")
         elif answer.state == UNREACHABLE:
@@ -594,7 +596,7 @@ def _assess(
     if len(set_names) > 1:
         problems.append(f"nodes report different replica-set names: {', '.join(sorted(set_names))}")
 
-    claimants = [address for address, a in zip(addresses, mongo, strict=True) if a.state == PRIMARY]
+    claimants = [address for address, a in zip(addresses, mongo) if a.state == PRIMARY]
     primary = claimants[0] if len(claimants) == 1 else None
     if len(claimants) > 1:
         problems.append(f"{len(claimants)} nodes claim PRIMARY: {', '.join(claimants)}")
@@ -611,7 +613,7 @@ def _assess(
         members_source = "hello" if config else "none"
         members = tuple(Member(name, "?", None, name in configured) for name in dict.fromkeys(listed))
     for reason in dict.fromkeys(a.status_problem for a in mongo if a.status_problem):
-        where = [ad for ad, a in zip(addresses, mongo, strict=True) if a.status_problem == reason]
+        where = [ad for ad, a in zip(addresses, mongo) if a.status_problem == reason]
         problems.append(f"replSetGetStatus on {', '.join(where)}: {reason}")
     notes.extend(a.status_note for a in mongo if a.status_note)
 
@@ -621,8 +623,8 @@ def _assess(
         problems.append(f"no PRIMARY: no node claims to be primary{extra}")
 
     reports: list[NodeReport] = []
-    unreachable = {address for address, a in zip(addresses, mongo, strict=True) if a.state in (TIMEOUT, UNREACHABLE, ERROR)}
-    for node, address, answer, ui_answer in zip(nodes, addresses, mongo, ui, strict=True):
+    unreachable = {address for address, a in zip(addresses, mongo) if a.state in (TIMEOUT, UNREACHABLE, ERROR)}
+    for node, address, answer, ui_answer in zip(nodes, addresses, mongo, ui):
         member: bool | None
         if config:
             member = address in config or (answer.me is not None and answer.me in config)
@@ -661,11 +663,11 @@ def _assess(
 
     if primary is not None:
         disagree = sorted(
-            address for address, a in zip(addresses, mongo, strict=True) if a.state == SECONDARY and a.sees_primary and a.sees_primary != primary
+            address for address, a in zip(addresses, mongo) if a.state == SECONDARY and a.sees_primary and a.sees_primary != primary
         )
         if disagree:
             warnings.append(f"{', '.join(disagree)} name another primary than {primary}")
-    primary_host = next((n.host for n, a in zip(nodes, addresses, strict=True) if a == primary), None)
+    primary_host = next((n.host for n, a in zip(nodes, addresses) if a == primary), None)
     if ce_primary is not None:
         if ce_primary not in {node.host for node in nodes}:
             warnings.append(f"CE's {CE_PRIMARY_KEY}={ce_primary} is none of the given nodes")
@@ -691,7 +693,7 @@ def _assess(
 
 def _pick_status(addresses: Sequence[str], mongo: Sequence[_MongoAnswer], primary: str | None) -> tuple[tuple[str, str, bool], ...] | None:
     """The primary's replSetGetStatus if it has one, else the first node's that does."""
-    by_address = dict(zip(addresses, mongo, strict=True))
+    by_address = dict(zip(addresses, mongo))
     if primary is not None and by_address[primary].status_members is not None:
         return by_address[primary].status_members
     return next((a.status_members for a in mongo if a.status_members is not None), None)
@@ -716,7 +718,7 @@ def render_table(report: ClusterHealth) -> str:
         rows.append((node.node, node.mongo_state, member, ui_text))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
     if report.members:
         listed = ", ".join(m.name if m.state == "?" else f"{m.name} {m.state}" for m in report.members)
         lines.append(f"members ({report.members_source}): {listed}")

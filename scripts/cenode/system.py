@@ -124,7 +124,7 @@ class PhaseLog:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._handle = os.fdopen(fd, "a", encoding="utf-8", errors="replace")
         self.warnings: list[str] = []
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017 - nodes run python 3.9+
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.write(f"\n===== {stamp} {phase} (pid {os.getpid()}) =====\n")
 
     def write(self, text: str) -> None:

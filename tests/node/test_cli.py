@@ -169,7 +169,7 @@ def _python(version: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("version", ["3.9", "3.10"])  # RHEL 9, Ubuntu 22.04
+@pytest.mark.parametrize("version", ["3.8", "3.9", "3.10"])  # Ubuntu 20.04 (the floor), RHEL 9, Ubuntu 22.04
 def test_node_code_runs_on_the_os_pythons(version: str, tmp_path: Path) -> None:
     python = _python(version)
     if python is None:

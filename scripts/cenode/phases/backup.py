@@ -126,7 +126,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     if found:
         return PhaseResult("unchanged", f"{found} already holds this tree (fingerprint {fingerprint[:12]})")
 
-    when = now or datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - nodes run python 3.9+
+    when = now or datetime.datetime.now(datetime.timezone.utc)
     name = backup_name(cfg.node_name, when, ce_dir)
     final = os.path.join(backups, name)
     counter = 1

@@ -165,7 +165,7 @@ def check_peers(
     with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
         results = list(pool.map(lambda t: probe(t[0], t[1], timeout), targets))
     bad: dict[str, list[str]] = {}
-    for (ip, port), reason in zip(targets, results):  # noqa: B905 - python 3.9 on nodes
+    for (ip, port), reason in zip(targets, results):
         if reason is not None:
             bad.setdefault(ip, []).append(f"{port} ({reason})")
     return [

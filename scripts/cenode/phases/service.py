@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
+    from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
 
 MONGO_PORT = 27017
 LOOPBACK = "127.0.0.1"

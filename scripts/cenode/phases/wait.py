@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
+    from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
 
 #: files whose POSIX/flock lock means "a package manager is running"
 LOCK_FILES = (
