@@ -32,7 +32,7 @@ PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 DEFAULT_INSTANCE_TYPE = "m5.2xlarge"
 DEFAULT_ROOT_GB = 100
-MIN_ROOT_GB = {8: 80, 16: 120}  # CE's disk check: 90 % of these totals (facts 4)
+MIN_ROOT_GB = {8: 80, 16: 120}  # CE's disk check: 90 % of these totals (docs/ce-facts.md §4)
 #: vCPU of an instance size suffix on the x86 general/compute/memory families CE runs on
 VCPU_BY_SIZE = {
     "medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "3xlarge": 12, "4xlarge": 16,

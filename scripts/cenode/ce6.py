@@ -2,9 +2,9 @@
 and the shared files CE 6.1 leaves too open.
 
 Owns: finding an interpreter that satisfies the line's ``python_min`` and has ``venv``, ``ensurepip``
-and ``pip`` (what CE's ``ensure_environment`` demands, facts 1.7), rendering the complete
-``cloudexchange.config`` of a node (facts 1.7, 1.8, 1.9 B.4, 9.10, 9.11), redacting CE's output,
-and tightening ``.env.keys`` / ``tls_cert_ca.key`` (correction 6) without locking the containers
+and ``pip`` (what CE's ``ensure_environment`` demands, docs/ce-facts.md §1.7), rendering the complete
+``cloudexchange.config`` of a node (docs/ce-facts.md §1.7, §1.8, §1.9 B.4, §9.10, §9.11), redacting CE's output,
+and tightening ``.env.keys`` / ``tls_cert_ca.key`` (docs/ce-facts.md §C6) without locking the containers
 (uid/gid 1001) out.
 
 Must not touch: anything except what the caller asks for. Standard library only (python 3.8+).
@@ -26,7 +26,7 @@ from .system import Ctx
 #: interpreters tried, in order: the system python3 first, then versioned ones (Ubuntu 22.04: python3.11)
 PYTHON_CANDIDATES = ("python3", "python3.13", "python3.12", "python3.11")
 CE_UID = 1001
-#: CE prints a generated secret with these (facts 9.10): whatever follows is redacted
+#: CE prints a generated secret with these (docs/ce-facts.md §9.10): whatever follows is redacted
 GENERATED_SECRET = re.compile(r"(Setting following random [A-Za-z ]+? - )(\S+)")
 
 
@@ -101,7 +101,7 @@ class ConfigInput:
 
 def render_config(values: ConfigInput) -> str:
     """The complete file, identical on every node except HA_CURRENT_NODE and the primary's
-    HA_PRIMARY_NODE_IP (facts 9.11); rewritten before every setup run (facts 1.7)."""
+    HA_PRIMARY_NODE_IP (docs/ce-facts.md §9.11); rewritten before every setup run (docs/ce-facts.md §1.7)."""
     tls = '"1.2,1.3"' if values.tls12 else '"1.3"'
     lines = [
         "# written by cloud-exchange-ha before every setup run: edit the stack settings, not this file",
@@ -119,7 +119,7 @@ def render_config(values: ConfigInput) -> str:
         f"HA_CURRENT_NODE={values.node_ip}",
         f"HA_NFS_DATA_DIRECTORY={values.data_dir}",
     ]
-    if values.primary:  # a secondary leaves it unset, as add-node does (facts 1.9 B.4)
+    if values.primary:  # a secondary leaves it unset, as add-node does (docs/ce-facts.md §1.9 B.4)
         lines.append(f"HA_PRIMARY_NODE_IP={values.node_ip}")
     lines += [f"GLUSTERFS_BASE_PORT={values.glusterfs_base_port}", f"GLUSTERFS_MAX_PORT={values.glusterfs_max_port}"]
     return "\n".join(lines) + "\n"
@@ -131,7 +131,7 @@ def unsafe_in_config(value: str) -> bool:
 
 
 def output_redactor(secrets: Sequence[str]) -> Redactor:
-    """Removes the node's secrets and anything CE announces as a generated secret (facts 9.10)."""
+    """Removes the node's secrets and anything CE announces as a generated secret (docs/ce-facts.md §9.10)."""
     return Redactor(list(secrets), announced=(GENERATED_SECRET,))
 
 

@@ -1,4 +1,4 @@
-"""Reading an installed CE: its ``.env`` files, its version, and its secrets (facts 5.1, 5.2).
+"""Reading an installed CE: its ``.env`` files, its version, and its secrets (docs/ce-facts.md §5.1, §5.2).
 
 Owns: dotenv parsing, the installed-version lookup (INSTALL_VERSION, CORE_TAG, git describe),
 finding the secret file (``.env`` LOCATION), and decrypting 5.1.1+ secret values
@@ -166,7 +166,7 @@ def _maybe_decrypt(raw: str, keys: dict[str, str]) -> str:
 
 
 def read_secrets(ce_dir: str) -> CeSecrets:
-    """Maintenance password and JWT secret of the CE installed in ``ce_dir`` (facts 5.1).
+    """Maintenance password and JWT secret of the CE installed in ``ce_dir`` (docs/ce-facts.md §5.1).
 
     Raises ValueError (without any secret in the text) when a value cannot be decrypted.
     """

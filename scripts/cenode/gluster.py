@@ -1,13 +1,13 @@
 """CE 6.x's GlusterFS as the node-side phases see it: layout, glusterd.vol, the gluster CLI, state.
 
 Owns: the node's GlusterFS layout (``lines.GlusterFacts``, relocated by ``NodeEnv.gluster_base``
-in tests), rewriting the management block of ``glusterd.vol`` (facts 1.9 B.1), running ``gluster``
+in tests), rewriting the management block of ``glusterd.vol`` (docs/ce-facts.md §1.9 B.1), running ``gluster``
 bounded and in script mode, parsing ``gluster volume info`` / ``gluster peer status``, and telling
-whether ``/opt/shared/data`` is the GlusterFS mount (facts 2.2: a mount whose source names the
+whether ``/opt/shared/data`` is the GlusterFS mount (docs/ce-facts.md §2.2: a mount whose source names the
 volume; the TEST DOUBLE's marker file counts too, see ``STANDIN_MARKER``).
 
 Must not touch: anything by itself; the phases (bricks, gluster-join, setup) decide. Never mounts
-anything at the data folder (only gluster-join's caller, the secondary's setup, does, facts 1.9 B.3).
+anything at the data folder (only gluster-join's caller, the secondary's setup, does, docs/ce-facts.md §1.9 B.3).
 Standard library only (python 3.8+).
 """
 
@@ -47,7 +47,7 @@ def layout(ctx: Ctx) -> lines.GlusterFacts:
 
 
 def port_options(facts: lines.GlusterFacts) -> dict[str, str]:
-    """The glusterd.vol options CE's ``update_glusterd_ports`` writes (facts 1.9 B.1)."""
+    """The glusterd.vol options CE's ``update_glusterd_ports`` writes (docs/ce-facts.md §1.9 B.1)."""
     return {
         "transport.socket.listen-port": str(facts.glusterd.from_port),
         "base-port": str(facts.bricks.from_port),
@@ -196,7 +196,7 @@ def parse_peer_status(text: str) -> dict[str, str]:
 
 
 def mount_state(ctx: Ctx, facts: lines.GlusterFacts) -> tuple[bool, str]:
-    """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (facts 2.2) or the TEST DOUBLE's marker."""
+    """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (docs/ce-facts.md §2.2) or the TEST DOUBLE's marker."""
     from .phases.mount import parse_mountinfo
 
     mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))

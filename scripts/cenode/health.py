@@ -1,9 +1,9 @@
 """Cluster health check: is the CE replica set whole, which node is primary, does the UI answer.
 
-Owns: asking each node's MongoDB ``hello`` (no authentication, facts 6.3) and, when a root-only
+Owns: asking each node's MongoDB ``hello`` (no authentication, docs/ce-facts.md §6.3) and, when a root-only
 credentials file is readable, ``replSetGetStatus`` as user ``root`` (authSource ``admin``);
 probing each node's UI over HTTP(S); reading CE's own idea of the primary
-(``HA_PRIMARY_NODE_IP`` in the shared config ``.env``, facts 2.1/2.2/6.3); turning all of that
+(``HA_PRIMARY_NODE_IP`` in the shared config ``.env``, docs/ce-facts.md §2.1/§2.2/§6.3); turning all of that
 into a report (:class:`ClusterHealth`), a short table or JSON, and an exit code (0 = healthy).
 It is the ``verify`` phase of ``pulumi up`` (run on a node) and the operators' ``ce-health``.
 
@@ -50,10 +50,10 @@ DEADLINE_GRACE_S = 1.0
 ERROR_TEXT_LIMIT = 200
 #: a note is "<address>: replSetGetStatus: <error text>"
 NOTE_TEXT_LIMIT = ERROR_TEXT_LIMIT + 100
-MONGO_USER = "root"  # facts 6.3
+MONGO_USER = "root"  # docs/ce-facts.md §6.3
 MONGO_AUTH_SOURCE = "admin"
 CE_PRIMARY_KEY = "HA_PRIMARY_NODE_IP"
-#: 6.x keeps the shared config on the Gluster mount (facts 2.2); 5.x under ``<shared_dir>`` (2.1).
+#: 6.x keeps the shared config on the Gluster mount (docs/ce-facts.md §2.2); 5.x under ``<shared_dir>`` (docs/ce-facts.md §2.1).
 SHARED_ENV_6X = f"{lines.CE6_GLUSTER.config_dir}/.env"
 DEFAULT_CREDENTIALS = os.path.join(nodeconfig.CONFIG_DIR, nodeconfig.SECRETS_FILE)
 
@@ -86,7 +86,7 @@ class NodeAddress:
 
     @property
     def mongo_address(self) -> str:
-        """The name the replica set gives this member (CE uses ``<ip>:27017``, facts 6.1)."""
+        """The name the replica set gives this member (CE uses ``<ip>:27017``, docs/ce-facts.md §6.1)."""
         return f"{_bracket(self.host)}:{self.mongo_port}"
 
 
@@ -674,7 +674,7 @@ def _assess(
         elif primary_host is not None and ce_primary != primary_host:
             warnings.append(
                 f"CE's {CE_PRIMARY_KEY}={ce_primary} but the MongoDB PRIMARY is {primary_host}: "
-                "after a full stop, start the node CE names first (facts 6.2)"
+                "after a full stop, start the node CE names first (docs/ce-facts.md §6.2)"
             )
 
     return ClusterHealth(

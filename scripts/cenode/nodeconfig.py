@@ -68,7 +68,7 @@ class NodeConfig:
         return cls(**data)
 
 
-#: characters CE rejects in the maintenance password / the JWT secret (facts 1.3 #10, #11); the
+#: characters CE rejects in the maintenance password / the JWT secret (docs/ce-facts.md §1.3 #10, #11); the
 #: stack settings refuse them (components/settings.py) and the setup phases check them again
 FORBIDDEN_IN_PASSWORD = ("\\", "/", "'", '"', " ")
 FORBIDDEN_IN_JWT = ("\\", "/", " ", "'", '"', "?", "&", "\t")

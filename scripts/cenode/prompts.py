@@ -1,9 +1,9 @@
-"""Driving CE 5.x's interactive ``./setup`` by matching its prompt text (facts 1.3, 1.4, 1.6).
+"""Driving CE 5.x's interactive ``./setup`` by matching its prompt text (docs/ce-facts.md §1.3, §1.4, §1.6).
 
 Owns: the answer tables (primary, secondary), which secrets setup's output must be redacted of
 (:meth:`Answers.secrets`, redacted by :mod:`cenode.redaction`), and :class:`SetupDriver`, which runs setup under a pty (pexpect) and answers a prompt
 only when setup is waiting on it: the prompt's last line ends the output and setup has been
-quiet for a moment. It never feeds answers blindly (correction 2: setup loops forever on EOF).
+quiet for a moment. It never feeds answers blindly (docs/ce-facts.md §C2: setup loops forever on EOF).
 
 Bounds: total time, silence while waiting for a known prompt, silence after something that looks
 like an unknown prompt, total output, repeated "Invalid input", and how often a prompt may be
@@ -192,9 +192,9 @@ P_TLS12 = Prompt(
 P_CA = Prompt("custom CA certs y/n", r"Do you want to provide custom CA certs\?", _bare("n"))
 P_ENV_BACKUP = Prompt("backup .env y/n", r"Do you want to take backup of \.env file\?", _bare("n"))
 P_ENV_BACKUP_CURRENT = Prompt("backup .env path (current)", r"Enter the destination path for backup of \.env", _bare(""))
-P_ENV_BACKUP_PATH = Prompt("backup .env path", r"Enter the destination path \(e\.g\.", _bare("./backup_env"))  # correction 3
+P_ENV_BACKUP_PATH = Prompt("backup .env path", r"Enter the destination path \(e\.g\.", _bare("./backup_env"))  # docs/ce-facts.md §C3
 
-#: the primary's prompts (facts 1.3, in setup's order; matching does not depend on the order)
+#: the primary's prompts (docs/ce-facts.md §1.3, in setup's order; matching does not depend on the order)
 PRIMARY_PROMPTS: tuple[Prompt, ...] = (
     P_VERSION_MENU,
     P_PROXY,
@@ -219,7 +219,7 @@ PRIMARY_PROMPTS: tuple[Prompt, ...] = (
     P_ENV_BACKUP_CURRENT,
     P_ENV_BACKUP_PATH,
 )
-#: a secondary's prompts (facts 1.4); anything else on a secondary is unexpected and stops setup
+#: a secondary's prompts (docs/ce-facts.md §1.4); anything else on a secondary is unexpected and stops setup
 SECONDARY_PROMPTS: tuple[Prompt, ...] = (
     P_VERSION_MENU,
     P_NODE_IP,

@@ -16,11 +16,11 @@ from typing import Tuple  # noqa: UP035 - Tuple keeps the module importable on p
 
 Version = Tuple[int, int, int]  # noqa: UP006 - see the import
 
-#: HA exists from CE 5.0.0 on (facts 5.2: setup compares INSTALL_VERSION < "5.0.0").
+#: HA exists from CE 5.0.0 on (docs/ce-facts.md §5.2: setup compares INSTALL_VERSION < "5.0.0").
 HA_MIN_VERSION: Version = (5, 0, 0)
-#: 5.0.x and 5.1.0 open setup with a version menu this program does not drive (facts, correction 10).
+#: 5.0.x and 5.1.0 open setup with a version menu this program does not drive (docs/ce-facts.md §C10).
 DRIVER_MIN_VERSION: Version = (5, 1, 1)
-#: CE's setup judges success by this text alone; 5.x exits 0 even on failure (facts 1.3, 9.1).
+#: CE's setup judges success by this text alone; 5.x exits 0 even on failure (docs/ce-facts.md §1.3, §9.1).
 SETUP_SUCCESS_TEXT = "Setup completed successfully"
 
 _TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-beta[.\d]*)?$")

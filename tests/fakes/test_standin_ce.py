@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): tests of the double itself.
-"""Tests of the stand-in CE (tests/fakes/standin_ce): it must behave as ce-ha-facts.md says.
+"""Tests of the stand-in CE (tests/fakes/standin_ce): it must behave as docs/ce-facts.md says.
 
 Everything runs locally in temporary directories: no hosts, loopback only. The fake mongods of
 the cluster test bind 127.0.0.11-13:27017 (each node's HA_CURRENT_NODE), the standalone one
@@ -39,7 +39,7 @@ PASSWORD = "Maint#1pass"  # '#' must be URL-encoded in MAINTENANCE_PASSWORD_ESCA
 SUCCESS = "Setup completed successfully"
 CAP = 200000
 
-# prompt (substring of the text CE prints) -> answer; see facts 1.3 / 1.4
+# prompt (substring of the text CE prints) -> answer; see docs/ce-facts.md §1.3 / §1.4
 PROXY = "Are you using HTTP(s) proxy for outbound traffic? [y/n]"
 TENANT = "Please Enter 'test' if you do not have any Netskope tenant: "
 HA = "> Do you want to setup HA Parameters? [y/n]: "
@@ -150,12 +150,12 @@ def piped_setup(node: Path, lines: Sequence[str], env: dict[str, str], *args: st
 
 
 def primary_lines(nfs: Path) -> list[str]:
-    """Facts 1.6: the fresh-primary stdin sequence."""
+    """docs/ce-facts.md §1.6: the fresh-primary stdin sequence."""
     return ["n", "test", "y", str(nfs), ",".join(NODE_IPS), NODE_IPS[0], "https", "", JWT, PASSWORD, PASSWORD, "", "n", "n"]
 
 
 def decrypt(env: dict[str, str], value: str) -> str:
-    """Facts 5.1, independent of openssl: AES-256-CBC, key sha256(CE_SETUP_ID), IV CE_IV, PKCS#7."""
+    """docs/ce-facts.md §5.1, independent of openssl: AES-256-CBC, key sha256(CE_SETUP_ID), IV CE_IV, PKCS#7."""
     key = hashlib.sha256(env["CE_SETUP_ID"].encode()).digest()
     decryptor = Cipher(algorithms.AES(key), modes.CBC(bytes.fromhex(env["CE_IV"]))).decryptor()
     padded = decryptor.update(base64.b64decode(value)) + decryptor.finalize()
@@ -229,7 +229,7 @@ def test_primary_setup_prompts_files_and_secrets(bare_repo: str, pins_dir: str, 
     assert "HA_CURRENT_NODE" not in shared
     assert shared["HA_ENABLED"] == "True" and shared["JWT_SECRET"] == JWT
     assert shared["CE_SETUP_ID"] == local["CE_SETUP_ID"]
-    assert not (nfs / "config" / ".env.ceversion").exists()  # correction 4: ./start writes it
+    assert not (nfs / "config" / ".env.ceversion").exists()  # docs/ce-facts.md §C4: ./start writes it
 
     keys = nfs / ".env.keys"
     assert mode(keys) == 0o400
@@ -293,7 +293,7 @@ def test_secondary_setup_asks_only_its_ip(bare_repo: str, pins_dir: str, tmp_pat
     assert local["HA_PRIMARY_NODE_IP"] == NODE_IPS[0]
     assert local["LOCATION"] == str(nfs / ".env.keys")
     assert local["JWT_SECRET"] == JWT
-    assert read_env(nfs / "config" / ".env")["HA_ENABLED"] == "False"  # 5.x quirk (facts 1.4)
+    assert read_env(nfs / "config" / ".env")["HA_ENABLED"] == "False"  # 5.x quirk (docs/ce-facts.md §1.4)
 
 
 def test_getpass_reads_stdin_without_a_terminal(bare_repo: str, pins_dir: str, tmp_path: Path) -> None:
@@ -460,11 +460,11 @@ def test_cluster_start_join_stop(bare_repo: str, pins_dir: str, tmp_path: Path, 
             wrong.admin.command("replSetGetStatus")
     assert failed.value.code == 18
 
-    again = run_script(node2, "start", env)  # facts 6.1 / 9.8
+    again = run_script(node2, "start", env)  # docs/ce-facts.md §6.1 / §9.8
     assert again.returncode == 1
     assert "The node is already connected with the cluster." in again.stdout
 
-    # stopping the primary steps it down and moves HA_PRIMARY_NODE_IP (facts 6.2)
+    # stopping the primary steps it down and moves HA_PRIMARY_NODE_IP (docs/ce-facts.md §6.2)
     assert run_script(node1, "stop", env).returncode == 0
     assert read_env(node1 / ".env")["HA_PRIMARY_NODE_IP"] == NODE_IPS[1]
     assert read_env(nfs / "config" / ".env")["HA_PRIMARY_NODE_IP"] == NODE_IPS[1]
@@ -577,7 +577,7 @@ def test_older_releases_lay_down_their_own_files(bare_repo: str, pins_dir: str, 
     local = read_env(v510 / ".env")
     assert local["INSTALL_VERSION"] == "5.1.0"
     assert local["CORE_TAG"] == "netskopetechnicalalliances/cloudexchange:core5-5.1.0"
-    assert f"MAINTENANCE_PASSWORD='{PASSWORD}'" in (v510 / ".env.keys").read_text()  # 5.1.0: plaintext (facts 5.1)
+    assert f"MAINTENANCE_PASSWORD='{PASSWORD}'" in (v510 / ".env.keys").read_text()  # 5.1.0: plaintext (docs/ce-facts.md §5.1)
 
     v420 = clone(bare_repo, tmp_path / "v420", tag="v4.2.0")
     result = install_standalone(v420, tmp_path, env)

@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): tests of the double itself (6.x line).
-"""Tests of the stand-in CE's 6.x flavour (tag v6.1.0) and its GlusterFS stand-in, against ce-ha-facts.md.
+"""Tests of the stand-in CE's 6.x flavour (tag v6.1.0) and its GlusterFS stand-in, against docs/ce-facts.md.
 
 Local temporary directories only, loopback only. The TEST-ONLY hooks move the host paths:
 ``STANDIN_OPT_SHARED`` (CE's /opt/shared, one per test = the "bind-mounted" shared folder of all
@@ -201,7 +201,7 @@ def gluster_state(lab: Lab) -> dict[str, dict[str, dict[str, object]]]:
 
 
 def join_gluster(lab: Lab, primary: Node, node: Node, replica: int) -> None:
-    """Facts 1.9 B steps 1-3, through the stand-in CLI."""
+    """docs/ce-facts.md §1.9 B steps 1-3, through the stand-in CLI."""
     assert run(node, "glusterd").returncode == 0
     assert run(primary, "gluster", "peer", "probe", node.ip).stdout.strip() == "peer probe: success"
     added = run(primary, "gluster", "--mode=script", "volume", "add-brick", VOLUME, "replica", str(replica), f"{node.ip}:{lab.brick}", "force")
@@ -251,13 +251,13 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
     assert "Setting following random" not in out
     assert (node.ce / ".cevenv" / "bin" / "activate").is_file()
 
-    # GlusterFS: 1-brick volume on this node, started, "mounted" (facts 1.8, 2.2)
+    # GlusterFS: 1-brick volume on this node, started, "mounted" (docs/ce-facts.md §1.8, §2.2)
     info = volume_info(node)
     assert "Status: Started" in info and "Number of Bricks: 1\n" in info and f"Brick1: {node.ip}:{lab.brick}" in info
     assert lab.marker.read_text().strip() == VOLUME
     assert "option transport.socket.listen-port 24007" in (node.gluster_local / "glusterd.vol").read_text()
 
-    # env files: shared full, local reduced (facts 1.8), HA_ENABLED=True (correction 8)
+    # env files: shared full, local reduced (docs/ce-facts.md §1.8), HA_ENABLED=True (docs/ce-facts.md §C8)
     shared_env = lab.data / "config" / ".env"
     shared = read_env(shared_env)
     local = read_env(node.ce / ".env")
@@ -269,7 +269,7 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
     assert "HA_CURRENT_NODE" not in shared and "JWT_SECRET" not in shared and "JWT_SECRET" not in local
     assert shared["CE_SETUP_ID"] == local["CE_SETUP_ID"] and shared["IS_MPASS_CONFIGURED"] == "True"
 
-    # secrets: encrypted without a trailing newline, JWT inside (facts 5.1), 0444 (correction 6)
+    # secrets: encrypted without a trailing newline, JWT inside (docs/ce-facts.md §5.1), 0444 (docs/ce-facts.md §C6)
     keys_file = lab.data / "config" / ".env.keys"
     assert mode(keys_file) == 0o444
     keys = read_env(keys_file)
@@ -279,7 +279,7 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
     assert decrypt(local, keys["MONGO_INITDB_ROOT_PASSWORD"]) == PASSWORD
     assert PASSWORD not in keys_file.read_text() and JWT not in keys_file.read_text()
 
-    # certificates (facts 8, correction 6) and the local copy of the Mongo/RabbitMQ set
+    # certificates (docs/ce-facts.md §8, §C6) and the local copy of the Mongo/RabbitMQ set
     shared_tls = lab.data / "config" / "ssl_certs" / "mongodb_rabbitmq_certs"
     local_tls = node.ce / "data" / "ssl_certs" / "mongodb_rabbitmq_certs"
     for name in TLS_FILES:
@@ -294,7 +294,7 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
     assert (lab.data / "config" / "ssl_certs" / "cte_cert.crt").is_file()
     assert (lab.data / "config" / "ca_certs" / ".keep").is_file()
 
-    # backups (correction 7), systemd unit (hook dir), config blanked (facts 1.7)
+    # backups (docs/ce-facts.md §C7), systemd unit (hook dir), config blanked (docs/ce-facts.md §1.7)
     backups = node.ce / "data" / "ce_env_backups"
     assert sorted(p.name for p in backups.iterdir()) == [".env.backup", ".env.ha.backup"]
     unit = (node.root / "systemd" / "cloud-exchange.service").read_text()
@@ -317,7 +317,7 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
 
 def test_missing_config_gives_defaults_and_printed_random_secrets(lab: Lab) -> None:
     node = lab.node(0)
-    # a bare --check-prerequisites is None (argparse nargs='?'): the normal setup runs (facts 1.1)
+    # a bare --check-prerequisites is None (argparse nargs='?'): the normal setup runs (docs/ce-facts.md §1.1)
     result = run(node, "setup", "--ignore-failures", "--check-prerequisites")
     out = result.stdout
     assert result.returncode == 0, out
@@ -389,7 +389,7 @@ def test_secondary_role_decision_and_gluster_join(lab: Lab) -> None:
 
 
 def test_rerun_on_primary_with_the_mount_down_recreates_the_volume(lab: Lab) -> None:
-    """Facts 2.2 / 9.12: the hazard a careful tool must never trigger, reproduced by the double."""
+    """docs/ce-facts.md §2.2 / §9.12: the hazard a careful tool must never trigger, reproduced by the double."""
     primary = setup_primary(lab)
     join_gluster(lab, primary, lab.node(1), replica=2)
     old = gluster_state(lab)["volumes"][VOLUME]
@@ -564,7 +564,7 @@ def test_standalone_install_v610_and_conversion_to_ha(lab: Lab) -> None:
     assert (node.ce / "data" / "custom_plugins").is_dir()
     assert PASSWORD not in (node.ce / "cloudexchange.config").read_text()
 
-    # standalone -> HA the tool's way (facts 7.2): HA keys, secrets left empty, ./setup
+    # standalone -> HA the tool's way (docs/ce-facts.md §7.2): HA keys, secrets left empty, ./setup
     write_config(node, ha_config(node, primary=True, secrets=False))
     converted = run(node, "setup", "--ignore-failures")
     assert converted.returncode == 0, converted.stdout

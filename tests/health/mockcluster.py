@@ -232,7 +232,7 @@ class FakeReplicaSet:
             "minWireVersion": 0,
             "maxWireVersion": MAX_WIRE_VERSION,
         }
-        if member.role == OUTSIDER:  # mongod --replSet without a config (facts 6.1 --join never ran)
+        if member.role == OUTSIDER:  # mongod --replSet without a config (docs/ce-facts.md §6.1 --join never ran)
             reply.update(isreplicaset=True, secondary=False, info="Does not have a valid replica set config")
             return reply
         reply.update(

@@ -254,7 +254,7 @@ def test_a_second_cutover_changes_nothing(cut_over: Flow) -> None:
     assert verify.rc == 0 and json.loads(verify.out.splitlines()[-1])["primary_ip"] == flow.primary.ip, verify
 
 
-CE_OWN_ENV = re.compile(r"^\.env(\.\d+)?$")  # CE keeps JWT_SECRET in plaintext in .env (facts 1.3) and copies it
+CE_OWN_ENV = re.compile(r"^\.env(\.\d+)?$")  # CE keeps JWT_SECRET in plaintext in .env (docs/ce-facts.md §1.3) and copies it
 
 
 def test_secrets_never_reach_logs_or_phase_output(cut_over: Flow, found: Secrets) -> None:

@@ -254,7 +254,7 @@ def test_greenfield_flow_on_the_6x_standin(lab: Lab, capsys: pytest.CaptureFixtu
     assert mode(config) == 0o600 and PASSWORD not in config.read_text()  # CE blanked the secrets
     assert f"HA_PRIMARY_NODE_IP={primary.ip}" in config.read_text() and "GLUSTERFS_MAX_PORT=24029" in config.read_text()
     keys = lab.data / "config" / ".env.keys"
-    assert mode(keys) == 0o440 and keys.stat().st_gid == 1001  # correction 6, containers keep reading
+    assert mode(keys) == 0o440 and keys.stat().st_gid == 1001  # docs/ce-facts.md §C6, containers keep reading
     assert mode(lab.data / "config" / "ssl_certs" / "mongodb_rabbitmq_certs" / "tls_cert_ca.key") == 0o640
 
     early = lab.phase(secondaries[0], "setup", ok=1)  # volume exists, brick not added yet
@@ -285,7 +285,7 @@ def test_greenfield_flow_on_the_6x_standin(lab: Lab, capsys: pytest.CaptureFixtu
         assert lab.phase(primary, "gluster-join", "--member", str(member)).startswith("gluster-join: unchanged")
     assert lab.state()["volumes"]["CloudExchange"]["full_heals"] == 2
 
-    # the primary refuses while the volume exists but is not mounted (facts 9.12)
+    # the primary refuses while the volume exists but is not mounted (docs/ce-facts.md §9.12)
     lab.marker.rename(lab.tmp / "marker")
     refused = lab.phase(primary, "setup", ok=1)
     assert "CloudExchange exists" in refused and "delete and recreate" in refused and "fix: mount it first" in refused

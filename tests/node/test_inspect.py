@@ -1,6 +1,6 @@
 """ceenv + inspect: CE's .env files, version sources, secret decryption, the three output modes.
 
-The encrypted values are made with the openssl CLI the way CE 5.1.1+ does (facts 5.1):
+The encrypted values are made with the openssl CLI the way CE 5.1.1+ does (docs/ce-facts.md §5.1):
 ``echo "'<password>'" | openssl enc -aes-256-cbc -K sha256(CE_SETUP_ID) -iv CE_IV -a -A``.
 """
 

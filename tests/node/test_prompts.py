@@ -18,7 +18,7 @@ from scripts.cenode.system import PhaseError
 JWT = "jwtSecret42"
 PASSWORD = "Maint#1pass"
 
-# The prompts exactly as ce-ha-facts.md 1.3/1.4 (and the stand-in) print them -> answer name
+# The prompts exactly as docs/ce-facts.md §1.3/§1.4 (and the stand-in) print them -> answer name
 PRIMARY_TEXTS = [
     ("Are you using HTTP(s) proxy for outbound traffic? [y/n]\n> ", "proxy y/n"),
     ("Enter Proxy URL (e.g. http(s)://10.0.0.0:3128)  (Current: )\n> ", "proxy URL"),

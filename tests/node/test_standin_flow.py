@@ -142,7 +142,7 @@ def test_migrate_flow_on_the_standin(lab: Path, standin_repo: str) -> None:
     assert phase(primary, "setup").startswith("setup: changed CE setup completed as primary")
     setup_log = (Path(primary.log_dir) / "setup.log").read_text()
     assert "answering 'http or https'" not in setup_log  # the standalone's certificate is in the shared folder
-    assert "answering 'maintenance password'" not in setup_log  # IS_MPASS_CONFIGURED + moved .env.keys (facts 7.2)
+    assert "answering 'maintenance password'" not in setup_log  # IS_MPASS_CONFIGURED + moved .env.keys (docs/ce-facts.md §7.2)
     assert "answering 'JWT secret': ***" in setup_log
     assert phase(primary, "setup").startswith("setup: unchanged")
 

@@ -1,7 +1,9 @@
-"""The README's generated tables match their sources, and its first lines give the two commands."""
+"""The README's generated tables match their sources, its first lines give the two commands, and the CE facts it
+and the code cite live in docs/ with every cited section present."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tools import doc_tables
@@ -25,3 +27,88 @@ def test_readme_opens_with_the_plan_and_test_commands_ci_runs() -> None:
     assert any("`make plan STACK=dev`" in line for line in head)
     assert any("`make test`" in line for line in head)
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+# ---- the CE facts live in docs/ and every citation of them resolves ----------------------------
+
+FACTS_DOCS = {"facts": ROOT / "docs" / "ce-facts.md", "lifecycle": ROOT / "docs" / "ce-lifecycle.md"}
+SKIP_PARTS = {"build", "__pycache__", "node_modules"}
+#: documents outside the repository, and the old citation forms that pointed at them
+OUTSIDE = re.compile(r"ce-ha-fact[s]|lifecycle-fact[s]|shared/doc[s]|\b(?:facts|corrections?|lifecycle),?\s+\(?\d", re.I)
+_TOKEN = r"§(?:C\d+|\d+(?:\.\d+)?)(?: (?:[AB](?:\.\d+)?(?: steps? \d+(?:-\d+)?)?|#\d+(?:-#\d+)?(?:, #\d+)*))?"
+#: "docs/ce-facts.md §1.9 B.4, §9.10-§9.12 and §C6": the sections after one document's name
+CHAIN = re.compile(rf"(?:docs/)?ce-(facts|lifecycle)\.md \(?({_TOKEN}(?:(?:, | / |/|-| and ){_TOKEN})*)")
+SECTION = re.compile(r"§(C\d+|\d+(?:\.\d+)?)")
+HEADING = re.compile(r"^#{2,4} (C\d+|\d+(?:\.\d+)?)[.\s]", re.M)
+
+
+def repo_text_files() -> list[Path]:
+    found = []
+    for path in sorted(ROOT.rglob("*")):
+        parts = path.relative_to(ROOT).parts
+        if any(p in SKIP_PARTS or (p.startswith(".") and p != ".ci") for p in parts) or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if b"\0" not in data:
+            found.append(path)
+    return found
+
+
+def headings(doc: str) -> set[str]:
+    return set(HEADING.findall(FACTS_DOCS[doc].read_text(encoding="utf-8")))
+
+
+def citations(path: Path, text: str) -> list[tuple[str, str]]:
+    """(document, section) for every § in the file; a § outside a chain is the document's own (docs) or an error."""
+    own = next((doc for doc, file in FACTS_DOCS.items() if file == path), None)
+    cited, spans = [], []
+    for chain in CHAIN.finditer(text):
+        cited += [(chain.group(1), s) for s in SECTION.findall(chain.group(2))]
+        spans.append(chain.span(2))
+    for loose in SECTION.finditer(text):
+        if not any(start <= loose.start() < end for start, end in spans):
+            cited.append((own or "no document named before it", loose.group(1)))
+    return cited
+
+
+def test_the_facts_docs_keep_their_section_numbers() -> None:
+    facts = headings("facts")
+    assert {"0", "1.3", "1.9", "2.2", "3.2", "4", "5.1", "6.3", "8", "9.12", "10.2"} <= facts
+    assert {f"C{n}" for n in range(1, 11)} <= facts and "C11" not in facts
+    assert {f"9.{n}" for n in range(1, 17)} <= facts
+    assert {"0", "1.2", "2", "4.3", "5.4", "6.6", "7", "8", "10"} <= headings("lifecycle")
+
+
+def test_no_file_cites_documents_outside_the_repository() -> None:
+    stale = []
+    for path in repo_text_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if OUTSIDE.search(line):
+                stale.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not stale, "cite docs/ce-facts.md §N or docs/ce-lifecycle.md §N instead:\n" + "\n".join(stale)
+
+
+def test_every_cited_section_is_a_heading() -> None:
+    known = {doc: headings(doc) for doc in FACTS_DOCS}
+    dangling, count = [], 0
+    for path in repo_text_files():
+        for doc, section in citations(path, path.read_text(encoding="utf-8", errors="replace")):
+            count += path not in FACTS_DOCS.values()
+            if section not in known.get(doc, set()):
+                dangling.append(f"{path.relative_to(ROOT)}: {doc} §{section}")
+    assert not dangling, "citations of sections that do not exist:\n" + "\n".join(dangling)
+    assert count > 100, "the code and tests cite the facts: far fewer citations found than expected"
+
+
+def test_the_citation_check_catches_what_it_should() -> None:
+    # a loose section sign is written escaped: this file is scanned too
+    text = "x (docs/ce-facts.md §1.9 B.4, §9.10-§9.12 and §C6) y; see docs/ce-lifecycle.md §1.2 and a loose \u00a73.1"
+    assert citations(ROOT / "x.py", text) == [
+        ("facts", "1.9"), ("facts", "9.10"), ("facts", "9.12"), ("facts", "C6"), ("lifecycle", "1.2"),
+        ("no document named before it", "3.1")]
+    assert citations(FACTS_DOCS["lifecycle"], "as \u00a71.2 says; ce-facts.md §8") == [("facts", "8"), ("lifecycle", "1.2")]
+    # old forms, written with escapes so that this file itself does not hold them
+    for old in ("(facts\x202.2)", "correction\x206", "Facts\x209.12:", "corrections\x206 and 9", "/work/shared/doc\x73/x.md",
+                "ce-ha-fact\x73.md", "facts,\x20correction 10"):
+        assert OUTSIDE.search(old), old
+    assert not OUTSIDE.search("CE's GlusterFS facts (None on 5.x)")

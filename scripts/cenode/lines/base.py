@@ -41,13 +41,13 @@ class PortRange:
 
 @dataclass(frozen=True)
 class GlusterFacts:
-    """CE 6.x's GlusterFS layout (facts 1.8, 1.9 B, 2.2): fixed by CE under ``/opt/shared``.
+    """CE 6.x's GlusterFS layout (docs/ce-facts.md §1.8, §1.9 B, §2.2): fixed by CE under ``/opt/shared``.
 
     Node-side tests relocate the whole tree with :meth:`at` (CE has no such switch).
     """
 
     volume: str
-    #: CE's fixed base (``is_strict_pathlike`` rejects anything not under /opt/, facts 2.2)
+    #: CE's fixed base (``is_strict_pathlike`` rejects anything not under /opt/, docs/ce-facts.md §2.2)
     base_dir: str
     glusterd: PortRange
     bricks: PortRange
@@ -57,7 +57,7 @@ class GlusterFacts:
 
     @property
     def brick_fs_dir(self) -> str:
-        """Mount point of the dedicated brick file system (facts 2.2: "give /opt/shared/gluster an EBS volume")."""
+        """Mount point of the dedicated brick file system (docs/ce-facts.md §2.2: "give /opt/shared/gluster an EBS volume")."""
         return f"{self.base_dir}/gluster"
 
     @property
@@ -71,7 +71,7 @@ class GlusterFacts:
 
     @property
     def config_dir(self) -> str:
-        """CE's shared config: ``.env``, ``.env.keys``, certificates (facts 2.2, 8)."""
+        """CE's shared config: ``.env``, ``.env.keys``, certificates (docs/ce-facts.md §2.2, §8)."""
         return f"{self.mount_dir}/config"
 
     def at(self, base_dir: str) -> GlusterFacts:
@@ -163,9 +163,9 @@ class ReleaseLine:
     storage: Literal["efs", "glusterfs"]
     #: the preparation phase that readies the shared storage on a node
     storage_phase: str
-    #: node <-> node TCP ports (facts 3.1 / 3.2); the UI port and NFS are separate rules.
+    #: node <-> node TCP ports (docs/ce-facts.md §3.1 / §3.2); the UI port and NFS are separate rules.
     cluster_ports: Tuple[PortRange, ...]  # noqa: UP006 - python 3.8 nodes
-    #: pip requirement strings CE's HA setup checks for (facts 4).
+    #: pip requirement strings CE's HA setup checks for (docs/ce-facts.md §4).
     python_pins: Tuple[str, ...]  # noqa: UP006 - python 3.8 nodes
     docker_min: Version
     compose_min: Version
@@ -173,16 +173,16 @@ class ReleaseLine:
     podman_compose_min: Version
     python_min: Version
     #: which python CE's setup runs: the system python3 (5.x, which checks the pins there with
-    #: pkg_resources) or its own venv from an interpreter >= python_min (6.x, facts 1.7, 4)
+    #: pkg_resources) or its own venv from an interpreter >= python_min (6.x, docs/ce-facts.md §1.7, §4)
     setup_python: Literal["system", "ce-venv"]
     needs_avx: bool
-    #: (os id, minimum version) CE's setup accepts without an OS failure (facts 4).
+    #: (os id, minimum version) CE's setup accepts without an OS failure (docs/ce-facts.md §4).
     supported_os: Tuple[Tuple[str, str], ...]  # noqa: UP006 - python 3.8 nodes
     #: another version of a supported OS is only a warning (5.x) instead of a failure (6.x)
     other_os_version_warns: bool
     #: Ubuntu LTS series (name, version) new nodes are built from.
     ubuntu_series: Tuple[str, str]  # noqa: UP006 - python 3.8 nodes
-    #: path of the shared folder on every node; fixed for 6.x (facts 2.2), default for 5.x.
+    #: path of the shared folder on every node; fixed for 6.x (docs/ce-facts.md §2.2), default for 5.x.
     default_shared_dir: str
     #: CE fixes the shared folder (``sharedDir`` must stay unset or equal the default)
     fixed_shared_dir: bool
@@ -200,7 +200,7 @@ class ReleaseLine:
     plan: Plan
     #: 6.x: CE's GlusterFS facts (None on 5.x)
     gluster: GlusterFacts | None = None
-    #: 6.x: CE's management server port (``CE_MANAGEMENT_PORT``, facts 1.7, 3.2)
+    #: 6.x: CE's management server port (``CE_MANAGEMENT_PORT``, docs/ce-facts.md §1.7, §3.2)
     management_port: int | None = None
 
     @property

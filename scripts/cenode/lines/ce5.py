@@ -1,6 +1,6 @@
 """CE 5.x: the shared folder on EFS (NFS), setup driven through its prompts, certificates copied.
 
-Owns: the 5.x facts (ports, pins, minimums, supported OS; facts 3.1, 4) and its plan: every node
+Owns: the 5.x facts (ports, pins, minimums, supported OS; docs/ce-facts.md §3.1, §4) and its plan: every node
 mounts the EFS folder in its preparation; in the cutover each member runs its setup in turn.
 Its phases: ``mount`` (phases.mount), ``certs`` (phases.certs), ``setup`` (phases.setup_ce,
 answering CE's prompts); it has no GlusterFS bricks.

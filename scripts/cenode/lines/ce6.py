@@ -1,6 +1,6 @@
 """CE 6.x: the shared folder on CE's GlusterFS, setup driven by ``cloudexchange.config``.
 
-Owns: the 6.x facts (ports, pins, minimums, supported OS, the GlusterFS layout; facts 1.7-1.9,
+Owns: the 6.x facts (ports, pins, minimums, supported OS, the GlusterFS layout; docs/ce-facts.md §1.7-§1.9,
 2.2, 3.2, 4) and its plan: every node readies its brick file system and glusterd in its
 preparation; in the cutover the primary sets up first and creates the volume, then for each
 further member the primary adds its brick (``gluster-join``) before the member's own setup.
@@ -28,13 +28,13 @@ from .base import (
     preparation,
 )
 
-#: 6.x cluster ports that other 6.x facts refer to (facts 3.2): defined once, used in the table below
+#: 6.x cluster ports that other 6.x facts refer to (docs/ce-facts.md §3.2): defined once, used in the table below
 GLUSTERD_PORTS = PortRange(24007, 24007, "glusterd")
 GLUSTER_BRICK_PORTS = PortRange(24009, 24029, "GlusterFS bricks")
 CE6_MANAGEMENT_PORTS = PortRange(8000, 8000, "CE management server (mTLS)")
 CE6_GLUSTER = GlusterFacts(volume="CloudExchange", base_dir="/opt/shared", glusterd=GLUSTERD_PORTS, bricks=GLUSTER_BRICK_PORTS)
 
-#: the primary adds member N's brick to the volume before member N's own setup (facts 1.9 B.2)
+#: the primary adds member N's brick to the volume before member N's own setup (docs/ce-facts.md §1.9 B.2)
 JOIN = Step("gluster-join", name="cutover-join-{node}", args="--member {member}", revisions=("cutover",),
             on_primary=True, first_member=2)
 

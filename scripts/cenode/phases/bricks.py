@@ -1,6 +1,6 @@
 """Phase ``bricks`` (6.x): the node's brick file system, glusterd's ports, glusterd running.
 
-Owns (facts 1.9 B.1, 2.2): with ``brick_volume_id`` the attached EBS volume (by-id link of the
+Owns (docs/ce-facts.md §1.9 B.1, §2.2): with ``brick_volume_id`` the attached EBS volume (by-id link of the
 volume, else ``/dev/sdf`` / ``/dev/xvdf``) gets a file system ONLY when ``blkid`` finds none
 (xfs when ``mkfs.xfs`` exists, else ext4), one ``/etc/fstab`` line by UUID
 (``defaults,nofail,x-systemd.device-timeout=30``) and is mounted at ``/opt/shared/gluster``; with
@@ -12,7 +12,7 @@ changed; without a systemd unit for it, ``glusterd`` is run directly, as the Glu
 README allows), and the brick folder and ``/opt/shared/data`` exist.
 
 Must not touch: ``/opt/shared/data`` beyond creating the folder (it is the GlusterFS mount point,
-facts 2.2: never mounted here), a device that already has a file system or partitions (never
+docs/ce-facts.md §2.2: never mounted here), a device that already has a file system or partitions (never
 formatted), fstab lines of other mount points, the GlusterFS volume (CE's setup creates it).
 """
 

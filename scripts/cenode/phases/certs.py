@@ -2,7 +2,7 @@
 
 Owns: copying ``<ce_dir>/data/ssl_certs/cte_cert.crt`` + ``cte_cert_key.key`` (as a pair) to
 ``<shared_dir>/config/ssl_certs/`` and every file of ``<ce_dir>/data/ca_certs/`` to
-``<shared_dir>/config/ca_certs/`` (facts 7.2, 8), keeping modes, owned by uid/gid 1001 as CE
+``<shared_dir>/config/ca_certs/`` (docs/ce-facts.md §7.2, §8), keeping modes, owned by uid/gid 1001 as CE
 does. With the UI cert in place CE's setup does not ask http/https and keeps the certificate.
 
 Idempotent: an identical destination is left alone (owner/mode fixed if needed). A destination

@@ -1,11 +1,11 @@
 """Phase ``certs`` for CE 6.x (migrate primary): the standalone's data into CE's HA folder.
 
-Owns what CE's own enable-ha does before its setup (facts 7.2): ``<ce_dir>/data/custom_plugins``,
+Owns what CE's own enable-ha does before its setup (docs/ce-facts.md §7.2): ``<ce_dir>/data/custom_plugins``,
 ``data/plugins`` and ``data/repos`` -> ``/opt/shared/data/`` and ``data/ca_certs``,
 ``data/ssl_certs`` (UI certificate, the Mongo/RabbitMQ CA set) -> ``/opt/shared/data/config/``,
 copied recursively keeping mode and owner, so setup reuses the standalone's certificates and CA
 instead of generating new ones. Copied before the GlusterFS mount exists; CE's mount keeps the
-folder's content (facts 2.2: moved aside and back).
+folder's content (docs/ce-facts.md §2.2: moved aside and back).
 
 Idempotent: an identical destination file is left alone; one that differs is never overwritten
 (reported instead). Nodes other than the migrate primary have no standalone data: nothing to do.

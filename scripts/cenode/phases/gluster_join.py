@@ -1,6 +1,6 @@
 """Phase ``gluster-join --member N`` (6.x, runs ON THE PRIMARY): add node N's brick to CE's volume.
 
-Owns facts 1.9 B.2, what CE's add-node API does on the primary: ``gluster peer probe <ip N>``
+Owns docs/ce-facts.md §1.9 B.2, what CE's add-node API does on the primary: ``gluster peer probe <ip N>``
 (skipped when the peer is already Connected), waiting (bounded) until it is Connected, ``gluster
 --mode=script volume add-brick CloudExchange replica N <ip N>:/opt/shared/gluster/bricks/1/brick
 force`` unless ``volume info`` already lists that brick, then ``gluster volume heal CloudExchange

@@ -1,6 +1,6 @@
 """Phase ``inspect`` (primary): the installed CE version and its maintenance password + JWT secret.
 
-Owns: reading them from CE's own files (facts 5.1/5.2, via ``ceenv``) and three ways to answer:
+Owns: reading them from CE's own files (docs/ce-facts.md §5.1/§5.2, via ``ceenv``) and three ways to answer:
 plain (version, and whether the secrets were found), ``--reveal`` (ONE JSON line with the values:
 the Pulumi side marks that stdout secret), ``--check`` (the installed version is one this
 program migrates to ``ce_version``, and the secrets equal ``<config_dir>/secrets.json``; names

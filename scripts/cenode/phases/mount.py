@@ -24,7 +24,7 @@ FSTAB = "/etc/fstab"
 DROPIN_NAME = "cloud-exchange-ha-shared.conf"
 CE_UID = 1001
 
-#: CE's shared layout (facts 2.1, create_required_files): path -> (mode, owned by uid 1001)
+#: CE's shared layout (docs/ce-facts.md §2.1, create_required_files): path -> (mode, owned by uid 1001)
 SHARED_LAYOUT = (
     ("config", 0o744, False),
     ("config/ssl_certs", 0o755, True),

@@ -1,6 +1,6 @@
 """Phase ``preflight``: is this node fit for CE HA? Changes nothing.
 
-Owns: the checks CE's own setup would fail on (facts 4), made early and with a fix each: OS,
+Owns: the checks CE's own setup would fail on (docs/ce-facts.md §4), made early and with a fix each: OS,
 vCPU (exactly 8 or 16), memory, disk of the CE folder's filesystem, AVX (6.x), SELinux disabled,
 python3, peer reachability on the release line's cluster ports (refused = reachable, like CE),
 and on the migrate primary the installed CE version and a clean CE git tree.
@@ -23,7 +23,7 @@ from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, setting
 GIB = 1024**3
 GB = 1000**3
 
-#: CE's profiles (facts 4): vCPU -> minimum RAM bytes (90 % of 16/32 GiB), minimum disk bytes
+#: CE's profiles (docs/ce-facts.md §4): vCPU -> minimum RAM bytes (90 % of 16/32 GiB), minimum disk bytes
 PROFILES: dict[int, tuple[int, int]] = {
     8: (int(0.9 * 16 * GIB), int(0.9 * 80 * GB)),
     16: (int(0.9 * 32 * GIB), int(0.9 * 120 * GB)),
@@ -237,7 +237,7 @@ def check_installed_version(installed: release.Version | None, source: str, targ
 
 
 def installed_version(ctx: Ctx, ce_dir: str) -> tuple[release.Version | None, str]:
-    """facts 5.2: .env INSTALL_VERSION, CORE_TAG (local, then shared), then git describe."""
+    """docs/ce-facts.md §5.2: .env INSTALL_VERSION, CORE_TAG (local, then shared), then git describe."""
     files = ceenv.CeFiles(ce_dir)
     local = files.env()
     for values, where in ((local, ".env"), (files.shared_env(local), "shared .env")):
@@ -351,7 +351,7 @@ def check_system_python(ctx: Ctx, line: lines.ReleaseLine, os_id: str, version_i
 
 
 def check_ce_python(ctx: Ctx, line: lines.ReleaseLine, os_id: str, version_id: str) -> list[Finding]:
-    """CE 6.x's setup builds its own venv: it needs an interpreter of its own (facts 1.7, 4)."""
+    """CE 6.x's setup builds its own venv: it needs an interpreter of its own (docs/ce-facts.md §1.7, §4)."""
     return [check_python6(ctx, line, os_id, version_id)]
 
 

@@ -89,7 +89,7 @@ class Prepare:
         self.ctx = ctx
         self.cfg = ctx.cfg
         self.line = ctx.line
-        #: how CE's setup checks the pins, per ``line.setup_python`` (6.x pip-installs them into its own .cevenv, facts 4)
+        #: how CE's setup checks the pins, per ``line.setup_python`` (6.x pip-installs them into its own .cevenv, docs/ce-facts.md §4)
         self.check_pins: dict[str, Callable[[Sequence[str]], None]] = {
             "system": self.check_pins_like_setup, "ce-venv": lambda pins: None,
         }
@@ -326,7 +326,7 @@ class Prepare:
         self.check_pins[self.line.setup_python](pins)
 
     def check_pins_like_setup(self, pins: Sequence[str]) -> None:
-        """CE 5.x checks the pins with pkg_resources (setuptools) in the system python (facts 4)."""
+        """CE 5.x checks the pins with pkg_resources (setuptools) in the system python (docs/ce-facts.md §4)."""
         check = self.ctx.runner.run(["python3", "-c", "import sys, pkg_resources; pkg_resources.require(sys.argv[1:])", *pins], timeout=60)
         if not check.ok:
             raise PhaseError(f"CE's pkg_resources check of the pins fails: {check.tail()}", "install python3-setuptools on the node")
@@ -358,7 +358,7 @@ class Prepare:
     # -- CE 6.x: its own python, GlusterFS ------------------------------------------------------
 
     def ensure_python6(self) -> None:
-        """An interpreter >= python_min with venv, ensurepip and pip for CE's setup (facts 1.7, 4)."""
+        """An interpreter >= python_min with venv, ensurepip and pip for CE's setup (docs/ce-facts.md §1.7, §4)."""
         from .. import ce6
 
         best, _ = ce6.find_python(self.ctx, self.line.python_min)
@@ -401,7 +401,7 @@ class Prepare:
 
     def ensure_gluster(self) -> None:
         """GlusterFS on every node. CE's own setup installs glusterfs-11 from the gluster PPA, but only
-        on the primary and only when it is missing (facts 2.2); this installs the OS package
+        on the primary and only when it is missing (docs/ce-facts.md §2.2); this installs the OS package
         ``glusterfs-server`` everywhere first (Ubuntu 24.04: 11.x), so all nodes run the same
         version. Whatever is there already (CE's install, the test stand-in) is kept."""
         version = self.gluster_version()

@@ -2,8 +2,8 @@
 
 Owns: deciding whether to run them (start: not when this node already is a healthy replica-set
 member; stop: not when none of CE's containers run), running them with a timeout, and judging the
-outcome by what MongoDB's ``hello`` on this node says (facts 6.1, 6.3, 9.8: ``./start`` exits
-non-zero on a node that already is a member) or by the containers left running (facts 9.9:
+outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, §6.3, §9.8: ``./start`` exits
+non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
 ``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
 
 Must not touch: other nodes (the cutover order, primary first, is the Pulumi side's), CE's files.

@@ -1,15 +1,15 @@
 """Phase ``setup`` for CE 6.x: write ``cloudexchange.config``, run CE's ``./setup``, tidy up after it.
 
-Owns (facts 1.7-1.9, 2.2, 9.10-9.12, corrections 6 and 9):
+Owns (docs/ce-facts.md §1.7-§1.9, §2.2, §9.10-§9.12, §C6 and §C9):
 
 * the complete ``cloudexchange.config`` in ``ce_dir`` before every run (root, 0600): UI, TLS,
   ``CE_MANAGEMENT_PORT``, both secrets from secrets.json (explicit, so CE never prints generated
   ones), proxy, the HA keys (``HA_PRIMARY_NODE_IP`` only on the primary), the GlusterFS ports.
   CE blanks the secrets in it after a success; that is left to CE;
 * the primary's guard: REFUSE when the volume exists but ``/opt/shared/data`` is not its mount
-  (CE would delete and recreate the volume, facts 9.12);
+  (CE would delete and recreate the volume, docs/ce-facts.md §9.12);
 * a secondary's preconditions: the primary has added its brick (``gluster-join``), the volume is
-  mounted at ``/opt/shared/data`` (``mount -t glusterfs <own ip>:/CloudExchange``, facts 1.9 B.3)
+  mounted at ``/opt/shared/data`` (``mount -t glusterfs <own ip>:/CloudExchange``, docs/ce-facts.md §1.9 B.3)
   and the primary's shared ``.env`` is there;
 * running ``<python> ./setup`` as root with the interpreter that satisfies the release's minimum,
   bounded, judged by exit 0 AND ``Setup completed successfully``, its output logged redacted;
@@ -40,7 +40,7 @@ from .preflight import git
 
 CONFIG_FILE = "cloudexchange.config"
 SERVICE = "cloud-exchange"
-#: (path below the shared config dir, mode it is tightened to) - correction 6
+#: (path below the shared config dir, mode it is tightened to) - docs/ce-facts.md §C6
 TIGHTEN = ((".env.keys", 0o440), ("ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key", 0o640))
 LOCAL_CA_KEY = "data/ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key"
 
@@ -53,7 +53,7 @@ def validate(answers: Answers) -> None:
     answers.validate()  # forbidden characters, node_ip in cluster_ips (as for 5.x)
     for value, name in ((answers.maintenance_password, "maintenancePassword"), (answers.jwt_secret, "jwtSecret")):
         if not value:
-            raise PhaseError(f"secrets.json has no {name}: CE 6.x would generate one and print it (facts 9.10)", f"set {setting(name)}")
+            raise PhaseError(f"secrets.json has no {name}: CE 6.x would generate one and print it (docs/ce-facts.md §9.10)", f"set {setting(name)}")
         if ce6.unsafe_in_config(value):
             raise PhaseError(f"the {name} cannot be written to cloudexchange.config (line break or surrounding quotes)", f"change {setting(name)}")
 
@@ -95,7 +95,7 @@ def outputs_present(ctx: Ctx, facts: lines.GlusterFacts) -> bool:
 
 
 def tighten_all(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
-    """Correction 6, after every setup run (CE writes ``.env.keys`` 0444 again on each node's run)."""
+    """docs/ce-facts.md §C6, after every setup run (CE writes ``.env.keys`` 0444 again on each node's run)."""
     targets = [(os.path.join(facts.config_dir, rel), mode, f"shared {os.path.basename(rel)}") for rel, mode in TIGHTEN]
     targets.append((os.path.join(ctx.cfg.ce_dir, LOCAL_CA_KEY), 0o640, f"local {os.path.basename(LOCAL_CA_KEY)}"))
     done = []
@@ -108,7 +108,7 @@ def tighten_all(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
 
 
 def guard_primary(ctx: Ctx, facts: lines.GlusterFacts) -> None:
-    """Facts 9.12: setup on a primary whose volume exists but is not mounted deletes the volume."""
+    """docs/ce-facts.md §9.12: setup on a primary whose volume exists but is not mounted deletes the volume."""
     mounted, how = gluster.mount_state(ctx, facts)
     if mounted:
         ctx.log.info(f"{facts.mount_dir} is the {facts.volume} mount ({how})")
@@ -117,7 +117,7 @@ def guard_primary(ctx: Ctx, facts: lines.GlusterFacts) -> None:
     if volume is not None:
         raise PhaseError(
             f"volume {facts.volume} exists ({volume.count or '?'} bricks) but {facts.mount_dir} is not its mount: "
-            "CE's setup would delete and recreate the volume (facts 9.12)",
+            "CE's setup would delete and recreate the volume (docs/ce-facts.md §9.12)",
             f"mount it first (mount -t glusterfs {ctx.cfg.node_ip}:/{facts.volume} {facts.mount_dir}), then run setup again",
         )
     ctx.log.info(f"no volume {facts.volume} yet: CE's setup creates it")
@@ -158,7 +158,7 @@ def prepare_secondary(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
 
 
 def service_state(ctx: Ctx) -> str:
-    """``systemctl is-active cloud-exchange`` (correction 9: CE says "started" whatever it did)."""
+    """``systemctl is-active cloud-exchange`` (docs/ce-facts.md §C9: CE says "started" whatever it did)."""
     systemctl = ctx.runner.which("systemctl")
     if not systemctl:
         ctx.log.warn(f"no systemctl: the {SERVICE} service was not checked")
@@ -173,7 +173,7 @@ def service_state(ctx: Ctx) -> str:
 def setup_env(ctx: Ctx, answers: Answers) -> dict[str, str]:
     """setup's environment: 5.x's plain root one, plus what its pip (``.cevenv``) and apt need.
 
-    CE passes its PROXY_URL to none of them (facts 3.2): the proxy goes in as ``http(s)_proxy``
+    CE passes its PROXY_URL to none of them (docs/ce-facts.md §3.2): the proxy goes in as ``http(s)_proxy``
     when it carries no password (a password is never put in an environment); the stack's pip
     mirror as ``PIP_INDEX_URL``.
     """

@@ -2,7 +2,7 @@
 """What setup, start, stop and replica_set of the stand-in share.
 
 Owns: env-file reading/writing (KEY=VALUE, optional quotes), the secret-file encryption of
-facts 5.1 (AES-256-CBC through the ``openssl`` CLI, key = sha256(CE_SETUP_ID), IV = CE_IV),
+docs/ce-facts.md §5.1 (AES-256-CBC through the ``openssl`` CLI, key = sha256(CE_SETUP_ID), IV = CE_IV),
 release-dependent constants, the fake mongod's pidfile and the replica-set state file
 ``<shared>/.standin/replset.json``.
 
@@ -30,7 +30,7 @@ from standin.version import CE_VERSION
 
 REPLICA_SET_NAME = "mongo_replica_set"
 MONGO_PORT = 27017
-#: node <-> node ports checked by 5.x setup (facts 3.1)
+#: node <-> node ports checked by 5.x setup (docs/ce-facts.md §3.1)
 HA_PORTS = (4369, 5672, 15672, 25672, 35672, 27017)
 MONGO_USER = "root"
 LOCAL_SECRET_FILE = "./.env.keys"
@@ -69,7 +69,7 @@ def release() -> Version:
 
 
 def is_v6() -> bool:
-    """6.x: config-driven setup, GlusterFS, ``.cevenv`` (facts 0, 1.7)."""
+    """6.x: config-driven setup, GlusterFS, ``.cevenv`` (docs/ce-facts.md §0, §1.7)."""
     return release() >= (6, 0, 0)
 
 
@@ -78,22 +78,22 @@ def supports_ha() -> bool:
 
 
 def has_version_menu() -> bool:
-    """5.0.x and 5.1.0 open setup with a version menu (facts, correction 10)."""
+    """5.0.x and 5.1.0 open setup with a version menu (docs/ce-facts.md §C10)."""
     return (5, 0, 0) <= release() <= (5, 1, 0)
 
 
 def secrets_encrypted() -> bool:
-    """5.1.1+ encrypt the values of .env.keys; 5.0.x/5.1.0 store them in plaintext (facts 5.1)."""
+    """5.1.1+ encrypt the values of .env.keys; 5.0.x/5.1.0 store them in plaintext (docs/ce-facts.md §5.1)."""
     return release() >= (5, 1, 1)
 
 
 def uses_secret_file() -> bool:
-    """4.x keeps MAINTENANCE_PASSWORD in .env; 5.x has the .env.keys secret file (facts 5.1)."""
+    """4.x keeps MAINTENANCE_PASSWORD in .env; 5.x has the .env.keys secret file (docs/ce-facts.md §5.1)."""
     return release() >= (5, 0, 0)
 
 
 def python_pins() -> list[tuple[str, str, str]]:
-    """(distribution, minimum, maximum) that HA setup requires (facts 0, 4); "" = unbounded."""
+    """(distribution, minimum, maximum) that HA setup requires (docs/ce-facts.md §0, §4); "" = unbounded."""
     pymongo = ("pymongo", "4.6.3", "4.7.3") if release() >= (5, 1, 1) else ("pymongo", "4.1.1", "4.3.3")
     return [("pyyaml", "6.0.0", ""), ("python-dotenv", "0.20.0", "1.0.0"), pymongo]
 
@@ -136,7 +136,7 @@ def read_env(path: str) -> dict[str, str]:
 
 
 def format_env_line(key: str, value: str) -> str:
-    if key == "CE_SETUP_ID":  # stored in double quotes (facts 5.1)
+    if key == "CE_SETUP_ID":  # stored in double quotes (docs/ce-facts.md §5.1)
         return f'{key}="{value}"'
     return f"{key}={value}"
 
@@ -175,7 +175,7 @@ def set_env_key(path: str, key: str, value: str) -> None:
 
 
 def backup_env_file(path: str) -> str | None:
-    """Every read of an env file by setup leaves ``<file>.<epoch>`` next to it (facts 7.1)."""
+    """Every read of an env file by setup leaves ``<file>.<epoch>`` next to it (docs/ce-facts.md §7.1)."""
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return None
     target = f"{path}.{int(time.time())}"
@@ -202,7 +202,7 @@ def is_ha(env: dict[str, str]) -> bool:
 
 
 def merged_env() -> dict[str, str]:
-    """What ./start sources: local .env, then the shared .env on top (facts 6.1).
+    """What ./start sources: local .env, then the shared .env on top (docs/ce-facts.md §6.1).
 
     6.x names the shared file in the local ``ENV_FILE``; 5.x has it at ``<NFS>/config/.env``.
     """
@@ -216,7 +216,7 @@ def merged_env() -> dict[str, str]:
 
 
 def update_primary_ip(env: dict[str, str], new_ip: str) -> None:
-    """Move HA_PRIMARY_NODE_IP in the local and the shared .env (facts 6.2)."""
+    """Move HA_PRIMARY_NODE_IP in the local and the shared .env (docs/ce-facts.md §6.2)."""
     set_env_key(".env", "HA_PRIMARY_NODE_IP", new_ip)
     shared = env.get("HA_NFS_DATA_DIRECTORY", "")
     if shared and os.path.isfile(shared_env_path(shared)):
@@ -231,13 +231,13 @@ def _openssl_args(env: dict[str, str], decrypt: bool) -> list[str]:
     args = ["openssl", "enc", "-aes-256-cbc"]
     if decrypt:
         args.append("-d")
-    # -S/-pbkdf2/-iter have no effect next to an explicit -K (facts 5.1); kept for the same file.
+    # -S/-pbkdf2/-iter have no effect next to an explicit -K (docs/ce-facts.md §5.1); kept for the same file.
     args += ["-K", key_hex, "-iv", env["CE_IV"], "-S", env["CE_HEX_CODE"], "-pbkdf2", "-iter", "10000"]
     return args + ["-base64", "-A"]
 
 
 def encrypt_value(env: dict[str, str], value: str, newline: bool = True) -> str:
-    """5.1.x encrypts ``echo "value"``, i.e. with a trailing newline; 6.x values have none (facts 5.1)."""
+    """5.1.x encrypts ``echo "value"``, i.e. with a trailing newline; 6.x values have none (docs/ce-facts.md §5.1)."""
     data = value + "\n" if newline else value
     result = subprocess.run(_openssl_args(env, decrypt=False), input=data.encode("utf-8"), capture_output=True, check=False)
     if result.returncode != 0:
@@ -340,7 +340,7 @@ def locked_state(shared_dir: str) -> Iterator[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------ 6.x host paths
 
-#: the GlusterFS volume CE 6.x creates and mounts at <opt shared>/data (facts 2.2)
+#: the GlusterFS volume CE 6.x creates and mounts at <opt shared>/data (docs/ce-facts.md §2.2)
 GLUSTER_VOLUME = "CloudExchange"
 #: double-specific: a file in the shared folder that stands for "the volume is mounted here"
 MOUNT_MARKER = ".standin-gluster-volume"
@@ -353,7 +353,7 @@ def opt_shared() -> str:
 
 
 def shared_data_dir() -> str:
-    """``/opt/shared/data``: the gluster mount point and HA dir of 6.x (facts 1.7, 2.2)."""
+    """``/opt/shared/data``: the gluster mount point and HA dir of 6.x (docs/ce-facts.md §1.7, §2.2)."""
     return os.path.join(opt_shared(), "data")
 
 
@@ -371,7 +371,7 @@ def _unescape_mountinfo(text: str) -> str:
 
 
 def volume_mounted(data_dir: str) -> bool:
-    """CE's check (``df`` shows a CloudExchange source on the dir, facts 2.2) or the double's marker."""
+    """CE's check (``df`` shows a CloudExchange source on the dir, docs/ce-facts.md §2.2) or the double's marker."""
     target = os.path.realpath(data_dir)
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:

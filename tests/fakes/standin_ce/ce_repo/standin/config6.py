@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
-"""``./cloudexchange.config`` of CE 6.x as facts 1.7 describes it (written from that text only).
+"""``./cloudexchange.config`` of CE 6.x as docs/ce-facts.md §1.7 describes it (written from that text only).
 
 KEY=VALUE lines, ``#`` comment lines, surrounding quotes stripped, unknown keys warned about and
 ignored, an empty value means the default, ``HA_ENABLED`` is true iff ``value.lower() == "true"``,
@@ -37,7 +37,7 @@ DEFAULTS: Config = {
     "GLUSTERFS_MAX_PORT": 24029,
 }
 INT_KEYS = ("UI_PORT", "CE_MANAGEMENT_PORT", "LOG_FILE_MAX_BYTES", "LOG_FILE_BACKUP_COUNT", "GLUSTERFS_BASE_PORT", "GLUSTERFS_MAX_PORT")
-#: what a successful 6.1 setup blanks in the file (facts 1.7; 6.0.x only the first two)
+#: what a successful 6.1 setup blanks in the file (docs/ce-facts.md §1.7; 6.0.x only the first two)
 BLANKED_KEYS = ("MAINTENANCE_PASSWORD", "CE_SSL_CERTIFICATE_PASSWORD", "JWT_SECRET")
 
 

@@ -2,7 +2,7 @@
 """The stand-in UI: answers ``GET /`` on ``UI_PORT`` where CE's UI container would.
 
 Serves HTTPS with CE's UI certificate (``<shared>/config/ssl_certs/cte_cert*`` in HA,
-``data/ssl_certs/`` standalone, facts 8) or plain HTTP when ``UI_PROTOCOL=http``. It lives and dies
+``data/ssl_certs/`` standalone, docs/ce-facts.md §8) or plain HTTP when ``UI_PROTOCOL=http``. It lives and dies
 with the stand-in mongod daemon (one "compose up" / "compose down"). No login, no API.
 """
 

@@ -67,7 +67,7 @@ def load_secrets(path: str) -> dict[str, str]:
 
 
 def write_standalone_config(args: argparse.Namespace, secrets: dict[str, str]) -> None:
-    """6.x: the whole answer set is the config file (facts 1.7); setup blanks the secrets again."""
+    """6.x: the whole answer set is the config file (docs/ce-facts.md §1.7); setup blanks the secrets again."""
     lines = [
         "# TEST DOUBLE of Netskope Cloud Exchange (stand-in): written by standin-install-standalone",
         f"UI_PROTOCOL={args.protocol}",

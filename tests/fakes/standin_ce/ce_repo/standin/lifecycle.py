@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
-"""The stand-in ``./start`` and ``./stop`` (facts 6.1, 6.2).
+"""The stand-in ``./start`` and ``./stop`` (docs/ce-facts.md §6.1, §6.2).
 
 6.x HA (local ``.env`` has ``ENV_FILE``): the shared env is ``ENV_FILE``; ``./.cevenv`` must exist
 (exit 1) and ``./start`` aborts when the GlusterFS volume is not "mounted" (the double's marker).
@@ -113,7 +113,7 @@ def stop_main(argv: list[str] | None = None) -> int:
         return 0
     if common.is_ha(env):
         code = replset.main(["--remove"])
-        if code == 1:  # CE's stop exits 0 without stopping anything here (facts 6.2, 9.9)
+        if code == 1:  # CE's stop exits 0 without stopping anything here (docs/ce-facts.md §6.2, §9.9)
             print("Could not leave the replica set; CE was not stopped.")
             return 0
     _terminate(pid)

@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
-"""The stand-in ``./start_management_server``: what the ``cloud-exchange`` unit runs (facts 1.7, 2.2).
+"""The stand-in ``./start_management_server``: what the ``cloud-exchange`` unit runs (docs/ce-facts.md §1.7, §2.2).
 
 CE's management server (HTTPS/mTLS API on CE_MANAGEMENT_PORT) is NOT simulated. What is: at
 start, on a 6.x HA node, glusterd is started and the volume "mounted" (the double's marker) if

@@ -1,5 +1,5 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
-"""The stand-in ``./replica_set --initiate | --join | --remove`` (facts 6.1, 6.2).
+"""The stand-in ``./replica_set --initiate | --join | --remove`` (docs/ce-facts.md §6.1, §6.2).
 
 Talks to the fake mongods with real pymongo as user ``root`` and the decrypted
 ``MAINTENANCE_PASSWORD_ESCAPED``, exactly the path CE's script takes against MongoDB; the fakes

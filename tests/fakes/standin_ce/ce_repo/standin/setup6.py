@@ -1,13 +1,13 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
 """The stand-in ``./setup`` of CE 6.x (tag v6.1.0): config-driven, never asks anything.
 
-Written from ce-ha-facts.md (sections 1.7-1.9, 2.2, 3.2, 4, 5.1, 7.2, 8, 9.10-9.12 and
-corrections 6-9). Order (facts 1.7): ``ensure_environment`` (Python >= 3.11, pip, venv,
+Written from docs/ce-facts.md (§1.7-§1.9, §2.2, §3.2, §4, §5.1, §7.2, §8, §9.10-§9.12 and
+docs/ce-facts.md §C6-§C9). Order (docs/ce-facts.md §1.7): ``ensure_environment`` (Python >= 3.11, pip, venv,
 ensurepip, ``./.cevenv``) -> banner, ``git diff -G.``, SELinux, ``cloudexchange.config``,
 (``--check-prerequisites`` stops here), ``systemctl is-active``, ``.env``, role decision (the
 primary sets up the GlusterFS volume), checks, config params (certificates, secrets), env files,
 backups, blanking the config's secrets -> the ``cloud-exchange`` unit -> success text. Any
-exception: printed, exit 1 (6.x, facts 0).
+exception: printed, exit 1 (6.x, docs/ce-facts.md §0).
 
 Double-specific (documented in tests/fakes/README.md): GlusterFS is the stand-in of
 ``standin/gluster/shim.py`` (never installed by setup: ``./standin-install-gluster`` first); the
@@ -37,10 +37,10 @@ from standin.version import CE_VERSION
 
 SERVICE = "cloud-exchange"
 VOLUME = common.GLUSTER_VOLUME
-#: node <-> node ports checked by 6.x setup (facts 3.2); gluster ports are added from the config
+#: node <-> node ports checked by 6.x setup (docs/ce-facts.md §3.2); gluster ports are added from the config
 HA_PORTS = (4369, 5671, 15671, 25672, 35672, 27017)
 GLUSTERD_PORT = 24007
-#: what stays in the local .env of a 6.x HA node (facts 1.8, remove_unwanted_fields)
+#: what stays in the local .env of a 6.x HA node (docs/ce-facts.md §1.8, remove_unwanted_fields)
 LOCAL_ENV_KEYS = ("HA_CURRENT_NODE", "DESTINATION_PATH", "HA_NFS_DATA_DIRECTORY", "LOCATION", "CE_SETUP_ID", "CE_HEX_CODE", "CE_IV", "ENV_FILE")
 BACKUP_DIR = os.path.join("data", "ce_env_backups")
 LOCAL_TLS_DIR = os.path.join("data", "ssl_certs", "mongodb_rabbitmq_certs")
@@ -54,7 +54,7 @@ MIN_PYTHON = (3, 11)
 
 
 def ensure_environment() -> None:
-    """Python >= 3.11, ``python -m pip``, ``import venv``/``ensurepip``, then ``./.cevenv`` (facts 1.7).
+    """Python >= 3.11, ``python -m pip``, ``import venv``/``ensurepip``, then ``./.cevenv`` (docs/ce-facts.md §1.7).
 
     The double's ``.cevenv`` is ``python -m venv --system-site-packages --without-pip``: CE
     pip-installs its pins into it, the double only checks they are importable (HA, see below).
@@ -87,7 +87,7 @@ def os_release() -> tuple[str, str, str]:
 
 
 def os_supported() -> bool:
-    """Ubuntu 22.04/24.04 or RHEL >= 9.5 (facts 4; the GlusterFS install needs the same, facts 2.2)."""
+    """Ubuntu 22.04/24.04 or RHEL >= 9.5 (docs/ce-facts.md §4; the GlusterFS install needs the same, docs/ce-facts.md §2.2)."""
     os_id, version, _ = os_release()
     numbers = common.version_tuple(version)
     return (os_id == "ubuntu" and numbers >= (22, 4)) or (os_id == "rhel" and numbers >= (9, 5))
@@ -112,7 +112,7 @@ def gluster_installed() -> bool:
 
 
 def install_gluster() -> None:
-    """CE installs GlusterFS 11 from the gluster PPA / CentOS storage repo (facts 2.2); the double never does."""
+    """CE installs GlusterFS 11 from the gluster PPA / CentOS storage repo (docs/ce-facts.md §2.2); the double never does."""
     if not os_supported():
         raise Refusal(
             f"GlusterFS can be installed only on Ubuntu 22.04/24.04 or RHEL 9.5 and later; this host runs {os_release()[2]}. "
@@ -125,7 +125,7 @@ def install_gluster() -> None:
 
 
 def update_glusterd_ports(config: Config) -> None:
-    """The management block of glusterd.vol: listen-port 24007, base-port, max-port (facts 1.9 B)."""
+    """The management block of glusterd.vol: listen-port 24007, base-port, max-port (docs/ce-facts.md §1.9 B)."""
     path = shim.glusterd_vol_path()
     wanted = {
         "transport.socket.listen-port": str(GLUSTERD_PORT),
@@ -171,7 +171,7 @@ def ensure_glusterd() -> None:
 
 def verify_start_create_volume(node_ip: str) -> None:
     """Create and start a 1-brick volume. An existing volume is DELETED first: the caller only gets
-    here when the volume is not mounted (the hazard of facts 2.2 / 9.12, reproduced on purpose)."""
+    here when the volume is not mounted (the hazard of docs/ce-facts.md §2.2 / §9.12, reproduced on purpose)."""
     info = gluster("volume", "info", VOLUME)
     if info.returncode == 0:
         print(f"Volume {VOLUME} exists but is not mounted at {common.shared_data_dir()}: deleting it and creating it again.")
@@ -199,7 +199,7 @@ def ensure_volume_mounted(node_ip: str) -> None:
 
 
 def setup_primary_volume(node_ip: str, config: Config) -> None:
-    """Facts 2.2: skip when mounted; else install (the double: refuse), ports, glusterd, volume, mount."""
+    """docs/ce-facts.md §2.2: skip when mounted; else install (the double: refuse), ports, glusterd, volume, mount."""
     data = common.shared_data_dir()
     if common.volume_mounted(data):
         print(f"GlusterFS volume {VOLUME} is already mounted at {data}.")
@@ -229,7 +229,7 @@ def _ip_list(raw: str) -> list[str]:
 
 
 def decide_role(args: argparse.Namespace, config: Config, env: dict[str, str]) -> tuple[str, str | None]:
-    """Facts 1.7: ("secondary", dir) or ("primary", dir or None for a standalone node)."""
+    """docs/ce-facts.md §1.7: ("secondary", dir) or ("primary", dir or None for a standalone node)."""
     current, primary = text(config, "HA_CURRENT_NODE"), text(config, "HA_PRIMARY_NODE_IP")
     if args.location:
         print(f"--location given: setting up this node as a secondary node with the shared data at {args.location}.")
@@ -291,7 +291,7 @@ def prepare_secondary(args: argparse.Namespace, config: Config, env: dict[str, s
         raise RuntimeError(f"{shared_file} not found: run the setup on the primary node first.")
     common.backup_env_file(shared_file)
     env.update(common.read_env(shared_file))  # the cluster's values (CE_SETUP_ID, keys location, ...) win
-    ips = _ip_list(text(config, "HA_IP_LIST") or env.get("HA_IP_LIST", ""))  # config first (facts 9.11)
+    ips = _ip_list(text(config, "HA_IP_LIST") or env.get("HA_IP_LIST", ""))  # config first (docs/ce-facts.md §9.11)
     current = text(config, "HA_CURRENT_NODE") or env.get("HA_CURRENT_NODE", "")
     if current not in ips:
         raise RuntimeError(f"HA_CURRENT_NODE ({current or 'not set'}) must be one of HA_IP_LIST ({','.join(ips)}).")
@@ -332,7 +332,7 @@ def _in_use(port: int) -> bool:
 
 
 def collect_checks(config: Config, env: dict[str, str], ha: bool) -> list[tuple[str, str, str]]:
-    """The 6.1 prerequisite table (facts 4, 3.2); the stand-in contacts nothing outside the hosts."""
+    """The 6.1 prerequisite table (docs/ce-facts.md §4, §3.2); the stand-in contacts nothing outside the hosts."""
     rows: list[tuple[str, str, str]] = []
     cpus = os.cpu_count() or 0
     rows.append(("CPU", PASS if cpus in (8, 16) else FAIL, f"{cpus} cores (8 or 16 required)"))
@@ -414,7 +414,7 @@ def read_secrets(env: dict[str, str]) -> dict[str, str]:
 
 
 def handle_secrets(config: Config, env: dict[str, str], ha: bool) -> None:
-    """Maintenance password, JWT secret and certificate password into .env.keys (facts 1.7, 5.1, 9.10)."""
+    """Maintenance password, JWT secret and certificate password into .env.keys (docs/ce-facts.md §1.7, §5.1, §9.10)."""
     existing = read_secrets(env)
     password = existing.get("MONGO_INITDB_ROOT_PASSWORD", "")
     if env.get("IS_MPASS_CONFIGURED") and password:
@@ -442,9 +442,9 @@ def handle_secrets(config: Config, env: dict[str, str], ha: bool) -> None:
         os.chmod(path, 0o600)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    # correction 6: 6.1 leaves the shared .env.keys world-readable; standalone keeps facts 5.1's 0400
+    # docs/ce-facts.md §C6: 6.1 leaves the shared .env.keys world-readable; standalone keeps docs/ce-facts.md §5.1's 0400
     os.chmod(path, 0o444 if ha else 0o400)
-    env.pop("JWT_SECRET", None)  # 6.1: no longer in .env (facts 5.1)
+    env.pop("JWT_SECRET", None)  # 6.1: no longer in .env (docs/ce-facts.md §5.1)
     env["IS_MPASS_CONFIGURED"] = "True"
 
 
@@ -455,7 +455,7 @@ def _openssl(args: list[str]) -> None:
 
 
 def make_tls_set(directory: str) -> None:
-    """Facts 8: CA ``CN=CloudExchangeCA`` (365 days) and a leaf for Mongo/RabbitMQ/management, when missing."""
+    """docs/ce-facts.md §8: CA ``CN=CloudExchangeCA`` (365 days) and a leaf for Mongo/RabbitMQ/management, when missing."""
     os.makedirs(directory, exist_ok=True)
     path = {name: os.path.join(directory, name) for name in TLS_FILES}
     new_ca = False
@@ -463,7 +463,7 @@ def make_tls_set(directory: str) -> None:
         _openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=CloudExchangeCA",
                   "-keyout", path["tls_cert_ca.key"], "-out", path["tls_cert_ca.crt"]])  # fmt: skip
         new_ca = True
-    os.chmod(path["tls_cert_ca.key"], 0o644)  # noqa: S103 - correction 6: what 6.1 leaves behind
+    os.chmod(path["tls_cert_ca.key"], 0o644)  # noqa: S103 - docs/ce-facts.md §C6: what 6.1 leaves behind
     if new_ca or not all(os.path.isfile(path[name]) for name in ("tls_cert.crt", "tls_cert_key.key", "tls_cert_key.pem")):
         csr = os.path.join(directory, "tls_cert.csr")
         _openssl(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", path["tls_cert_key.key"], "-out", csr])
@@ -479,7 +479,7 @@ def make_tls_set(directory: str) -> None:
 
 def ensure_tls_certs(shared: str | None) -> None:
     """HA: the set lives in ``<shared>/config/ssl_certs/mongodb_rabbitmq_certs``; each file missing
-    locally is copied to ``data/ssl_certs/mongodb_rabbitmq_certs`` (facts 1.9 B step 5, 8)."""
+    locally is copied to ``data/ssl_certs/mongodb_rabbitmq_certs`` (docs/ce-facts.md §1.9 B step 5, §8)."""
     if not shared:
         make_tls_set(LOCAL_TLS_DIR)
         return
@@ -516,7 +516,7 @@ def set_config_params(config: Config, env: dict[str, str], shared: str | None) -
     if protocol == "https":
         if not setup_flow.certs_present(shared):
             setup_flow.generate_self_signed(shared)
-    else:  # facts 8: 6.1 http mode deletes existing UI certificates, shared and local
+    else:  # docs/ce-facts.md §8: 6.1 http mode deletes existing UI certificates, shared and local
         for base in {setup_flow.cert_dir(shared), setup_flow.cert_dir(None)}:
             for name in ("cte_cert.crt", "cte_cert_key.key"):
                 if os.path.isfile(os.path.join(base, name)):
@@ -534,13 +534,13 @@ def write_env_files(env: dict[str, str], shared: str | None) -> None:
         common.write_env(".env", env)
         return
     shared_env = {key: value for key, value in env.items() if key not in ("HA_CURRENT_NODE", "ENV_FILE", "JWT_SECRET")}
-    shared_env["HA_ENABLED"] = "True"  # correction 8: 6.1 keeps it True, also after secondaries
+    shared_env["HA_ENABLED"] = "True"  # docs/ce-facts.md §C8: 6.1 keeps it True, also after secondaries
     common.write_env(common.shared_env_path(shared), shared_env)
-    common.write_env(".env", {key: env[key] for key in LOCAL_ENV_KEYS if key in env})  # facts 1.8
+    common.write_env(".env", {key: env[key] for key in LOCAL_ENV_KEYS if key in env})  # docs/ce-facts.md §1.8
 
 
 def write_backups(env: dict[str, str], shared: str | None) -> None:
-    """``data/ce_env_backups``: HA ``.env.ha.backup`` + ``.env.backup`` (correction 7), standalone + ``.env.key.backup``."""
+    """``data/ce_env_backups``: HA ``.env.ha.backup`` + ``.env.backup`` (docs/ce-facts.md §C7), standalone + ``.env.key.backup``."""
     os.makedirs(BACKUP_DIR, exist_ok=True)
     copies = [(".env", ".env.backup")]
     if shared:
@@ -580,7 +580,7 @@ def service_active() -> bool:
 
 
 def setup_systemd_service(avoid_restart: bool, was_active: bool) -> None:
-    """Facts 1.7 step 3; correction 9: the success line comes whatever systemctl returned."""
+    """docs/ce-facts.md §1.7 step 3; docs/ce-facts.md §C9: the success line comes whatever systemctl returned."""
     if was_active and avoid_restart:
         print(f"Management service {SERVICE} is running; not restarting it (--avoid-service-restart).")
         return
@@ -669,6 +669,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure_environment()
         return run(args)
-    except Exception as exc:  # noqa: BLE001 - 6.x prints the error and exits 1 (facts 0)
+    except Exception as exc:  # noqa: BLE001 - 6.x prints the error and exits 1 (docs/ce-facts.md §0)
         print(exc)
         return 1

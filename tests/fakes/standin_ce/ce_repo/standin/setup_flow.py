@@ -1,10 +1,10 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
-"""The stand-in ``./setup``: CE 5.x's prompts, checks and files as ce-ha-facts.md documents them.
+"""The stand-in ``./setup``: CE 5.x's prompts, checks and files as docs/ce-facts.md documents them.
 
 Releases 6.x take the config-driven path of ``standin/setup6.py`` instead.
 
-Section numbers below refer to /work/shared/docs/ce-ha-facts.md. Like CE 5.x, any exception
-ends the run with ``print(e)`` and exit code 0 and no success line (facts 1.6); explicit
+Section numbers below refer to docs/ce-facts.md. Like CE 5.x, any exception
+ends the run with ``print(e)`` and exit code 0 and no success line (docs/ce-facts.md §1.6); explicit
 refusals (dirty tree, SELinux, missing Python pins, failed checks, UI port) exit 1.
 """
 
@@ -26,7 +26,7 @@ from urllib.parse import quote, urlparse
 from standin import common
 from standin.version import CE_VERSION
 
-#: CE loops forever at a y/n prompt whose stdin is at EOF (correction 2); the stand-in stops here.
+#: CE loops forever at a y/n prompt whose stdin is at EOF (docs/ce-facts.md §C2); the stand-in stops here.
 INVALID_INPUT_CAP = 200000
 INVALID_INPUT_CAP_EXIT = 99
 SUCCESS_TEXT = "Setup completed successfully..."
@@ -38,7 +38,7 @@ MENU_VERSIONS = ("5.1.0", "5.0.1", "5.0.0")
 
 
 class Refusal(Exception):
-    """A gate that makes setup exit 1 (CE exits 1 on these, facts 1.2-1.4)."""
+    """A gate that makes setup exit 1 (CE exits 1 on these, docs/ce-facts.md §1.2-§1.4)."""
 
 
 # ------------------------------------------------------------------------------------- prompts
@@ -49,12 +49,12 @@ def ask(prompt: str) -> str:
 
 
 def ask_secret(prompt: str) -> str:
-    # Python's getpass: /dev/tty when there is one, else stdin with a GetPassWarning (facts 1.6).
+    # Python's getpass: /dev/tty when there is one, else stdin with a GetPassWarning (docs/ce-facts.md §1.6).
     return getpass.getpass(prompt)
 
 
 def ask_yes_no(prompt: str) -> bool:
-    """y/n prompt; at EOF it keeps printing ``Invalid input`` like CE (correction 2), capped."""
+    """y/n prompt; at EOF it keeps printing ``Invalid input`` like CE (docs/ce-facts.md §C2), capped."""
     for _ in range(INVALID_INPUT_CAP):
         try:
             answer: str | None = input(prompt)
@@ -81,7 +81,7 @@ def banner() -> None:
 
 
 def check_git_tree() -> None:
-    """``git diff -G.`` in the repo: modified tracked files stop setup (facts 1.2, 9.4)."""
+    """``git diff -G.`` in the repo: modified tracked files stop setup (docs/ce-facts.md §1.2, §9.4)."""
     try:
         result = subprocess.run(["git", "diff", "-G."], capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -111,7 +111,7 @@ def check_selinux(ignore: bool) -> None:
 
 
 def choose_version(env: dict[str, str]) -> None:
-    """5.0.x/5.1.0 only: the version menu (correction 10)."""
+    """5.0.x/5.1.0 only: the version menu (docs/ce-facts.md §C10)."""
     for index, version in enumerate(MENU_VERSIONS, start=1):
         print(f"{index}. {version}")
     while True:
@@ -127,7 +127,7 @@ def _version_parts(text: str) -> tuple[int, ...]:
 
 
 def check_python_packages() -> None:
-    """HA needs pyyaml, python-dotenv and pymongo at pinned versions (facts 0, 4); exit 1 if not."""
+    """HA needs pyyaml, python-dotenv and pymongo at pinned versions (docs/ce-facts.md §0, §4); exit 1 if not."""
     problems: list[str] = []
     for name, low, high in common.python_pins():
         spec = f"{name}>={low}" + (f",<={high}" if high else "")
@@ -239,7 +239,7 @@ def _bind_free(address: str, port: int) -> tuple[bool, str]:
 
 
 def _reachable(address: str, port: int, timeout: float = 3.0) -> bool:
-    """A refused connection counts as reachable; a timeout or other error does not (facts 3.2)."""
+    """A refused connection counts as reachable; a timeout or other error does not (docs/ce-facts.md §3.2)."""
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True
@@ -294,7 +294,7 @@ def run_checks(env: dict[str, str], ha: bool, ignore: bool) -> None:
         own_mongod = common.running_pid() is not None
         for port in common.HA_PORTS:
             if port == common.MONGO_PORT and own_mongod:
-                continue  # CE's own container holds it (fetch_container_info, facts 1.2)
+                continue  # CE's own container holds it (fetch_container_info, docs/ce-facts.md §1.2)
             free, why = _bind_free(current, port)
             rows.append((f"Port {port} free on {current}", PASS if free else FAIL, why))
         for peer in env["HA_IP_LIST"].split(","):
@@ -331,7 +331,7 @@ def certs_present(shared_dir: str | None) -> bool:
 
 
 def generate_self_signed(shared_dir: str | None) -> None:
-    """Self-signed UI cert like CE (facts 8), but RSA 2048 instead of 4096 to keep tests fast."""
+    """Self-signed UI cert like CE (docs/ce-facts.md §8), but RSA 2048 instead of 4096 to keep tests fast."""
     base = cert_dir(shared_dir)
     os.makedirs(base, exist_ok=True)
     result = subprocess.run(
@@ -423,7 +423,7 @@ def ask_tls12(env: dict[str, str]) -> None:
     while True:
         answer = ask('> Do you want to enable TLSv1.2 along with TLSv1.3 for CE UI (Default: "No"): ').strip().lower()
         if answer in ("", "n", "no"):
-            env["TLS_VERSION"] = "TLSv1.3"  # Enter resets to 1.3, also on re-runs (facts 1.3 #12)
+            env["TLS_VERSION"] = "TLSv1.3"  # Enter resets to 1.3, also on re-runs (docs/ce-facts.md §1.3 #12)
             return
         if answer in ("y", "yes"):
             env["TLS_VERSION"] = "TLSv1.2 TLSv1.3"
@@ -432,7 +432,7 @@ def ask_tls12(env: dict[str, str]) -> None:
 
 
 def ask_config_params(env: dict[str, str], shared_dir: str | None) -> str | None:
-    """Protocol, port, JWT, maintenance password, TLS (facts 1.3 #8-#12). Returns a new password."""
+    """Protocol, port, JWT, maintenance password, TLS (docs/ce-facts.md §1.3 #8-#12). Returns a new password."""
     protocol = ask_protocol(env, shared_dir)
     env["UI_PROTOCOL"] = protocol
     env["UI_PORT"] = ask_ui_port(env, protocol)
@@ -483,14 +483,14 @@ def _chown_container(path: str) -> None:
 
 
 def create_required_files(shared_dir: str) -> None:
-    """The shared layout of facts 2.1 (create_required_files)."""
+    """The shared layout of docs/ce-facts.md §2.1 (create_required_files)."""
     config = os.path.join(shared_dir, "config")
     os.makedirs(config, exist_ok=True)
     os.chmod(config, 0o744)
     for sub in (os.path.join("config", "ssl_certs"), os.path.join("config", "ca_certs"), "repos", "plugins", "custom_plugins"):
         path = os.path.join(shared_dir, sub)
         os.makedirs(path, exist_ok=True)
-        os.chmod(path, 0o755)  # noqa: S103 - CE's layout (facts 2.1): containers read it as uid 1001
+        os.chmod(path, 0o755)  # noqa: S103 - CE's layout (docs/ce-facts.md §2.1): containers read it as uid 1001
         _chown_container(path)
     keep = os.path.join(shared_dir, "config", "ca_certs", ".keep")
     if not os.path.exists(keep):
@@ -512,7 +512,7 @@ def ensure_setup_ids(env: dict[str, str]) -> None:
 
 
 def secret_values(password: str) -> dict[str, str]:
-    """The clear-text values of the .env.keys secrets derived from the maintenance password (facts 5.1)."""
+    """The clear-text values of the .env.keys secrets derived from the maintenance password (docs/ce-facts.md §5.1)."""
     escaped = quote(password, safe="")
     return {
         "MAINTENANCE_PASSWORD": f"'{password}'",
@@ -526,7 +526,7 @@ def secret_values(password: str) -> dict[str, str]:
 
 
 def write_secret_file(env: dict[str, str], password: str) -> None:
-    """.env.keys (0400) with the keys of facts 5.1: encrypted from 5.1.1 on, plaintext before."""
+    """.env.keys (0400) with the keys of docs/ce-facts.md §5.1: encrypted from 5.1.1 on, plaintext before."""
     plain = secret_values(password)
     path = common.secret_location(env)
     lines = []
@@ -541,7 +541,7 @@ def write_secret_file(env: dict[str, str], password: str) -> None:
 
 
 def move_secret_file(env: dict[str, str], target: str) -> None:
-    """Standalone -> HA moves ./.env.keys to <NFS>/.env.keys, HA -> standalone back (facts 7.2)."""
+    """Standalone -> HA moves ./.env.keys to <NFS>/.env.keys, HA -> standalone back (docs/ce-facts.md §7.2)."""
     source = common.secret_location(env)
     if os.path.abspath(source) != os.path.abspath(target) and os.path.isfile(source) and not os.path.exists(target):
         shutil.move(source, target)
@@ -605,7 +605,7 @@ def stamp_release(env: dict[str, str]) -> None:
 
 def print_success() -> None:
     print(SUCCESS_TEXT)
-    print("Execute this command in primary node to start the CE")  # correction 1
+    print("Execute this command in primary node to start the CE")  # docs/ce-facts.md §C1
     print("  > sudo ./start")
 
 
@@ -632,7 +632,7 @@ def run_primary(args: argparse.Namespace, env: dict[str, str]) -> int:
         shared_file = common.shared_env_path(shared_dir)
         common.backup_env_file(shared_file)
         for key, value in common.read_env(shared_file).items():
-            env.setdefault(key, value)  # override=False (facts 1.5)
+            env.setdefault(key, value)  # override=False (docs/ce-facts.md §1.5)
         move_secret_file(env, os.path.join(shared_dir, ".env.keys"))
         ips = ask_ip_list(env)
         current = ask_current_node(env, ips)
@@ -654,7 +654,7 @@ def run_primary(args: argparse.Namespace, env: dict[str, str]) -> int:
     run_checks(env, ha=shared_dir is not None, ignore=ignore)
     new_password = ask_config_params(env, shared_dir)
     if not common.uses_secret_file() and new_password is not None:
-        env["MAINTENANCE_PASSWORD"] = new_password  # 4.x: plaintext in .env (facts 5.1)
+        env["MAINTENANCE_PASSWORD"] = new_password  # 4.x: plaintext in .env (docs/ce-facts.md §5.1)
         env["IS_MPASS_CONFIGURED"] = "True"
     elif new_password is not None:
         write_secret_file(env, new_password)
@@ -679,13 +679,13 @@ def run_secondary(args: argparse.Namespace, env: dict[str, str]) -> int:
     if not os.path.isfile(shared_file):
         raise RuntimeError(f"{shared_file} not found: run the setup on the primary node first (or check --location).")
     common.backup_env_file(shared_file)
-    env.update(common.read_env(shared_file))  # the shared values win (facts 1.4)
+    env.update(common.read_env(shared_file))  # the shared values win (docs/ce-facts.md §1.4)
     common.read_env(os.path.join(shared_dir, "config", ".env.ceversion"))
     ips = [ip for ip in env.get("HA_IP_LIST", "").split(",") if ip]
     print(f"The HA is enabled. Current HA IP list: {','.join(ips)}")
     current = ask_current_node(env, ips)
     env.update(HA_CURRENT_NODE=current, HA_NFS_DATA_DIRECTORY=shared_dir, LOCATION=os.path.join(shared_dir, ".env.keys"))
-    # Quirk of 5.x: a secondary run writes HA_ENABLED=False (facts 1.4, correction 8).
+    # Quirk of 5.x: a secondary run writes HA_ENABLED=False (docs/ce-facts.md §1.4, §C8).
     env["HA_ENABLED"] = "False"
     create_required_files(shared_dir)
     run_checks(env, ha=True, ignore=ignore)
@@ -723,7 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if common.is_v6():  # 6.x: config-driven, no prompts (facts 1.7)
+    if common.is_v6():  # 6.x: config-driven, no prompts (docs/ce-facts.md §1.7)
         from standin import setup6
 
         return setup6.main(argv)
@@ -733,6 +733,6 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as exc:
         print(exc)
         return 1
-    except Exception as exc:  # noqa: BLE001 - CE 5.x: print(e) and exit 0 (facts 1.6)
+    except Exception as exc:  # noqa: BLE001 - CE 5.x: print(e) and exit 0 (docs/ce-facts.md §1.6)
         print(exc)
         return 0

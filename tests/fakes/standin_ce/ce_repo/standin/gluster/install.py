@@ -1,7 +1,7 @@
 # TEST DOUBLE of Netskope Cloud Exchange (stand-in for tests): not CE, contains no CE code.
 """TEST-ONLY helper behind ``./standin-install-gluster``: put the GlusterFS stand-in on a host.
 
-Real CE 6.x installs GlusterFS 11 packages itself (facts 2.2); the double never installs
+Real CE 6.x installs GlusterFS 11 packages itself (docs/ce-facts.md §2.2); the double never installs
 packages, so a host that should play a 6.x node runs this first (as root). It writes
 ``<bin>/gluster`` (a copy of ``standin/gluster/shim.py`` with ``--opt-shared``/``--local-dir``
 baked in), the symlinks ``<bin>/glusterd`` and ``<bin>/glusterfs``, optionally
