@@ -3,6 +3,7 @@ and the code cite live in docs/ with every cited section present."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -43,14 +44,15 @@ HEADING = re.compile(r"^#{2,4} (C\d+|\d+(?:\.\d+)?)[.\s]", re.M)
 
 
 def repo_text_files() -> list[Path]:
+    """Every text file of the repository (hidden folders, build output and virtualenvs pruned)."""
     found = []
-    for path in sorted(ROOT.rglob("*")):
-        parts = path.relative_to(ROOT).parts
-        if any(p in SKIP_PARTS or (p.startswith(".") and p != ".ci") for p in parts) or not path.is_file():
-            continue
-        data = path.read_bytes()
-        if b"\0" not in data:
-            found.append(path)
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_PARTS and (not d.startswith(".") or d == ".ci")
+                         and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg")))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if b"\0" not in path.read_bytes():
+                found.append(path)
     return found
 
 
