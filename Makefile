@@ -7,7 +7,7 @@ NODE_PYTHON := 3.8
 NODE_LINT := $(VENV)/node-lint
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 'scripts/ce-node' 'ce-health' '.ci/run' 2>/dev/null)
 
-.PHONY: venv plan test unit lint docs bench
+.PHONY: venv plan test unit lint docs bench mutate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -46,3 +46,7 @@ unit: venv
 
 docs: venv
 	$(PY) -m tools.doc_tables
+
+## mutation testing of one core module (not part of `make test`): make mutate MODULE=settings
+mutate: venv
+	$(PY) -m tools.mutate $(MODULE)

@@ -1,0 +1,45 @@
+"""The mutation-testing target: its kill-rate arithmetic and the table it runs from."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from tools import mutate
+
+REPO = Path(__file__).resolve().parents[2]
+
+LISTING = """
+    components.storage.x_a__mutmut_1: killed
+    components.storage.x_a__mutmut_2: survived
+    components.storage.x_a__mutmut_3: timeout
+    components.storage.x_a__mutmut_4: not checked
+    components.storage.x_a__mutmut_5: no tests
+    components.storage.x_a__mutmut_6: killed
+"""
+
+
+def test_score_counts_killed_and_timeouts_over_what_was_checked() -> None:
+    result = mutate.score(LISTING)
+    assert (result.killed, result.total) == (3, 5)
+    assert result.survivors == ("components.storage.x_a__mutmut_2", "components.storage.x_a__mutmut_5")
+    assert round(result.rate) == 60
+
+
+def test_score_of_nothing_checked_is_zero_not_a_division_error() -> None:
+    assert mutate.score("    m.x__mutmut_1: not checked\n").rate == 0.0
+
+
+def test_every_target_names_files_that_exist() -> None:
+    for name, target in mutate.TARGETS.items():
+        for path in (*target.sources, *target.tests):
+            assert (REPO / path).exists(), f"{name}: {path}"
+
+
+def test_config_is_valid_toml_selecting_the_targets_sources_and_tests() -> None:
+    target = mutate.TARGETS["storage"]
+    table = tomllib.loads(mutate.mutmut_config(target))["tool"]["mutmut"]
+    assert table["source_paths"] == ["components/storage.py"]
+    assert table["pytest_add_cli_args_test_selection"] == ["tests/unit/test_aws_side.py"]
+    assert "not hosts" in table["pytest_add_cli_args"]
+    assert "tests" in table["also_copy"]

@@ -1,0 +1,146 @@
+"""``make mutate MODULE=<name>``: mutation testing of one core module against the tests that cover it.
+
+Owns: the table of core modules and the tests that cover each, running ``mutmut`` on one of them
+in a scratch copy of the work tree (``.mutate/<name>/``, git-ignored, so the tree itself is never
+mutated), and the raw results committed under ``docs/mutation/<name>.txt`` (kill rate, then every
+surviving mutant with its diff). Not part of ``make test``: a module takes minutes to tens of minutes.
+
+Message strings may be excluded from mutation with ``# pragma: no mutate`` on their line.
+
+Must not touch: the work tree's sources (mutmut rewrites only the scratch copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRATCH = REPO / ".mutate"
+RESULTS = REPO / "docs" / "mutation"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One core module and the test files that cover it."""
+
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+#: the core modules of issue 12 and the tests that cover each (one table; names are what `MODULE=` takes)
+TARGETS: dict[str, Target] = {
+    "settings": Target(("components/settings.py",), ("tests/unit/test_settings.py", "tests/unit/test_stack_config.py")),
+    "network": Target(("components/network.py",), ("tests/unit/test_aws_side.py",)),
+    "storage": Target(("components/storage.py",), ("tests/unit/test_aws_side.py",)),
+    "nodes": Target(("components/nodes.py",), ("tests/unit/test_aws_side.py",)),
+    "provisioning": Target(("components/provisioning.py", "components/cluster.py"), ("tests/unit/test_provisioning.py",)),
+    "prompts": Target(("scripts/cenode/prompts.py",), ("tests/node/test_prompts.py",)),
+    "setup": Target(("scripts/cenode/phases/setup_ce.py",), ("tests/node/test_prompts.py", "tests/node/test_standin_flow.py")),
+    "mount": Target(("scripts/cenode/phases/mount.py",), ("tests/node/test_mount.py",)),
+    "bricks": Target(("scripts/cenode/phases/bricks.py",), ("tests/node/test_ce6_units.py",)),
+    "health": Target(("scripts/cenode/health.py",), ("tests/health",)),
+    "policy": Target(("policy/rules.py",), ("tests/policy/test_policies.py",)),
+}
+
+#: what the tests import besides the mutated sources (copied into mutmut's sandbox as they are)
+ALSO_COPY = ("components", "scripts", "offline", "policy", "tools", "tests", "examples", "__main__.py",
+             "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml")
+
+_STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
+
+
+@dataclass(frozen=True)
+class Score:
+    killed: int
+    total: int
+    survivors: tuple[str, ...]
+
+    @property
+    def rate(self) -> float:
+        return 100.0 * self.killed / self.total if self.total else 0.0
+
+
+def mutmut_config(target: Target) -> str:
+    """The ``[tool.mutmut]`` table for one target (appended to the scratch copy's pyproject.toml)."""
+    def toml_list(items: tuple[str, ...] | list[str]) -> str:
+        return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+    also = [path for path in ALSO_COPY if (REPO / path).exists()]
+    return (
+        "\n[tool.mutmut]\n"
+        f"source_paths = {toml_list(target.sources)}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}\n"
+        f"also_copy = {toml_list(also)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not hosts"]\n'
+        # forking straight from the stats run hangs every mutant once Pulumi's mock runtime is loaded
+        'process_isolation = "forkserver"\n'
+    )
+
+
+def score(results_text: str) -> Score:
+    """Kill rate from ``mutmut results --all true``: killed (and timeouts) over everything checked."""
+    killed, total, survivors = 0, 0, []
+    for line in results_text.splitlines():
+        match = _STATUS.match(line)
+        if not match:
+            continue
+        status = match["status"].strip()
+        if status in {"not checked", "skipped"}:
+            continue
+        total += 1
+        if status in {"killed", "timeout", "segfault", "caught by type check"}:
+            killed += 1
+        else:
+            survivors.append(match["name"])
+    return Score(killed, total, tuple(survivors))
+
+
+def prepare_scratch(name: str, target: Target) -> Path:
+    """A fresh copy of the tracked and untracked-but-not-ignored files, with the mutmut table."""
+    scratch = SCRATCH / name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        source = REPO / rel
+        if source.is_file():
+            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, scratch / rel)
+    with (scratch / "pyproject.toml").open("a", encoding="utf-8") as handle:
+        handle.write(mutmut_config(target))
+    return scratch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make mutate", description=__doc__.splitlines()[0])
+    parser.add_argument("module", choices=sorted(TARGETS), help="core module to mutate")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default %(default)s)")
+    args = parser.parse_args(argv)
+    target = TARGETS[args.module]
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    scratch = prepare_scratch(args.module, target)
+    subprocess.run([mutmut, "run", "--max-children", str(args.children)], cwd=scratch, check=False,
+                   stdout=subprocess.DEVNULL)
+    listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=scratch, capture_output=True, text=True,
+                             check=False).stdout
+    result = score(listing)
+    diffs = [subprocess.run([mutmut, "show", name], cwd=scratch, capture_output=True, text=True, check=False).stdout
+             for name in result.survivors]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = f"{args.module}: killed {result.killed} of {result.total} mutants ({result.rate:.0f}%)"
+    (RESULTS / f"{args.module}.txt").write_text(
+        f"{summary}\nsources: {', '.join(target.sources)}\ntests: {', '.join(target.tests)}\n\n"
+        "## surviving mutants\n\n" + "\n".join(diffs), encoding="utf-8")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
