@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_example_stack_plans_its_scenario(scenario: Scenario, capsys: pytest.Cap
     code = plan.main(["--stack", scenario.stack, "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Policy pack (8 policies): no violations" in out
+    assert re.search(r"Policy pack \(\d+ policies\): no violations", out), out
     exported = outputs(out)
     assert exported["releaseLine"] == scenario.release_line
     roles = [node["role"] for node in exported["nodes"]]
