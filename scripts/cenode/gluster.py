@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import lines
+from .mounts import parse_mountinfo
 from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, setting
 
 #: TEST DOUBLE only (tests/fakes/README.md): the GlusterFS stand-in has no FUSE mount; a file of
@@ -197,8 +198,6 @@ def parse_peer_status(text: str) -> dict[str, str]:
 
 def mount_state(ctx: Ctx, facts: lines.GlusterFacts) -> tuple[bool, str]:
     """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (docs/ce-facts.md §2.2) or the TEST DOUBLE's marker."""
-    from .phases.mount import parse_mountinfo
-
     mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))
     entry = mounts.get(os.path.normpath(facts.mount_dir))
     if entry is not None and (facts.volume in entry[1] or entry[0].startswith("fuse.glusterfs")):

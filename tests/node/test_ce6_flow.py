@@ -31,7 +31,7 @@ import pytest
 
 from scripts.cenode import __main__ as cli
 from scripts.cenode.nodeconfig import NodeConfig
-from scripts.cenode.phases import preflight, setup_ce
+from scripts.cenode.phases import preflight, setup_ce6
 from scripts.cenode.system import NodeEnv, Runner
 from tests.netutil import port_free
 
@@ -209,7 +209,7 @@ def lab(tmp_path: Path, pins_dir: str, standin_repo: str, monkeypatch: pytest.Mo
         keep = ("PATH", "PYTHONPATH", "STANDIN_OPT_SHARED", "STANDIN_GLUSTER_LOCAL", "STANDIN_SYSTEMD_DIR")
         return {**{k: os.environ[k] for k in keep if k in os.environ}, "HOME": str(tmp_path)}
 
-    monkeypatch.setattr(setup_ce, "child_env", child_env)
+    monkeypatch.setattr(setup_ce6, "child_env", child_env)
     real_which = Runner.which
     monkeypatch.setattr(Runner, "which", lambda self, name: None if name in HIDDEN_TOOLS else real_which(self, name))
     monkeypatch.setattr(preflight, "disk_of", lambda path: ("/", 100 * 10**9, 60 * 10**9))

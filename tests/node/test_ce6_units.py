@@ -14,6 +14,7 @@ import pytest
 
 from scripts.cenode import __main__ as cli
 from scripts.cenode import ce6, gluster, lines
+from scripts.cenode.findings import PreflightFailed
 from scripts.cenode.phases import bricks, gluster_join, preflight, prepare
 from scripts.cenode.system import CommandResult, Ctx, PhaseError
 
@@ -405,7 +406,7 @@ def test_preflight_6x_avx_os_and_python(make_ctx: MakeCtx, tmp_path: Path, monke
     monkeypatch.setattr(preflight, "disk_of", lambda path: ("/", 100 * 10**9, 60 * 10**9))
     strict, runner = preflight6(make_ctx, tmp_path, DEBIAN_12, "fpu sse2")
     python_on(runner, "3.11.2")
-    with pytest.raises(preflight.PreflightFailed) as failed:
+    with pytest.raises(PreflightFailed) as failed:
         preflight.run(strict, skip_peers=True)
     lines = failed.value.lines("preflight")
     assert any("no AVX" in line and "instanceType" in line for line in lines) and any("OS debian 12" in line for line in lines)
@@ -419,7 +420,7 @@ def test_preflight_6x_avx_os_and_python(make_ctx: MakeCtx, tmp_path: Path, monke
 
     old, runner = preflight6(make_ctx, tmp_path, DEBIAN_12, "avx")
     python_on(runner, "3.10.12")
-    with pytest.raises(preflight.PreflightFailed) as failed:
+    with pytest.raises(PreflightFailed) as failed:
         preflight.run(old, skip_peers=True)
     assert any("no python >= 3.11.0" in line for line in failed.value.lines("preflight"))
     jammy, runner = preflight6(make_ctx, tmp_path, UBUNTU_2204, "avx")
@@ -496,10 +497,10 @@ def test_setup_6x_needs_both_secrets_in_a_writable_form(make_ctx: MakeCtx, tmp_p
 def test_setup_6x_environment_carries_proxy_and_pip_mirror_but_no_password(
     make_ctx: MakeCtx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scripts.cenode.phases import setup_ce, setup_ce6
+    from scripts.cenode.phases import setup_ce6
     from scripts.cenode.prompts import Answers
 
-    monkeypatch.setattr(setup_ce, "child_env", lambda: {"PATH": "/usr/bin"})
+    monkeypatch.setattr(setup_ce6, "child_env", lambda: {"PATH": "/usr/bin"})
 
     def env_for(proxy: str) -> dict[str, str]:
         ctx, _ = six(make_ctx, tmp_path, "setup", proxy_url=proxy, pip_index_url="http://mirror/simple/")

@@ -1,4 +1,4 @@
-"""mount: the fstab line, mountinfo parsing, the docker drop-in, the probe and CE's shared folders."""
+"""mount: the fstab line, mountinfo parsing (cenode.mounts), the docker drop-in, the probe and CE's shared folders."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode import __main__ as cli
+from scripts.cenode import mounts
 from scripts.cenode.phases import mount
 from scripts.cenode.system import CommandTimeout, Ctx, PhaseError
 
@@ -29,7 +30,7 @@ def test_fstab_line_adds_netdev_and_nofail_once() -> None:
 def test_fstab_escapes_spaces() -> None:
     line = mount.fstab_line("srv:/a b", "/mnt/x y", "nfs4", "rw")
     assert line.split()[:2] == ["srv:/a\\040b", "/mnt/x\\040y"]
-    assert mount.fstab_unescape("/mnt/x\\040y") == "/mnt/x y"
+    assert mounts.fstab_unescape("/mnt/x\\040y") == "/mnt/x y"
 
 
 BASE = "# /etc/fstab\nUUID=abc / ext4 defaults 0 1\n"
@@ -49,7 +50,7 @@ BASE = "# /etc/fstab\nUUID=abc / ext4 defaults 0 1\n"
     ],
 )
 def test_rewrite_fstab(before: str, after: str, changed: bool) -> None:
-    assert mount.rewrite_fstab(before, WANTED, "/mnt/ce-ha") == (after, changed)
+    assert mounts.rewrite_fstab(before, WANTED, "/mnt/ce-ha") == (after, changed)
 
 
 MOUNTINFO = """22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/root rw
@@ -59,9 +60,9 @@ MOUNTINFO = """22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/root rw
 
 
 def test_parse_mountinfo_sees_bind_mounts_and_escapes() -> None:
-    mounts = mount.parse_mountinfo(MOUNTINFO)
-    assert mounts["/mnt/ce-ha"] == ("nfs4", SOURCE)
-    assert mounts["/mnt/with space"] == ("ext4", "/dev/root")  # a bind mount: os.path.ismount misses these
+    table = mounts.parse_mountinfo(MOUNTINFO)
+    assert table["/mnt/ce-ha"] == ("nfs4", SOURCE)
+    assert table["/mnt/with space"] == ("ext4", "/dev/root")  # a bind mount: os.path.ismount misses these
 
 
 def test_dropin_orders_docker_after_the_mount() -> None:

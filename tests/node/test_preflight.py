@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode import lines, release
+from scripts.cenode.findings import PreflightFailed
+from scripts.cenode.installed import check_installed_version, installed_version
 from scripts.cenode.phases import preflight
 from scripts.cenode.system import Ctx
 
@@ -111,13 +113,13 @@ def test_check_peers_reports_timeouts_per_peer() -> None:
     ],
 )
 def test_check_installed_version(installed: release.Version, target: release.Version, ok: bool, words: str) -> None:
-    findings = preflight.check_installed_version(installed, ".env INSTALL_VERSION", target)
+    findings = check_installed_version(installed, ".env INSTALL_VERSION", target)
     assert all(f.level == "ok" for f in findings) is ok
     assert words in " ".join(f.what for f in findings)
 
 
 def test_unknown_installed_version_fails() -> None:
-    (finding,) = preflight.check_installed_version(None, "", (5, 1, 2))
+    (finding,) = check_installed_version(None, "", (5, 1, 2))
     assert finding.level == "fail" and "ceDir" in finding.fix
 
 
@@ -141,7 +143,7 @@ def test_run_fails_with_one_line_per_problem(make_ctx: Callable[..., tuple[Ctx, 
     Path(ctx.env.host_path("/sys/fs/selinux")).mkdir(parents=True)
     Path(ctx.env.host_path("/sys/fs/selinux/enforce")).write_text("0")
     monkeypatch.setattr(preflight, "disk_of", lambda path: ("/", 30 * GB, 10 * GB))
-    with pytest.raises(preflight.PreflightFailed) as failed:
+    with pytest.raises(PreflightFailed) as failed:
         preflight.run(ctx, skip_peers=True)
     lines = failed.value.lines("preflight")
     joined = "\n".join(lines)
@@ -160,7 +162,7 @@ def test_allow_undersized_turns_size_and_os_into_warnings(make_ctx: Callable[...
     # ...but not everything: SELinux stays a failure
     Path(ctx.env.host_path("/sys/fs/selinux")).mkdir(parents=True)
     Path(ctx.env.host_path("/sys/fs/selinux/enforce")).write_text("0")
-    with pytest.raises(preflight.PreflightFailed):
+    with pytest.raises(PreflightFailed):
         preflight.run(ctx, skip_peers=True)
 
 
@@ -194,7 +196,7 @@ def test_migrate_primary_checks_version_and_clean_tree(
     assert preflight.run(ctx, skip_peers=True).status == "ok"
 
     (ce_dir / "setup").write_text("#!/bin/sh\necho patched\n")  # a modified tracked file
-    with pytest.raises(preflight.PreflightFailed) as failed:
+    with pytest.raises(PreflightFailed) as failed:
         preflight.run(ctx, skip_peers=True)
     assert "modified tracked files: setup" in failed.value.lines("preflight")[0]
 
@@ -205,11 +207,11 @@ def test_installed_version_sources(make_ctx: Callable[..., tuple[Ctx, FakeRunner
     ctx, _ = make_ctx("preflight")
     real_ctx(ctx)
     by_tag = make_ce_checkout(tmp_path / "a", "v5.1.2")
-    assert preflight.installed_version(ctx, str(by_tag)) == ((5, 1, 2), "git describe")
+    assert installed_version(ctx, str(by_tag)) == ((5, 1, 2), "git describe")
     by_core = make_ce_checkout(tmp_path / "b", "v5.0.1", "CORE_TAG=netskopetechnicalalliances/cloudexchange:core5-5.1.1\n")
-    assert preflight.installed_version(ctx, str(by_core)) == ((5, 1, 1), ".env CORE_TAG")
+    assert installed_version(ctx, str(by_core)) == ((5, 1, 1), ".env CORE_TAG")
     by_install = make_ce_checkout(tmp_path / "c", "v5.0.1", "INSTALL_VERSION=5.1.2\nCORE_TAG=x:core5-5.1.1\n")
-    assert preflight.installed_version(ctx, str(by_install)) == ((5, 1, 2), ".env INSTALL_VERSION")
+    assert installed_version(ctx, str(by_install)) == ((5, 1, 2), ".env INSTALL_VERSION")
 
 
 def test_peers_are_reprobed_while_they_boot(make_ctx: Callable[..., tuple[Ctx, FakeRunner]]) -> None:

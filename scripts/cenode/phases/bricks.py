@@ -22,8 +22,8 @@ import os
 import shutil
 
 from .. import gluster, lines
+from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, write_atomic
-from .mount import fstab_escape, parse_mountinfo, rewrite_fstab
 
 FSTAB = "/etc/fstab"
 FSTAB_OPTIONS = "defaults,nofail,x-systemd.device-timeout=30"

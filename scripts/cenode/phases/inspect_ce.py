@@ -16,9 +16,10 @@ import json
 import os
 
 from .. import ceenv, release
+from ..findings import Finding, PreflightFailed
+from ..installed import check_installed_version, installed_version
 from ..nodeconfig import load_secrets
 from ..system import Ctx, PhaseError, PhaseResult, setting
-from .preflight import Finding, PreflightFailed, check_installed_version, installed_version
 
 
 def _same(a: str, b: str) -> bool:

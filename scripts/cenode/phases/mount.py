@@ -14,10 +14,10 @@ file; an existing mount (test hosts bind-mount the folder; it is not remounted).
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 
+from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
 
 FSTAB = "/etc/fstab"
@@ -39,52 +39,12 @@ SHARED_LAYOUT = (
 # ----------------------------------------------------------------------------- pure helpers
 
 
-def fstab_escape(path: str) -> str:
-    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
-
-
-def fstab_unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def fstab_line(source: str, mountpoint: str, fstype: str, options: str) -> str:
     opts = [o for o in options.split(",") if o]
     for extra in ("_netdev", "nofail"):
         if extra not in opts:
             opts.append(extra)
     return f"{fstab_escape(source)} {fstab_escape(mountpoint)} {fstype} {','.join(opts)} 0 0"
-
-
-def rewrite_fstab(text: str, wanted_line: str, mountpoint: str) -> tuple[str, bool]:
-    """Exactly one line mounts ``mountpoint``, equal to ``wanted_line``; other lines untouched."""
-    mountpoint = os.path.normpath(mountpoint)
-    out: list[str] = []
-    matches: list[str] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if fields and not fields[0].startswith("#") and len(fields) >= 2 and os.path.normpath(fstab_unescape(fields[1])) == mountpoint:
-            matches.append(line)
-            continue
-        out.append(line)
-    if len(matches) == 1 and matches[0].split() == wanted_line.split():
-        return text, False
-    out.append(wanted_line)
-    return "\n".join(out) + "\n", True
-
-
-def parse_mountinfo(text: str) -> dict[str, tuple[str, str]]:
-    """``/proc/self/mountinfo`` -> {mountpoint: (fstype, source)} (the last mount on a path wins)."""
-    mounts: dict[str, tuple[str, str]] = {}
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields = left.split()
-        if not sep or len(fields) < 5:
-            continue
-        rest = right.split()
-        fstype = rest[0] if rest else ""
-        source = rest[1] if len(rest) > 1 else ""
-        mounts[fstab_unescape(fields[4])] = (fstype, fstab_unescape(source))
-    return mounts
 
 
 def dropin_text(shared_dir: str) -> str:

@@ -15,9 +15,11 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-from .. import ceenv, lines, release
+from .. import lines, release
+from ..findings import Finding, PreflightFailed
+from ..git import git
+from ..installed import check_installed_version, installed_version
 from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, setting
 
 GIB = 1024**3
@@ -29,17 +31,6 @@ PROFILES: dict[int, tuple[int, int]] = {
     16: (int(0.9 * 32 * GIB), int(0.9 * 120 * GB)),
 }
 MIN_FREE_DISK = 20 * GB
-
-
-@dataclass
-class Finding:
-    level: str  # ok | warn | fail
-    what: str
-    fix: str = ""
-    kind: str = ""  # "size" / "os": what allow_undersized may turn into a warning
-
-    def line(self) -> str:
-        return f"{self.what} - fix: {self.fix}" if self.fix else self.what
 
 
 # ----------------------------------------------------------------------------- pure checks
@@ -191,70 +182,7 @@ def wait_for_peers(
         ctx.sleep(10)
 
 
-def check_installed_version(installed: release.Version | None, source: str, target: release.Version) -> list[Finding]:
-    if installed is None:
-        return [
-            Finding(
-                "fail",
-                "cannot tell the installed CE version (no INSTALL_VERSION/CORE_TAG in .env, no git tag)",
-                f"check {setting('ceDir')} points at the standalone's ta_cloud_exchange folder",
-            )
-        ]
-    shown = release.format_version(installed)
-    out: list[Finding] = []
-    if installed < release.HA_MIN_VERSION:
-        out.append(Finding("fail", f"installed CE {shown} ({source}) has no HA (needs >= 5.0.0)", "upgrade the standalone CE to 5.1.1+ first"))
-    elif installed < release.DRIVER_MIN_VERSION:
-        out.append(
-            Finding(
-                "fail",
-                f"installed CE {shown} ({source}) is older than {release.format_version(release.DRIVER_MIN_VERSION)} (oldest setup this driver runs)",
-                "upgrade the standalone CE to 5.1.1 or later first",
-            )
-        )
-    if installed[0] != target[0]:
-        out.append(
-            Finding(
-                "fail",
-                f"installed CE {shown} is on the {installed[0]}.x line, the stack wants {release.format_version(target)}",
-                f"set {setting('ceVersion')} to a v{installed[0]}.x tag or upgrade the standalone first",
-            )
-        )
-    elif installed > target:
-        out.append(
-            Finding(
-                "fail",
-                f"installed CE {shown} is newer than the stack's {release.format_version(target)} (no downgrades)",
-                f"set {setting('ceVersion')} to v{shown} or later",
-            )
-        )
-    if not out:
-        out.append(Finding("ok", f"installed CE {shown} ({source})"))
-    return out
-
-
 # ----------------------------------------------------------------------------- node probes
-
-
-def installed_version(ctx: Ctx, ce_dir: str) -> tuple[release.Version | None, str]:
-    """docs/ce-facts.md §5.2: .env INSTALL_VERSION, CORE_TAG (local, then shared), then git describe."""
-    files = ceenv.CeFiles(ce_dir)
-    local = files.env()
-    for values, where in ((local, ".env"), (files.shared_env(local), "shared .env")):
-        version, key = ceenv.version_from_env(values)
-        if version is not None:
-            return version, f"{where} {key}"
-    if os.path.isdir(os.path.join(ce_dir, ".git")):
-        result = ctx.runner.run(git(ce_dir, "describe", "--tags"), timeout=60)
-        if result.ok:
-            version = ceenv.version_from_describe(result.out)
-            if version is not None:
-                return version, "git describe"
-    return None, ""
-
-
-def git(ce_dir: str, *args: str) -> list[str]:
-    return ["git", "-c", f"safe.directory={ce_dir}", "-C", ce_dir, *args]
 
 
 def dirty_files(ctx: Ctx, ce_dir: str) -> list[str]:
@@ -404,17 +332,6 @@ def run(ctx: Ctx, skip_peers: bool = False) -> PhaseResult:
     if warnings:
         summary += f", {len(warnings)} warning(s): " + "; ".join(w.what for w in warnings)
     return PhaseResult("ok", summary)
-
-
-class PreflightFailed(PhaseError):
-    """Several failures, one line each."""
-
-    def __init__(self, failures: list[Finding]) -> None:
-        super().__init__(failures[0].what, failures[0].fix)
-        self.failures = failures
-
-    def lines(self, phase: str) -> list[str]:
-        return [PhaseError(f.what, f.fix or "see the log").line(phase) for f in self.failures]
 
 
 #: which python check fits the python CE's setup runs with (``line.setup_python``)

@@ -16,7 +16,7 @@ Owns (docs/ce-facts.md §1.7-§1.9, §2.2, §9.10-§9.12, §C6 and §C9):
 * afterwards: ``.env.keys`` to 0440 and ``tls_cert_ca.key`` to 0640 (shared and local copy),
   keeping the containers' group 1001 able to read; ``systemctl is-active cloud-exchange``
   reported (a warning when not active; ``verify`` judges the cluster);
-* the re-run marker of the 5.x phase (an HMAC of the inputs): same inputs and outputs present ->
+* the re-run marker shared with 5.x (``cenode.setup_marker``, an HMAC of the inputs): same inputs and outputs present ->
   "unchanged" without running CE.
 
 Must not touch: the GlusterFS volume itself (CE's setup creates it on the primary; gluster-join
@@ -25,28 +25,22 @@ adds bricks), other nodes. The config file never reaches the log.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import os
 
-from .. import ce6, gluster, lines, release
+from .. import ce6, gluster, lines, release, setup_marker
 from ..ceenv import read_dotenv
+from ..git import head_commit
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
+from ..setup_inputs import answers_for, child_env
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting, write_atomic
-from . import setup_ce
-from .preflight import git
 
 CONFIG_FILE = "cloudexchange.config"
 SERVICE = "cloud-exchange"
 #: (path below the shared config dir, mode it is tightened to) - docs/ce-facts.md §C6
 TIGHTEN = ((".env.keys", 0o440), ("ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key", 0o640))
 LOCAL_CA_KEY = "data/ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key"
-
-
-#: the same values (and secrets) as 5.x, written to cloudexchange.config instead of typed at prompts
-answers_for = setup_ce.answers_for
 
 
 def validate(answers: Answers) -> None:
@@ -177,7 +171,7 @@ def setup_env(ctx: Ctx, answers: Answers) -> dict[str, str]:
     when it carries no password (a password is never put in an environment); the stack's pip
     mirror as ``PIP_INDEX_URL``.
     """
-    env = setup_ce.child_env()
+    env = child_env()
     proxy, user, password = answers.proxy_parts
     if proxy and not password:
         url = ctx.cfg.proxy_url
@@ -209,15 +203,10 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
         )
     config_text = ce6.render_config(config_input(ctx, answers, facts))
     argv = [python.path, "./setup"] + (["--ignore-failures"] if cfg.allow_undersized else [])
-    head = ctx.runner.run(git(ce_dir, "rev-parse", "HEAD"), timeout=60).out.strip()
+    head = head_commit(ctx, ce_dir)
     fields = {"config": config_text, "commit": head, "argv": argv, "role": cfg.role}
-    digest = hmac.new(setup_ce._marker_key(ctx.env.state_dir), json.dumps(fields, sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
-    marker = os.path.join(ctx.env.state_dir, setup_ce.MARKER)
-    previous = ""
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as handle:
-            previous = json.load(handle).get("inputs", "")
-    if not force and hmac.compare_digest(previous, digest) and outputs_present(ctx, facts):
+    digest = setup_marker.digest(setup_marker.marker_key(ctx.env.state_dir), fields)
+    if not force and hmac.compare_digest(setup_marker.recorded(ctx.env.state_dir), digest) and outputs_present(ctx, facts):
         tightened = tighten_all(ctx, facts)
         if tightened:
             return PhaseResult("changed", f"CE setup already done as {cfg.role}; tightened {'; '.join(tightened)}")
@@ -246,7 +235,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
         )
     if "Setting following random" in result.out:
         ctx.log.warn("CE generated a secret although cloudexchange.config had both (value redacted)")
-    write_atomic(marker, json.dumps({"inputs": digest, "role": cfg.role, "commit": head}) + "\n", 0o600)
+    setup_marker.record(ctx.env.state_dir, digest, cfg.role, head)
     notes = [f"with {python.shown}", *changes]
     tightened = tighten_all(ctx, facts)
     if tightened:
