@@ -11,8 +11,8 @@ unwrapped into ``pulumi.Output.secret`` by the caller; they never reach a messag
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -21,15 +21,28 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from components import stack_config
 from scripts.cenode import lines, release
-from scripts.cenode.nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD
+from components.bundle import INSTALL_DIR
+from policy import exposure
+from scripts.cenode.nodeconfig import CONTROL_CHARACTERS, FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD, refused_characters
 
 PROJECT = "cloud-exchange-ha"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
+#: folders the shared folder may be neither nor lie inside: the OS, its state, users' homes and
+#: scratch space (an EFS/GlusterFS mount there hides what the system or the SSH user need, and
+#: ``mount`` would rewrite their fstab line). ``/lib*`` covers lib32, lib64 and libx32.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/proc", "/root", "/run", "/sbin", "/snap",
+                "/sys", "/tmp", "/usr", "/var", "/lost+found")  # noqa: S108 - a folder refused, not used
+#: folders that hold other things side by side: a sub-folder is fine (6.x's /opt/shared/data), the
+#: folder itself is not (mounting over /opt hides ceDir and the node bundle)
+SHARED_PARENTS = ("/opt", "/mnt", "/media", "/srv")
+#: AWS tag limits per resource (the program adds Project and Name itself)
+MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
+PROGRAM_TAG_KEYS = ("Project", "Name")
 DEFAULT_INSTANCE_TYPE = "m5.2xlarge"
 DEFAULT_ROOT_GB = 100
 MIN_ROOT_GB = {8: 80, 16: 120}  # CE's disk check: 90 % of these totals (docs/ce-facts.md §4)
@@ -92,6 +105,7 @@ class Settings(BaseModel):
     bastion_security_group_id: str
     ssh_cidrs: list[str]
     ui_cidrs: list[str]
+    allow_public_ui: bool
     shared_dir: str
     maintenance_password: SecretStr
     jwt_secret: SecretStr
@@ -110,6 +124,15 @@ class Settings(BaseModel):
     pip_index_url: str
     gluster_volume_size_gb: int
     tags: list[str]
+
+    @field_validator("ce_version")
+    @classmethod
+    def _tag_spelling(cls, value: str) -> str:
+        """Trimmed and spelled as CE's repository spells the tag (``release.tag_name``)."""
+        try:
+            return release.tag_name(value)
+        except ValueError:
+            return value.strip()
 
     # ---- derived facts, one place each -------------------------------------------------------
     @property
@@ -347,9 +370,24 @@ def _version(v: dict[str, Any]) -> list[Problem]:
     return []
 
 
+def _url_safety(setting: str, url: str) -> list[Problem]:
+    """No option-looking value and no credentials in a URL that lands in state, node.json, argv and logs."""
+    if url.startswith("-"):
+        return _p(setting, f"{url!r} starts with '-', which git, apt and pip would read as an option; give the URL itself")
+    parsed = urlparse(url)
+    if parsed.password is not None or (parsed.scheme in ("http", "https") and parsed.username):
+        return _p(setting, "carries credentials (user:password@ or token@), which would land in plain state, node.json, the "
+                           "command line and logs: remove them (mirrors that need a token are not supported yet, see the "
+                           "README's Security model)")
+    return []
+
+
 @rule("ce_repo_url")
 def _repo(v: dict[str, Any]) -> list[Problem]:
     url = v["ce_repo_url"]
+    unsafe = _url_safety("ceRepoUrl", url)
+    if unsafe:
+        return unsafe
     parsed = urlparse(url)
     if parsed.scheme in ("https", "http", "ssh", "git", "file") and (parsed.netloc or parsed.scheme == "file"):
         return []
@@ -369,19 +407,59 @@ def _ce_dir(v: dict[str, Any]) -> list[Problem]:
     return _abs_path("ceDir", v["ce_dir"])
 
 
-@rule("shared_dir", "ce_version")
+def _within(path: str, tree: str) -> bool:
+    """``path`` is ``tree`` or lies inside it (both normalized absolute paths)."""
+    return tree == "/" or path == tree or path.startswith(tree + "/")
+
+
+def system_tree(path: str) -> str | None:
+    """The system folder ``path`` is or lies in (``/`` itself included), else None."""
+    if path == "/":
+        return "/"
+    top = "/" + path.split("/")[1]
+    if top in SYSTEM_TREES or top.startswith("/lib"):
+        return top
+    return path if path in SHARED_PARENTS else None
+
+
+@rule("shared_dir", "ce_version", "ce_dir")
 def _shared(v: dict[str, Any]) -> list[Problem]:
     path = v["shared_dir"]
-    if not path:
-        return []
-    problems = _abs_path("sharedDir", path)
     try:
-        line = lines.for_version(v["ce_version"])
+        line: lines.ReleaseLine | None = lines.for_version(v["ce_version"])
     except (ValueError, KeyError):
+        line = None
+    if not path:
+        return _shared_overlaps("ceDir", line.default_shared_dir, v["ce_dir"]) if line else []
+    problems = _abs_path("sharedDir", path)
+    if problems:
         return problems
-    if line.fixed_shared_dir and path != line.default_shared_dir:
-        problems += _p("sharedDir", f"CE {line.major}.x fixes the shared folder at {line.default_shared_dir}; unset sharedDir")
-    return problems
+    if ".." in path.split("/"):
+        return _p("sharedDir", f"{path!r} contains '..'; write the folder's real absolute path")
+    if line is not None and line.fixed_shared_dir and path != line.default_shared_dir:
+        return _p("sharedDir", f"CE {line.name} fixes the shared folder at {line.default_shared_dir}; unset sharedDir")
+    shared = posixpath.normpath(path)
+    tree = system_tree(shared)
+    if tree is not None:
+        where = "is the root folder" if tree == "/" else (f"is {tree}" if shared == tree else f"lies inside {tree}")
+        return _p("sharedDir", f"{path} {where}; the share would be mounted over a folder the system needs: "
+                               f"use a folder of its own such as {lines.CE5.default_shared_dir} (the default)")
+    return _shared_overlaps("sharedDir", shared, v["ce_dir"])
+
+
+def _shared_overlaps(blamed: str, shared: str, ce_dir: str) -> list[Problem]:
+    """The shared folder must neither be, contain nor lie inside CE's checkout or the node bundle's folder."""
+    shared = posixpath.normpath(shared)
+    for name, other in (("ceDir", posixpath.normpath(ce_dir)), ("the node bundle's folder", INSTALL_DIR)):
+        if not other.startswith("/"):
+            continue
+        if _within(shared, other) or _within(other, shared):
+            relation = "is" if shared == other else ("lies inside" if _within(shared, other) else "contains")
+            fix = (f"set sharedDir to a folder apart from both (e.g. {lines.CE5.default_shared_dir})" if blamed == "sharedDir"
+                   else f"move ceDir out of the shared folder {shared}")
+            return _p(blamed, f"the shared folder {shared} {relation} {name} {other}: mounting the share there would hide "
+                              f"the files already in it (and back up the empty share); {fix}")
+    return []
 
 
 @rule("ssh_user")
@@ -406,22 +484,10 @@ def _key_pair(v: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _cidrs(setting: str, cidrs: list[str], allow_world: bool) -> list[Problem]:
-    problems = []
-    for cidr in cidrs:
-        try:
-            net = ipaddress.ip_network(cidr, strict=True)
-        except ValueError:
-            problems += _p(setting, f"{cidr!r} is not a CIDR like 203.0.113.0/24 (host bits must be zero)")
-            continue
-        if net.prefixlen == 0 and not allow_world:
-            problems += _p(setting, f"{cidr} opens SSH to the whole internet; list your admin networks or use a bastion")
-    return problems
-
-
 @rule("ssh_cidrs", "bastion_security_group_id", "bastion_host")
 def _ssh(v: dict[str, Any]) -> list[Problem]:
-    problems = _cidrs("sshCidrs", v["ssh_cidrs"], allow_world=False)
+    problems = [Problem(setting="sshCidrs", message=m) for m in exposure.cidr_problems(
+        v["ssh_cidrs"], what="SSH", hint="list your admin networks or reach the nodes through a bastion (bastionSecurityGroupId)")]
     if not v["ssh_cidrs"] and not v["bastion_security_group_id"]:
         problems += _p("sshCidrs", "is empty and no bastionSecurityGroupId is set: nothing could reach the nodes to configure them")
     sg = v["bastion_security_group_id"]
@@ -433,17 +499,23 @@ def _ssh(v: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-@rule("ui_cidrs")
+@rule("ui_cidrs", "allow_public_ui")
 def _ui_cidrs(v: dict[str, Any]) -> list[Problem]:
-    return _cidrs("uiCidrs", v["ui_cidrs"], allow_world=True)
+    return [Problem(setting="uiCidrs", message=m) for m in exposure.cidr_problems(
+        v["ui_cidrs"], allow_public=v["allow_public_ui"], what="the CE UI",
+        hint="list the networks of the UI's users, or set allowPublicUi true when the UI is meant to be public")]
 
 
 def _forbidden(setting: str, secret: SecretStr, forbidden: tuple[str, ...]) -> list[Problem]:
     value = secret.get_secret_value()
-    shown = " ".join(repr(ch) for ch in forbidden)
     if not value:
         return _p(setting, f"is empty; set it with: pulumi config set --secret {setting} ...")
-    if any(ch in value for ch in forbidden):
+    bad = refused_characters(value, forbidden)
+    if any(ch in CONTROL_CHARACTERS for ch in bad):
+        return _p(setting, "contains a control character (newline, carriage return, tab, NUL ...), which CE's prompt drops, so CE "
+                           f"would store another value than the stack: set it again without them (pulumi config set --secret {setting})")
+    if bad:
+        shown = " ".join(repr(ch) for ch in forbidden if ch not in CONTROL_CHARACTERS)
         return _p(setting, f"contains a character CE refuses; do not use any of {shown}")
     return []
 
@@ -458,15 +530,26 @@ def _jwt(v: dict[str, Any]) -> list[Problem]:
     return _forbidden("jwtSecret", v["jwt_secret"], FORBIDDEN_IN_JWT)
 
 
-@rule("ui_port", "ui_protocol")
+@rule("ui_port", "ui_protocol", "ce_version")
 def _ui_port(v: dict[str, Any]) -> list[Problem]:
     port = v["ui_port"]
     if not 1 <= port <= 65535:
         return _p("uiPort", f"is {port}; use a TCP port from 1 to 65535 (443 for https)")
     if port == 8000:
         return _p("uiPort", "8000 is CE's management port; pick another UI port")
-    if port == 22:
-        return _p("uiPort", "22 is SSH; pick another UI port")
+    if port == lines.SSH_PORT:
+        return _p("uiPort", "22 is SSH; pick another UI port (443 for https)")
+    if port == lines.NFS_PORT:
+        return _p("uiPort", "2049 is NFS (the shared folder); pick another UI port (443 for https)")
+    try:
+        judged = [lines.for_version(v["ce_version"])]
+    except (ValueError, KeyError):
+        judged = list(lines.LINES.values())  # ceVersion has its own error; judge against every line meanwhile
+    for line in judged:
+        for cluster_port in line.cluster_ports:
+            if cluster_port.from_port <= port <= cluster_port.to_port:
+                return _p("uiPort", f"{port} is a CE {line.name} cluster port ({cluster_port.purpose}); opening it to uiCidrs "
+                                    "would expose it: pick another UI port (443 for https)")
     return []
 
 
@@ -487,6 +570,12 @@ def _proxy(v: dict[str, Any]) -> list[Problem]:
         return _p("proxyUrl", f"{url!r} must look like http(s)://host:port")
     if parsed.password:
         return _p("proxyUrl", "must not carry a password; CE asks proxy credentials separately")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return _p("proxyUrl", f"{url!r} has a port that is not a number from 1 to 65535; write it as http(s)://host:port")
     return []
 
 
@@ -533,9 +622,21 @@ def _tags(v: dict[str, Any]) -> list[Problem]:
     bad = [t for t in v["tags"] if "=" not in t or not t.split("=", 1)[0].strip()]
     if bad:
         return _p("tags", f"{bad} are not Key=Value entries")
-    if any(t.split("=", 1)[0].strip().lower().startswith("aws:") for t in v["tags"]):
-        return _p("tags", "keys starting with aws: are reserved by AWS")
-    return []
+    pairs = [(k.strip(), value.strip()) for k, value in (t.split("=", 1) for t in v["tags"])]
+    problems = []
+    if any(k.lower().startswith("aws:") for k, _ in pairs):
+        problems += _p("tags", "keys starting with aws: are reserved by AWS")
+    long_keys = [k[:20] + "..." for k, _ in pairs if len(k) > MAX_TAG_KEY]
+    if long_keys:
+        problems += _p("tags", f"keys {long_keys} are longer than AWS's {MAX_TAG_KEY} characters; shorten them")
+    long_values = [k for k, value in pairs if len(value) > MAX_TAG_VALUE]
+    if long_values:
+        problems += _p("tags", f"the values of {long_values} are longer than AWS's {MAX_TAG_VALUE} characters; shorten them")
+    total = len({*PROGRAM_TAG_KEYS, *(k for k, _ in pairs)})
+    if total > MAX_TAGS:
+        problems += _p("tags", f"gives resources {total} tags with the program's own {' and '.join(PROGRAM_TAG_KEYS)}; AWS allows "
+                               f"{MAX_TAGS} per resource: drop {total - MAX_TAGS}")
+    return problems
 
 
 @rule("docker_repo_url", "pip_index_url")
@@ -544,6 +645,10 @@ def _mirrors(v: dict[str, Any]) -> list[Problem]:
     for name, field in (("dockerRepoUrl", "docker_repo_url"), ("pipIndexUrl", "pip_index_url")):
         url = v[field]
         if field == "docker_repo_url" and url == "os":
+            continue
+        unsafe = _url_safety(name, url)
+        if unsafe:
+            problems += unsafe
             continue
         if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
             problems += _p(name, f"{url!r} must be an http(s) URL" + (" or os" if name == "dockerRepoUrl" else ""))

@@ -3,8 +3,9 @@
 Owns: finding and reading ``Pulumi.<stack>.yaml`` (the project's, an example's in ``examples/``,
 or any path; plus ``Pulumi.yaml`` defaults), running the program under ``AwsMocks``, and printing
 the resources grouped by component with their key properties, the ordered remote steps per node
-with secrets masked, the cutover window, policy violations, and any settings errors (exit 2).
-It also writes the dependency graph as Mermaid and JSON.
+with secrets masked, the cutover window, policy violations (exit 3 when a mandatory
+policy is violated, as ``pulumi preview --policy-pack`` would fail), and any settings errors
+(exit 2). It also writes the dependency graph as Mermaid and JSON.
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
@@ -107,8 +108,12 @@ def mask(text: str, secrets: list[str]) -> str:
     return text
 
 
+#: exit codes besides 0: settings refused (nothing declared), a mandatory policy violated
+EXIT_SETTINGS, EXIT_POLICY = 2, 3
+
+
 def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[str],
-           config: dict[str, Any] | None = None) -> str:
+           config: dict[str, Any] | None = None, violations: list[Any] | None = None) -> str:
     lines = [f"Offline plan for stack '{stack}' (mocked AWS answers; nothing was contacted)"]
     if placeheld:
         lines.append(f"  secrets not in the stack file, shown as {MASK}: {', '.join(placeheld)}")
@@ -136,7 +141,7 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
 
     walk(None, 1)
     lines += ["", *render_steps(result)]
-    lines += ["", *render_policy(result, config)]
+    lines += ["", *render_policy(result, config, violations)]
     lines += ["", "Outputs:"]
     for name, value in result.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
@@ -190,11 +195,25 @@ def describe_step(resource: harness.Declared) -> str:
     return text
 
 
-def render_policy(result: harness.Run, config: dict[str, Any] | None) -> list[str]:
+def policy_violations(result: harness.Run, config: dict[str, Any] | None) -> list[Any]:
     """The policy pack's validators over the mocked graph (the same functions the pack runs)."""
     from policy import rules
 
-    violations = rules.check_run(result, config)
+    return rules.check_run(result, config)
+
+
+def mandatory(violations: list[Any]) -> list[Any]:
+    from policy import rules
+
+    return [v for v in violations if rules.SPECS[v.policy].level == "mandatory"]
+
+
+def render_policy(result: harness.Run, config: dict[str, Any] | None, violations: list[Any] | None = None) -> list[str]:
+    """The policy verdict: the violations given, or those of ``result``."""
+    from policy import rules
+
+    if violations is None:
+        violations = policy_violations(result, config)
     if not violations:
         return [f"Policy pack ({len(rules.RESOURCE_CHECKS) + len(rules.STACK_CHECKS)} policies): no violations"]
     lines = [f"POLICY VIOLATIONS ({len(violations)}):"]
@@ -302,14 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     result = harness.run(config, stack=stack, world=world_for(config, aws_region(path)),
                          secret_keys=list(PLACEHOLDER_SECRETS))
     secrets = secret_values(config)
-    print(render(result, stack, placeheld, secrets, config))
+    violations = [] if result.error else policy_violations(result, config)
+    print(render(result, stack, placeheld, secrets, config, violations))
     if result.error:
-        return 2
+        return EXIT_SETTINGS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
     (out / f"{stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
     print(f"\nGraph written to {out / (stack + '.mmd')} (Mermaid) and {out / (stack + '.json')}")
+    blocking = mandatory(violations)
+    if blocking:
+        print(f"\n{len(blocking)} mandatory policy violation(s): pulumi preview/up with the policy pack would stop here", file=sys.stderr)
+        return EXIT_POLICY
     return 0
 
 

@@ -7,6 +7,7 @@ Must not touch: Pulumi or the policy SDK (the pack's thin adapters in ``pack.py`
 engine's arguments into the plain values used here), and the project's ``offline`` or
 ``components`` packages: users install only ``policy/requirements.txt`` for the pack. The one
 port table is read by path from the release lines in ``scripts/cenode/lines`` (standard library only).
+How wide a source list may open a port is ``exposure.py``, the same function the stack settings apply.
 
 What the real engine shows a policy differs from the offline plan (``docs/policy.md``): the engine
 passes ``protect`` but neither ``retain_on_delete`` nor ``deleted_with``, strips the secret marking
@@ -29,6 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
+
+if __package__:  # imported as policy.rules (the program's side, tests)
+    from . import exposure
+else:  # run by the policy host from this folder (it is sys.path[0] there)
+    import exposure  # type: ignore[no-redef]
 
 if TYPE_CHECKING:  # the offline harness is the project's; the pack never imports it
     from offline import harness
@@ -230,6 +236,8 @@ class Context:
     cluster_ports: tuple[PortSpan, ...] = field(default_factory=cluster_ports)
     #: values of the secret config keys (engine: decrypted in PULUMI_CONFIG; offline: the run's config)
     config_secrets: tuple[str, ...] = ()
+    #: the stack's allowPublicUi: ports other than SSH may then be open to wide public ranges
+    allow_public_ui: bool = False
 
 
 def context_from_config(get: Callable[[str], Any], secret_keys: Iterable[str] = SECRET_CONFIG_KEYS,
@@ -238,10 +246,12 @@ def context_from_config(get: Callable[[str], Any], secret_keys: Iterable[str] = 
     primary = primary_instance_id or get("primaryInstanceId")
     version = get("ceVersion")
     secrets = tuple(str(v) for v in (get(k) for k in secret_keys) if isinstance(v, str) and v)
+    public_ui = get("allowPublicUi")
     return Context(
         primary_instance_ids=frozenset({primary} if isinstance(primary, str) and primary else set()),
         cluster_ports=cluster_ports(version if isinstance(version, str) else None),
         config_secrets=secrets,
+        allow_public_ui=public_ui is True or (isinstance(public_ui, str) and public_ui.strip().lower() == "true"),
     )
 
 
@@ -429,6 +439,47 @@ def check_cluster_ports(typ: str, props: Mapping[str, Any], ports: Sequence[Port
                 problems.append(f"{rule.where}: CE cluster port(s) {names} opened to another group ({', '.join(others)}); "
                                 "only the node group itself may reach them")
     return problems
+
+
+def check_public_sources(resources: Sequence[Resource], context: Context) -> list[Violation]:
+    """Ingress CIDRs, per resource and together: SSH within a /16 of public addresses, other ports too unless allowPublicUi.
+
+    The rule of the sshCidrs/uiCidrs settings (``exposure``): no malformed or IPv6 source, no
+    permission declared twice, no public range wider than a /16 alone or as the union of a port
+    class (SSH; every other port). Cluster ports have their own policy and are left to it.
+    """
+    name = PUBLIC_SOURCES
+    violations: list[Violation] = []
+    classes: dict[str, list[tuple[str, str]]] = {"SSH": [], "other": []}
+    seen: set[tuple[Any, str, int, int, str]] = set()
+    for resource in resources:
+        for rule in ingress_permissions(resource.typ, resource.props):
+            ssh = _tcp(rule.protocol) and rule.from_port <= SSH_PORT <= rule.to_port
+            if not ssh and any(low <= rule.to_port and rule.from_port <= high for low, high in context.cluster_ports):
+                continue
+            kind = "SSH" if ssh else "other"
+            allow_public = context.allow_public_ui and not ssh
+            what = "SSH" if ssh else f"port(s) {_span(rule.from_port, rule.to_port)}"
+            hint = ("use sshCidrs with your admin networks or bastionSecurityGroupId" if ssh
+                    else "narrow uiCidrs, or set allowPublicUi true when the UI is meant to be public")
+            for cidr in rule.cidrs:
+                key = (rule.owner if isinstance(rule.owner, str) else resource.name, rule.protocol, rule.from_port, rule.to_port, cidr)
+                if key in seen:
+                    violations.append(Violation(name, resource.name, f"{rule.where}: {cidr} on {what} is declared twice; declare it once"))
+                    continue
+                seen.add(key)
+                problem = exposure.single_problem(cidr, allow_public=allow_public, what=what, hint=hint)
+                if problem:
+                    violations.append(Violation(name, resource.name, f"{rule.where}: {problem}"))
+                elif not allow_public:
+                    classes[kind].append((resource.name, cidr))
+    for kind, found in classes.items():
+        union = exposure.union_problem(dict.fromkeys(c for _, c in found),
+                                       what="SSH" if kind == "SSH" else "the nodes' other ports",
+                                       hint="narrow sshCidrs" if kind == "SSH" else "narrow uiCidrs or set allowPublicUi true")
+        if union:
+            violations.append(Violation(name, found[0][0], union))
+    return violations
 
 
 def _script_texts(typ: str, props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -633,6 +684,7 @@ PRIMARY_NOT_MANAGED = "ce-adopted-primary-never-managed"
 IMDSV2 = "ce-imdsv2-required"
 ENCRYPTED = "ce-storage-encrypted"
 NO_PUBLIC_SSH = "ce-no-public-ssh"
+PUBLIC_SOURCES = "ce-public-sources-narrow"
 CLUSTER_PORTS = "ce-cluster-ports-members-only"
 NO_PRIVATE_KEY = "ce-no-private-key-in-commands"
 NO_STACK_SECRET = "ce-no-stack-secret-in-commands"  # noqa: S105 - a policy name
@@ -665,6 +717,12 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(NO_PUBLIC_SSH, "resource", "mandatory",
                "No ingress opens TCP 22 (or a range or all-protocols rule covering it) to 0.0.0.0/0 or ::/0, in "
                "aws:vpc/securityGroupIngressRule, aws:ec2/securityGroupRule or a security group's inline ingress."),
+    PolicySpec(PUBLIC_SOURCES, "stack", "mandatory",
+               "Ingress sources are IPv4 CIDRs, each permission declared once, and public ranges (outside RFC 1918, 100.64.0.0/10 "
+               "and the other special-purpose ranges) reach at most a /16 worth of addresses, per rule and as the union of every rule "
+               "(0.0.0.0/1 + 128.0.0.0/1 counts as the whole internet): for SSH always, for every other port (the CE UI) unless the "
+               "stack sets allowPublicUi true. Cluster ports are judged by ce-cluster-ports-members-only. The same rule as the "
+               "sshCidrs/uiCidrs settings (policy/exposure.py)."),
     PolicySpec(CLUSTER_PORTS, "resource", "mandatory",
                "Ingress on a CE cluster port (RabbitMQ, MongoDB, GlusterFS, CE management; the port table of "
                "scripts/cenode/lines for the stack's ceVersion, every line's ports when unknown) references a security group, "
@@ -698,6 +756,7 @@ RESOURCE_CHECKS: dict[str, ResourceCheck] = {
 STACK_CHECKS: dict[str, StackCheck] = {
     PRIMARY_NOT_MANAGED: check_primary_not_managed,
     NO_STACK_SECRET: lambda resources, c: check_no_stack_secret(resources, c.config_secrets),
+    PUBLIC_SOURCES: check_public_sources,
 }
 
 

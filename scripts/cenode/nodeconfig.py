@@ -72,6 +72,14 @@ class NodeConfig:
 #: stack settings refuse them (components/settings.py) and the setup phases check them again
 FORBIDDEN_IN_PASSWORD = ("\\", "/", "'", '"', " ")
 FORBIDDEN_IN_JWT = ("\\", "/", " ", "'", '"', "?", "&", "\t")
+#: control characters (C0, DEL, C1): CE's prompt drops or mangles them (a trailing newline is lost),
+#: so CE would store another secret than the stack holds; refused in both secrets like the above
+CONTROL_CHARACTERS = frozenset(chr(code) for code in [*range(0x20), *range(0x7F, 0xA0)])
+
+
+def refused_characters(value: str, forbidden: tuple[str, ...]) -> list[str]:
+    """The characters of a secret that CE forbids (``forbidden``) or that its prompt drops (control characters)."""
+    return sorted({ch for ch in value if ch in forbidden or ch in CONTROL_CHARACTERS})
 
 
 @dataclass(frozen=True)

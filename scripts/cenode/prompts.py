@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD
+from .nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD, refused_characters
 from .redaction import RedactingWriter, Redactor
 from .release import SETUP_SUCCESS_TEXT
 from .system import PhaseError, setting
@@ -83,13 +83,13 @@ class Answers:
         """Fail before setup starts on values CE would reject (and then re-ask forever)."""
         if self.role == "primary" and not self.jwt_secret:
             raise PhaseError("no JWT secret in secrets.json (CE's setup asks for it on every primary run)", f"set {setting('jwtSecret')}")
-        bad = sorted(set(self.jwt_secret) & set(FORBIDDEN_IN_JWT))
+        bad = refused_characters(self.jwt_secret, FORBIDDEN_IN_JWT)
         if bad:
-            raise PhaseError(f"the JWT secret contains characters CE forbids ({' '.join(map(repr, bad))})", f"change {setting('jwtSecret')}")
-        bad = sorted(set(self.maintenance_password) & set(FORBIDDEN_IN_PASSWORD))
+            raise PhaseError(f"the JWT secret contains characters CE forbids or its prompt drops ({' '.join(map(repr, bad))})", f"change {setting('jwtSecret')}")
+        bad = refused_characters(self.maintenance_password, FORBIDDEN_IN_PASSWORD)
         if bad:
             raise PhaseError(
-                f"the maintenance password contains characters CE forbids ({' '.join(map(repr, bad))})", f"change {setting('maintenancePassword')}"
+                f"the maintenance password contains characters CE forbids or its prompt drops ({' '.join(map(repr, bad))})", f"change {setting('maintenancePassword')}"
             )
         if self.node_ip not in self.cluster_ips:
             raise PhaseError(f"node_ip {self.node_ip} is not in cluster_ips", "the program built node.json wrongly; re-run pulumi up")

@@ -20,6 +20,8 @@ Version = Tuple[int, int, int]  # noqa: UP006 - see the import
 HA_MIN_VERSION: Version = (5, 0, 0)
 #: 5.0.x and 5.1.0 open setup with a version menu this program does not drive (docs/ce-facts.md §C10).
 DRIVER_MIN_VERSION: Version = (5, 1, 1)
+#: the first tag CE's repository spells with a leading ``v`` (``5.1.1`` has none, ``v5.1.2`` has one)
+FIRST_V_TAG: Version = (5, 1, 2)
 #: CE's setup judges success by this text alone; 5.x exits 0 even on failure (docs/ce-facts.md §1.3, §9.1).
 SETUP_SUCCESS_TEXT = "Setup completed successfully"
 
@@ -33,6 +35,23 @@ def parse_version(tag: str) -> Version:
         raise ValueError(f"{tag!r} is not a CE version tag like v5.1.2")
     major, minor, patch = (int(part) for part in match.groups())
     return (major, minor, patch)
+
+
+def tag_name(tag: str) -> str:
+    """``tag`` spelled the way CE's repository spells it; ValueError when it is not a CE version tag.
+
+    CE's tags are not uniform: ``5.1.1`` (and older) have no leading ``v``, ``v5.1.2`` and every later
+    tag have one (``v6.0.0``, ``v6.1.0``). So ``v5.1.1`` becomes ``5.1.1``, ``5.1.2`` becomes
+    ``v5.1.2``, surrounding blanks go and a ``-beta...`` suffix stays: a setting that names a
+    release never reaches ``git fetch`` as a string that silently misses the tag.
+    """
+    text = tag.strip()
+    match = _TAG.match(text)
+    if not match:
+        raise ValueError(f"{tag!r} is not a CE version tag like v5.1.2")
+    version: Version = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    prefix = "v" if version >= FIRST_V_TAG else ""
+    return prefix + format_version(version) + text[match.end(3):]
 
 
 def format_version(version: Version) -> str:

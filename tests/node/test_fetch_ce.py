@@ -99,3 +99,17 @@ def test_foreign_folder_is_refused(make_ctx: Callable[..., tuple[Ctx, FakeRunner
     with pytest.raises(PhaseError) as failed:
         fetch_ce.run(ctx)
     assert "not a git checkout" in failed.value.what and "cloud-exchange-ha:ceDir" in failed.value.fix
+
+
+def test_git_gets_the_url_after_double_dash(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ce_dir = tmp_path / "ce"
+    ctx, runner = fetch(make_ctx, standin_repo, ce_dir)
+    fetch_ce.run(ctx)
+    (clone,) = [c for c in network_calls(runner) if "clone" in c]
+    assert clone[clone.index("--") + 1:] == [standin_repo, str(ce_dir)]
+    git(ce_dir, "tag", "-d", "v5.1.2")
+    git(ce_dir, "checkout", "-q", "v5.1.1")
+    again, runner = fetch(make_ctx, standin_repo, ce_dir)
+    fetch_ce.run(again)
+    (fetched,) = network_calls(runner)
+    assert fetched[fetched.index("--") + 1] == standin_repo

@@ -163,6 +163,8 @@ def test_answers_table() -> None:
         ({"jwt_secret": "has space"}, "jwtSecret"),
         ({"jwt_secret": "a&b"}, "jwtSecret"),
         ({"maintenance_password": "it's"}, "maintenancePassword"),
+        ({"maintenance_password": "Maint-pass-7431\n"}, "maintenancePassword"),
+        ({"jwt_secret": "jwt\rsecret"}, "jwtSecret"),
         ({"node_ip": "10.9.9.9"}, "pulumi up"),
     ],
 )

@@ -157,6 +157,71 @@ def test_restricted_ssh_passes(typ: str, props: dict[str, Any]) -> None:
     assert rules.check_no_public_ssh(typ, props) == []
 
 
+# ---- ce-public-sources-narrow ---------------------------------------------------------------------
+
+def sources(*rules_props: tuple[str, dict[str, Any]]) -> list[rules.Resource]:
+    return [rules.Resource(rules.INGRESS_RULE, name, props) for name, props in rules_props]
+
+
+@pytest.mark.parametrize("given, blamed, words", [
+    ([("ssh-a", ingress(22, cidrIpv4="0.0.0.0/1")), ("ssh-b", ingress(22, cidrIpv4="128.0.0.0/1"))], {"ssh-a", "ssh-b"},
+     "more public addresses than a /16"),
+    ([("ssh-a", ingress(22, cidrIpv4="52.0.0.0/16")), ("ssh-b", ingress(22, cidrIpv4="52.2.0.0/16"))], {"ssh-a"},
+     "together the ranges open SSH to 131072 public addresses"),
+    ([("ssh", ingress(20, 30, cidrIpv4="52.0.0.0/15"))], {"ssh"}, "SSH to more public addresses than a /16"),
+    ([("ui", ingress(443, cidrIpv4="0.0.0.0/0"))], {"ui"}, "whole internet"),
+    ([("ui-a", ingress(443, cidrIpv4="52.0.0.0/16")), ("ui-b", ingress(443, cidrIpv4="53.0.0.0/16"))], {"ui-a"}, "allowPublicUi"),
+    ([("ui6", ingress(443, cidrIpv6="2001:db8::/32"))], {"ui6"}, "IPv6"),
+    ([("ui-a", ingress(443, cidrIpv4="10.0.0.0/16")), ("ui-b", ingress(443, cidrIpv4="10.0.0.0/16"))], {"ui-b"}, "declared twice"),
+])
+def test_wide_public_sources_are_refused(given: list[tuple[str, dict[str, Any]]], blamed: set[str], words: str) -> None:
+    found = rules.check_public_sources(sources(*given), rules.Context())
+    assert {v.resource for v in found} == blamed and all(v.policy == rules.PUBLIC_SOURCES for v in found), found
+    assert any(words in v.message for v in found), found
+
+
+@pytest.mark.parametrize("given, public_ui", [
+    ([("ssh", ingress(22, cidrIpv4="10.0.0.0/8")), ("ssh-cgnat", ingress(22, cidrIpv4="100.64.0.0/10"))], False),
+    ([("ssh", ingress(22, cidrIpv4="52.0.0.0/17")), ("ssh-2", ingress(22, cidrIpv4="52.0.128.0/17"))], False),
+    ([("ssh", ingress(22, cidrIpv4="52.0.0.0/16")), ("ui", ingress(443, cidrIpv4="53.0.0.0/16"))], False),
+    ([("ui", ingress(443, cidrIpv4="0.0.0.0/0")), ("ssh", ingress(22, cidrIpv4="198.51.100.0/24"))], True),
+    ([("ssh", ingress(22, cidrIpv4="198.51.100.0/24")), ("other-group", {**ingress(22, cidrIpv4="198.51.100.0/24"), "securityGroupId": "sg-1"})],
+     False),
+    ([("cluster", ingress(27017, cidrIpv4="0.0.0.0/0"))], False),  # ce-cluster-ports-members-only's case, not reported twice
+    ([("peer", ingress(443, referencedSecurityGroupId=NODE_SG))], False),
+])
+def test_narrow_or_allowed_sources_pass(given: list[tuple[str, dict[str, Any]]], public_ui: bool) -> None:
+    assert rules.check_public_sources(sources(*given), rules.Context(allow_public_ui=public_ui)) == []
+
+
+def test_public_ui_opens_the_ui_never_ssh() -> None:
+    wide = sources(("ssh", ingress(22, cidrIpv4="0.0.0.0/0")), ("ui", ingress(443, cidrIpv4="0.0.0.0/0")))
+    found = rules.check_public_sources(wide, rules.Context(allow_public_ui=True))
+    assert [v.resource for v in found] == ["ssh"]
+
+
+def test_public_sources_adapter_reads_allow_public_ui() -> None:
+    ui = policy_resource(rules.INGRESS_RULE, "ui", ingress(443, cidrIpv4="0.0.0.0/0"))
+    ((message, urn),) = validate_stack(rules.PUBLIC_SOURCES, [ui], {})
+    assert urn == ui.urn and "allowPublicUi" in message
+    assert validate_stack(rules.PUBLIC_SOURCES, [ui], {"allowPublicUi": "true"}) == []
+
+
+def test_settings_and_policy_share_one_width_rule() -> None:
+    from components import settings
+
+    assert settings.exposure is rules.exposure
+
+
+def test_the_pack_imports_its_rules_from_its_own_folder() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; sys.path.insert(0, 'policy'); import rules; print(rules.exposure.__name__, rules.PUBLIC_SOURCES in rules.STACK_CHECKS)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["exposure", "True"]
+
+
 # ---- ce-cluster-ports-members-only ---------------------------------------------------------------
 
 def test_cluster_ports_are_the_release_table() -> None:
@@ -483,7 +548,7 @@ def test_pack_files() -> None:
     assert "pulumi-policy==1.21.0" in pins
     main = (ROOT / "policy" / "__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(" in main and "rules.PACK_NAME" in main and rules.PACK_NAME == "cloud-exchange-ha-policies"
-    for module in ("__main__.py", "pack.py", "rules.py"):
+    for module in ("__main__.py", "pack.py", "rules.py", "exposure.py"):
         text = (ROOT / "policy" / module).read_text(encoding="utf-8")
         assert "from offline" not in text.replace("    from offline import harness", "") and "import components" not in text
         assert "from components" not in text
@@ -541,6 +606,7 @@ def edited(result: harness.Run, name: str, **changes: Any) -> harness.Run:
     ("ce-shared-fs", {"inputs": {"encrypted": False}}, rules.ENCRYPTED),
     ("ce-net-node-ingress-27017-nodes", {"inputs": {"referencedSecurityGroupId": None, "cidrIpv4": "10.0.0.0/8"}}, rules.CLUSTER_PORTS),
     ("ce-net-node-ingress-22-198.51.100.0_24", {"inputs": {"cidrIpv4": "0.0.0.0/0"}}, rules.NO_PUBLIC_SSH),
+    ("ce-net-node-ingress-443-198.51.100.0_24", {"inputs": {"cidrIpv4": "64.0.0.0/2"}}, rules.PUBLIC_SOURCES),
     ("ce-1-steps-booted", {"deleted_with": "ce-1-sg"}, rules.PRIMARY_NOT_MANAGED),
     ("ce-2-steps-wait", {"inputs": {"delete": "sudo rm -rf /opt/ta_cloud_exchange"}}, rules.PRIMARY_NOT_MANAGED),
     ("ce-2-steps-prepare", {"inputs": {"create": f"echo {stacks.JWT} > /tmp/jwt"}}, rules.NO_STACK_SECRET),

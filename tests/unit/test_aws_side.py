@@ -188,7 +188,7 @@ def test_node_group_opens_exactly_the_port_table_between_members(version: str) -
 def test_no_ingress_from_anywhere_unless_the_user_listed_it(migrate_run: harness.Run) -> None:
     ingress = [r.inputs for r in migrate_run.of_type(INGRESS)]
     assert not [r for r in ingress if r.get("cidrIpv4") == "0.0.0.0/0"]
-    opened = run(stacks.migrate(uiCidrs=["0.0.0.0/0"]))
+    opened = run(stacks.migrate(uiCidrs=["0.0.0.0/0"], allowPublicUi=True))
     world = [r.inputs for r in opened.of_type(INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
     assert [(r["fromPort"], r["description"]) for r in world] == [(443, "CE UI")]
 

@@ -86,7 +86,7 @@ def test_plan_runs_the_policy_pack_and_shows_violations(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, clean = run_plan(capsys, tmp_path, "--stack", "dev")
-    assert "Policy pack (8 policies): no violations" in clean
+    assert "Policy pack (9 policies): no violations" in clean
     import pulumi
 
     from components import nodes
@@ -94,3 +94,20 @@ def test_plan_runs_the_policy_pack_and_shows_violations(
     monkeypatch.setattr(nodes, "backup_options", lambda parent: pulumi.ResourceOptions(parent=parent))
     _, broken = run_plan(capsys, tmp_path, "--stack", "dev")
     assert "POLICY VIOLATIONS" in broken and "[ce-data-protected] ce-1-backup" in broken
+
+
+def test_plan_exits_non_zero_on_a_mandatory_policy_violation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, _ = run_plan(capsys, tmp_path, "--stack", "dev")
+    assert clean == 0
+    import pulumi
+
+    from components import nodes
+
+    monkeypatch.setattr(nodes, "backup_options", lambda parent: pulumi.ResourceOptions(parent=parent))
+    code = plan.main(["--out", str(tmp_path / "out"), "--stack", "dev"])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "[ce-data-protected] ce-1-backup" in captured.out
+    assert "mandatory policy violation(s)" in captured.err

@@ -134,7 +134,7 @@ def test_each_rule_rejects_bad_input_naming_the_key(overrides: dict[str, Any], k
         {"instanceType": "m5.xlarge", "rootVolumeSizeGb": 40, "allowUndersized": True},
         {"subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa1"], "allowSameZone": True},
         {"sshCidrs": [], "bastionSecurityGroupId": "sg-0123456789abcdef0"},
-        {"uiCidrs": ["0.0.0.0/0"]},
+        {"uiCidrs": ["0.0.0.0/0"], "allowPublicUi": True},
         {"ceVersion": "v6.1.0"},
         {"ceVersion": "v5.1.1"},
         {"proxyUrl": "http://proxy.example:3128"},
@@ -203,3 +203,138 @@ def test_a_ui_certificate_is_for_5x_greenfield_only(tmp_path: Path) -> None:
     s.parse(stacks.greenfield(**both))
     assert "uiCertificateFile" in keys(stacks.greenfield(ceVersion="v6.1.0", **both))
     assert "uiCertificateFile" in keys(stacks.migrate(**both))
+
+
+# ---- harmful settings (issue 13): each refused with the key and the fix, nothing declared -------------
+
+
+def only_problem_of(config: dict[str, Any], key: str) -> str:
+    """The problems of a config broken in one setting, all blamed on that setting (others stay valid)."""
+    found = problems(config)
+    assert found and {p.setting for p in found} == {key}, found
+    return "\n".join(p.message for p in found)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "words"),
+    [
+        # sharedDir: the root, system trees, ceDir and the node bundle's folder
+        ({"sharedDir": "/"}, "sharedDir", "is the root folder"),
+        ({"sharedDir": "/etc"}, "sharedDir", "is /etc"),
+        ({"sharedDir": "/var/lib/ce"}, "sharedDir", "lies inside /var"),
+        ({"sharedDir": "/home/ubuntu/share"}, "sharedDir", "lies inside /home"),
+        ({"sharedDir": "/tmp"}, "sharedDir", "folder the system needs"),
+        ({"sharedDir": "/lib64/x"}, "sharedDir", "lies inside /lib64"),
+        ({"sharedDir": "/opt"}, "sharedDir", "is /opt"),
+        ({"sharedDir": "/mnt"}, "sharedDir", "is /mnt"),
+        ({"sharedDir": "/opt/ta_cloud_exchange"}, "sharedDir", "is ceDir /opt/ta_cloud_exchange"),
+        ({"sharedDir": "/opt/ta_cloud_exchange/data"}, "sharedDir", "lies inside ceDir"),
+        ({"sharedDir": "/srv/ce", "ceDir": "/srv/ce/ta_cloud_exchange"}, "sharedDir", "contains ceDir"),
+        ({"sharedDir": "/opt/cloud-exchange-ha"}, "sharedDir", "is the node bundle's folder /opt/cloud-exchange-ha"),
+        ({"sharedDir": "/mnt/../etc"}, "sharedDir", "'..'"),
+        ({"ceVersion": "v6.1.0", "ceDir": "/opt/shared/data/ta_cloud_exchange"}, "ceDir", "move ceDir out of the shared folder"),
+        # proxyUrl: a port that is not a number or out of range
+        ({"proxyUrl": "http://proxy.example:http"}, "proxyUrl", "not a number from 1 to 65535"),
+        ({"proxyUrl": "http://proxy.example:70000"}, "proxyUrl", "not a number from 1 to 65535"),
+        ({"proxyUrl": "http://proxy.example:0"}, "proxyUrl", "not a number from 1 to 65535"),
+        # sshCidrs / uiCidrs: wide public ranges alone or together, IPv6, duplicates
+        ({"sshCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "sshCidrs", "more public addresses than a /16"),
+        ({"sshCidrs": ["52.0.0.0/15"]}, "sshCidrs", "more public addresses than a /16"),
+        ({"sshCidrs": ["52.0.0.0/16", "52.2.0.0/16"]}, "sshCidrs", "together the ranges open SSH to 131072 public addresses"),
+        ({"sshCidrs": ["2001:db8::/32"]}, "sshCidrs", "IPv6"),
+        ({"sshCidrs": ["198.51.100.0/24", "198.51.100.0/24"]}, "sshCidrs", "twice"),
+        ({"uiCidrs": ["0.0.0.0/0"]}, "uiCidrs", "allowPublicUi true"),
+        ({"uiCidrs": ["64.0.0.0/2"]}, "uiCidrs", "allowPublicUi true"),
+        ({"uiCidrs": ["::/0"], "allowPublicUi": True}, "uiCidrs", "IPv4 only"),
+        ({"uiCidrs": ["10.1.0.0/16", "10.1.0.0/16"], "allowPublicUi": True}, "uiCidrs", "twice"),
+        # uiPort: SSH, NFS and the line's cluster ports
+        ({"uiPort": 22}, "uiPort", "SSH"),
+        ({"uiPort": 2049}, "uiPort", "NFS"),
+        ({"uiPort": 27017}, "uiPort", "cluster port (MongoDB replica set)"),
+        ({"uiPort": 5672}, "uiPort", "CE 5.x cluster port"),
+        ({"uiPort": 24015, "ceVersion": "v6.1.0"}, "uiPort", "CE 6.x cluster port (GlusterFS bricks)"),
+        # mirrors and the CE repository: no credentials, nothing git/apt/pip would read as an option
+        ({"ceRepoUrl": "https://user:token@git.example.com/ce.git"}, "ceRepoUrl", "credentials"),
+        ({"ceRepoUrl": "https://ghp_secrettoken@github.com/netskopeoss/ta_cloud_exchange.git"}, "ceRepoUrl", "credentials"),
+        ({"ceRepoUrl": "ssh://git:pw@git.example.com/ce.git"}, "ceRepoUrl", "credentials"),
+        ({"ceRepoUrl": "-oProxyCommand@x:y"}, "ceRepoUrl", "starts with '-'"),
+        ({"ceRepoUrl": "--upload-pack=touch /tmp/x"}, "ceRepoUrl", "starts with '-'"),
+        ({"pipIndexUrl": "https://__token__:abc@pypi.example/simple"}, "pipIndexUrl", "not supported yet"),
+        ({"pipIndexUrl": "--extra-index-url=https://evil.example"}, "pipIndexUrl", "option"),
+        ({"dockerRepoUrl": "https://u:p@mirror.example/docker"}, "dockerRepoUrl", "credentials"),
+        ({"dockerRepoUrl": "-https://mirror.example"}, "dockerRepoUrl", "starts with '-'"),
+        # secrets: control characters CE's prompt drops
+        ({"maintenancePassword": "Maint-pass-7431\n"}, "maintenancePassword", "control character"),
+        ({"maintenancePassword": "Maint\r-pass"}, "maintenancePassword", "control character"),
+        ({"jwtSecret": "jwt-secret\x00x"}, "jwtSecret", "control character"),
+        ({"jwtSecret": "jwt-secret\x7f"}, "jwtSecret", "control character"),
+        # ceVersion: a tag or one clear error
+        ({"ceVersion": "v5.1.2-rc1"}, "ceVersion", "not a CE version tag"),
+        ({"ceVersion": "5.1"}, "ceVersion", "not a CE version tag"),
+        ({"ceVersion": "v5.1.2 main"}, "ceVersion", "not a CE version tag"),
+        # tags: AWS's limits
+        ({"tags": ["k" * 129 + "=v"]}, "tags", "longer than AWS's 128 characters"),
+        ({"tags": ["Owner=" + "v" * 257]}, "tags", "longer than AWS's 256 characters"),
+        ({"tags": [f"Key{i}=v" for i in range(49)]}, "tags", "51 tags"),
+        ({"tags": ["AWS:thing=x"]}, "tags", "reserved"),
+    ],
+)
+def test_harmful_settings_are_refused_alone_naming_the_key_and_the_fix(overrides: dict[str, Any], key: str, words: str) -> None:
+    message = only_problem_of(stacks.migrate(**overrides), key)
+    assert words in message, message
+
+
+def test_harmful_settings_declare_nothing_and_print_no_traceback() -> None:
+    from offline import harness
+
+    for overrides in ({"proxyUrl": "http://proxy.example:http"}, {"sharedDir": "/"}, {"uiPort": 27017},
+                      {"sshCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, {"uiCidrs": ["2001:db8::/32"]},
+                      {"uiCidrs": ["10.1.0.0/16", "10.1.0.0/16"]}, {"jwtSecret": "jwt-secret-9152\n"}):
+        run = harness.run(stacks.migrate(**overrides), secret_keys=stacks.SECRET_KEYS)
+        assert run.error is not None and "Traceback" not in run.error, (overrides, run.error)
+        assert run.resources == [], overrides
+        (blamed,) = overrides
+        assert f"cloud-exchange-ha:{blamed}: " in run.error
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"sharedDir": "/mnt/ce-ha"},
+        {"sharedDir": "/data/ce-shared"},
+        {"sharedDir": "/opt/ce-shared"},
+        {"sharedDir": "/mnt/ce-ha/"},
+        {"ceVersion": "v6.1.0", "sharedDir": "/opt/shared/data"},
+        {"proxyUrl": "https://proxy.example:8443"},
+        {"proxyUrl": "http://proxy.example"},
+        {"sshCidrs": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]},
+        {"sshCidrs": ["52.0.0.0/16"]},
+        {"sshCidrs": ["52.0.0.0/17", "52.0.128.0/17"]},
+        {"sshCidrs": ["52.0.0.0/16", "10.0.0.0/8"]},
+        {"uiCidrs": ["0.0.0.0/1", "128.0.0.0/1"], "allowPublicUi": True},
+        {"uiCidrs": ["10.0.0.0/8"]},
+        {"uiPort": 8443},
+        {"uiPort": 27017 + 1},
+        {"ceRepoUrl": "ssh://git@git.example.com/mirror/ce.git"},
+        {"pipIndexUrl": "https://pypi.mirror.example/simple"},
+        {"maintenancePassword": "Maint-pass-with.dots_and-dashes"},
+        {"tags": [f"Key{i}=v" for i in range(48)]},
+        {"tags": ["k" * 128 + "=" + "v" * 256]},
+    ],
+)
+def test_harmless_neighbours_of_the_harmful_settings_pass(overrides: dict[str, Any]) -> None:
+    s.parse(stacks.migrate(**overrides))
+
+
+@pytest.mark.parametrize(
+    ("given", "tag"),
+    [("v5.1.2", "v5.1.2"), ("5.1.2", "v5.1.2"), (" v5.1.2\n", "v5.1.2"), ("v5.1.1", "5.1.1"), ("5.1.1", "5.1.1"),
+     ("6.1.0", "v6.1.0"), ("v6.0.0-beta.1", "v6.0.0-beta.1")],
+)
+def test_ce_version_is_trimmed_and_spelled_as_ces_tags_are(given: str, tag: str) -> None:
+    assert s.parse(stacks.migrate(ceVersion=given)).ce_version == tag
+
+
+def test_allow_public_ui_defaults_to_false() -> None:
+    assert s.parse(stacks.migrate()).allow_public_ui is False
+    assert s.schema()["allowPublicUi"]["type"] == "boolean"

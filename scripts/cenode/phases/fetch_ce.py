@@ -7,6 +7,8 @@ checkout, and marking ``ce_dir`` as a safe.directory for root (CE's setup runs g
 
 Must not touch: untracked/ignored files (CE's ``.env``, ``data/``), the remote's configuration of
 an existing checkout, anything outside ``ce_dir`` except the system git config.
+
+The URL always follows ``--`` on git's command line, so no value can be read as an option.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def clone(ctx: Ctx, url: str, ce_dir: str) -> None:
     parent = os.path.dirname(ce_dir.rstrip("/")) or "/"
     os.makedirs(parent, exist_ok=True)
     result = retry(
-        lambda: ctx.runner.run(["git", "clone", "--no-checkout", url, ce_dir], timeout=ctx.timeout("git"), env=GIT_ENV),
+        lambda: ctx.runner.run(["git", "clone", "--no-checkout", "--", url, ce_dir], timeout=ctx.timeout("git"), env=GIT_ENV),
         attempts=3,
         delay=10,
         should_retry=lambda r: not r.ok and not _has_repo(ce_dir),
@@ -112,7 +114,7 @@ def run(ctx: Ctx) -> PhaseResult:
         status = "changed" if changes else "unchanged"
         return PhaseResult(status, f"{ce_dir} at {tag} ({target[:12]})" + (f"; {', '.join(changes)}" if changes else ""))
     if target is None:
-        fetched = git.network("fetch", "--no-tags", "--force", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
+        fetched = git.network("fetch", "--no-tags", "--force", "--", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
         if not fetched.ok:
             raise PhaseError(
                 f"cannot fetch tag {tag} from {cfg.ce_repo_url}: {fetched.tail()}",
