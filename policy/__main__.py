@@ -21,6 +21,6 @@ if __name__ == "__main__":
         policies=pack.policies(),
         enforcement_level=EnforcementLevel.MANDATORY,
         description="Guard rails of cloud-exchange-ha (Netskope CE HA on AWS): protected backups and shared data, the adopted "
-                    "primary never managed, IMDSv2, encryption, no public SSH, cluster ports between members only, no secrets "
-                    "in command strings or user data",
+                    "primary never managed, IMDSv2, encryption, no public SSH, no public source wider than a /16, cluster ports "
+                    "between members only, no secrets in command strings or user data",
     )
