@@ -322,6 +322,7 @@ def vcpu_of(instance_type: str) -> int | None:
 
 @rule("instance_type", "allow_undersized")
 def _instance(v: dict[str, Any]) -> list[Problem]:
+    """A first check by the size in the name; ``topology`` then asks AWS (vCPU and architecture)."""
     itype = v["instance_type"]
     if not itype:
         return []

@@ -1,8 +1,10 @@
 """Where every node goes, decided from the settings and read-only AWS look-ups, before any resource.
 
 Owns: reading the adopted primary and the configured subnets, checking that they belong to the
-VPC and spread the nodes over distinct availability zones, and naming the nodes in cutover order
-(primary first). Problems are reported as ``SettingsError`` naming the setting to change.
+VPC and spread the nodes over distinct availability zones, checking the instance type with AWS's
+own description of it (vCPU count and architecture, for the new nodes and the adopted primary),
+and naming the nodes in cutover order (primary first). Problems are reported as
+``SettingsError`` naming the setting to change.
 
 Must not touch: resources. Only invokes (data sources), which declare nothing.
 """
@@ -15,6 +17,10 @@ import pulumi_aws as aws
 
 from components import nodes
 from components.settings import Problem, Settings, SettingsError
+
+#: CE's setup accepts exactly these vCPU counts (facts 4) on x86-64 (the new nodes boot Canonical's amd64 image)
+CE_VCPUS = (8, 16)
+CE_ARCHITECTURE = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,30 @@ def node_name(prefix: str, index: int) -> str:
     return f"{prefix}-{index + 1}"
 
 
+def sizing_problems(settings: Settings, instance_type: str, setting: str, subject: str, fix: str) -> list[Problem]:
+    """CE's sizing rule checked against AWS's description of the type (not a table of names).
+
+    ``allowUndersized`` (lab only) lifts the vCPU count, never the architecture.
+    """
+    try:
+        described = aws.ec2.get_instance_type(instance_type=instance_type)
+    except Exception as error:  # noqa: BLE001 - any failed look-up is the same user-facing problem
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return [Problem(setting=setting, message=f"AWS could not describe instance type {instance_type!r} ({first}); "
+                                                 "use a type offered in this region")]
+    problems = []
+    what = f"{subject} {instance_type}".strip()
+    architectures = list(described.supported_architectures or [])
+    if CE_ARCHITECTURE not in architectures:
+        problems.append(Problem(setting=setting, message=(
+            f"{what} ({'/'.join(architectures) or 'architecture unknown'}); CE and the nodes' image need {CE_ARCHITECTURE}: {fix}")))
+    vcpus = described.default_vcpus
+    if vcpus not in CE_VCPUS and not settings.allow_undersized:
+        problems.append(Problem(setting=setting, message=(
+            f"{what} with {vcpus} vCPU; CE's setup accepts exactly 8 or 16 vCPU: {fix}")))
+    return problems
+
+
 def plan(settings: Settings, prefix: str = "ce") -> Topology:
     """Look up the primary and subnets, check placement rules, and name the nodes."""
     problems: list[Problem] = []
@@ -77,6 +107,11 @@ def plan(settings: Settings, prefix: str = "ce") -> Topology:
         problems.append(Problem(setting="instanceType", message=(
             f"is {settings.instance_type} but the primary is {primary.instance_type}; CE wants identical nodes: "
             "unset instanceType (the primary's is used) or resize the primary first")))
+    elif primary:
+        problems += sizing_problems(settings, primary.instance_type, "primaryInstanceId",
+                                    f"the standalone {primary.instance_id} is", "resize the standalone before migrating")
+    elif settings.new_node_count:
+        problems += sizing_problems(settings, instance_type, "instanceType", "", "use e.g. m5.2xlarge (8) or m5.4xlarge (16)")
     if problems:
         raise SettingsError(problems)
     image_id = nodes.ubuntu_ami(settings.line) if settings.new_node_count else None

@@ -1,6 +1,7 @@
 """Pulumi mocks that answer like AWS would for this program, deterministically.
 
-Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI)
+Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI,
+instance type descriptions)
 and plausible computed state for declared resources (ids, private IPs, the EFS DNS name).
 Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
 
@@ -15,6 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+
+#: vCPU per size and the families offered, like ec2:DescribeInstanceTypes answers for them
+_SIZES = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
+_X86_FAMILIES = ("m5", "m5a", "m5n", "m6i", "m6a", "m7i", "m7a", "c5", "c5a", "c6i", "c6a", "c7i", "r5", "r5a", "r6i", "r6a", "r7i",
+                 "t3", "t3a")
+_ARM_FAMILIES = ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g", "t4g")
+
+
+def default_instance_types() -> dict[str, tuple[int, tuple[str, ...]]]:
+    """instance type -> (default vCPU, supported architectures)."""
+    table: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for families, architectures in ((_X86_FAMILIES, ("i386", "x86_64")), (_ARM_FAMILIES, ("arm64",))):
+        for family in families:
+            for size, vcpus in _SIZES.items():
+                table[f"{family}.{size}"] = (vcpus, architectures)
+    return table
 
 
 def fake_id(prefix: str, seed: str, length: int = 17) -> str:
@@ -39,6 +56,8 @@ class AwsWorld:
     #: By name, not by call order: the engine registers resources concurrently.
     instance_ips: dict[str, str] = field(default_factory=dict)
     ubuntu_image_id: str = "ami-0ubuntu00000000001"
+    #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
+    instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
 
     def instance_ip(self, name: str) -> str:
         if name in self.instance_ips:
@@ -80,6 +99,12 @@ class AwsMocks(pulumi.runtime.Mocks):
         if args.token == "aws:ec2/getSubnet:getSubnet":
             zone, vpc = w.subnet(args.args["id"])
             return ({"id": args.args["id"], "availabilityZone": zone, "vpcId": vpc}, [])
+        if args.token == "aws:ec2/getInstanceType:getInstanceType":
+            name = args.args["instanceType"]
+            if name not in w.instance_types:  # AWS: InvalidInstanceType
+                return ({}, [("instanceType", f"The following supplied instance types do not exist: [{name}]")])
+            vcpus, architectures = w.instance_types[name]
+            return ({"id": name, "instanceType": name, "defaultVcpus": vcpus, "supportedArchitectures": list(architectures)}, [])
         if args.token == "aws:ec2/getAmi:getAmi":
             return ({"id": w.ubuntu_image_id, "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20261101"}, [])
         return ({}, [])

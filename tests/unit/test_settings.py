@@ -338,3 +338,60 @@ def test_ce_version_is_trimmed_and_spelled_as_ces_tags_are(given: str, tag: str)
 def test_allow_public_ui_defaults_to_false() -> None:
     assert s.parse(stacks.migrate()).allow_public_ui is False
     assert s.schema()["allowPublicUi"]["type"] == "boolean"
+
+
+# ---- instanceType as AWS describes it (aws.ec2.get_instance_type), new nodes and the adopted primary ----
+
+
+def program_error(config: dict[str, Any], **world: Any) -> str:
+    from offline import harness
+    from offline.mocks import AwsWorld
+
+    run = harness.run(config, secret_keys=stacks.SECRET_KEYS, world=AwsWorld(**world))
+    assert run.error is not None and "Traceback" not in run.error, run.error
+    assert run.resources == [], "a resource was declared despite a refused instance type"
+    return run.error
+
+
+def test_an_arm_instance_type_is_refused_although_its_size_has_8_vcpu() -> None:
+    error = program_error(stacks.greenfield(instanceType="m7g.2xlarge"))
+    assert "cloud-exchange-ha:instanceType: m7g.2xlarge (arm64); CE and the nodes' image need x86_64" in error
+
+
+def test_aws_vcpu_count_decides_not_the_size_name() -> None:
+    # a type whose name says 2xlarge but which AWS describes with 4 vCPU
+    error = program_error(stacks.greenfield(instanceType="m5.2xlarge"), instance_types={"m5.2xlarge": (4, ("x86_64",))})
+    assert "cloud-exchange-ha:instanceType: m5.2xlarge with 4 vCPU; CE's setup accepts exactly 8 or 16 vCPU" in error
+
+
+def test_a_type_aws_does_not_know_is_one_clear_error() -> None:
+    error = program_error(stacks.greenfield(instanceType="m5.2xlarge"), instance_types={})
+    assert "cloud-exchange-ha:instanceType: AWS could not describe instance type 'm5.2xlarge'" in error
+
+
+@pytest.mark.parametrize(("primary_type", "words"), [
+    ("m5.xlarge", "m5.xlarge with 4 vCPU"),
+    ("m5.8xlarge", "m5.8xlarge with 32 vCPU"),
+    ("m6g.2xlarge", "m6g.2xlarge (arm64)"),
+])
+def test_the_adopted_primary_is_sized_by_aws_before_anything_changes(primary_type: str, words: str) -> None:
+    error = program_error(stacks.migrate(), primary_type=primary_type)
+    assert f"cloud-exchange-ha:primaryInstanceId: the standalone i-0123456789abcdef0 is {words}" in error
+    assert "resize the standalone" in error
+
+
+def test_lab_sizing_lifts_the_vcpu_count_never_the_architecture() -> None:
+    from offline import harness
+    from offline.mocks import AwsWorld
+
+    lab = harness.run(stacks.migrate(allowUndersized=True), secret_keys=stacks.SECRET_KEYS, world=AwsWorld(primary_type="m5.xlarge"))
+    assert lab.error is None and lab.resources
+    assert "(arm64)" in program_error(stacks.migrate(allowUndersized=True), primary_type="m6g.2xlarge")
+
+
+@pytest.mark.parametrize("config", [stacks.greenfield(instanceType="m6i.4xlarge", rootVolumeSizeGb=120), stacks.greenfield(),
+                                    stacks.migrate()])
+def test_x86_types_with_8_or_16_vcpu_pass(config: dict[str, Any]) -> None:
+    from offline import harness
+
+    assert harness.run(config, secret_keys=stacks.SECRET_KEYS).error is None
