@@ -83,14 +83,11 @@ class Answers:
         """Fail before setup starts on values CE would reject (and then re-ask forever)."""
         if self.role == "primary" and not self.jwt_secret:
             raise PhaseError("no JWT secret in secrets.json (CE's setup asks for it on every primary run)", f"set {setting('jwtSecret')}")
-        bad = refused_characters(self.jwt_secret, FORBIDDEN_IN_JWT)
-        if bad:
-            raise PhaseError(f"the JWT secret contains characters CE forbids or its prompt drops ({' '.join(map(repr, bad))})", f"change {setting('jwtSecret')}")
-        bad = refused_characters(self.maintenance_password, FORBIDDEN_IN_PASSWORD)
-        if bad:
-            raise PhaseError(
-                f"the maintenance password contains characters CE forbids or its prompt drops ({' '.join(map(repr, bad))})", f"change {setting('maintenancePassword')}"
-            )
+        for what, value, forbidden, key in (("the JWT secret", self.jwt_secret, FORBIDDEN_IN_JWT, "jwtSecret"),
+                                            ("the maintenance password", self.maintenance_password, FORBIDDEN_IN_PASSWORD, "maintenancePassword")):
+            bad = refused_characters(value, forbidden)
+            if bad:
+                raise PhaseError(f"{what} contains characters CE forbids or its prompt drops ({' '.join(map(repr, bad))})", f"change {setting(key)}")
         if self.node_ip not in self.cluster_ips:
             raise PhaseError(f"node_ip {self.node_ip} is not in cluster_ips", "the program built node.json wrongly; re-run pulumi up")
 
