@@ -24,9 +24,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from components import stack_config
-from scripts.cenode import lines, release
 from components.bundle import INSTALL_DIR
 from policy import exposure
+from scripts.cenode import lines, release
 from scripts.cenode.nodeconfig import CONTROL_CHARACTERS, FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD, refused_characters
 
 PROJECT = "cloud-exchange-ha"
