@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components import nodes
 from components.settings import Problem, Settings, SettingsError
 
-#: CE's setup accepts exactly these vCPU counts (facts 4) on x86-64 (the new nodes boot Canonical's amd64 image)
+#: CE's setup accepts exactly these vCPU counts (docs/ce-facts.md §4) on x86-64 (the new nodes boot Canonical's amd64 image)
 CE_VCPUS = (8, 16)
 CE_ARCHITECTURE = "x86_64"
 

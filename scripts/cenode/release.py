@@ -20,7 +20,8 @@ Version = Tuple[int, int, int]  # noqa: UP006 - see the import
 HA_MIN_VERSION: Version = (5, 0, 0)
 #: 5.0.x and 5.1.0 open setup with a version menu this program does not drive (docs/ce-facts.md §C10).
 DRIVER_MIN_VERSION: Version = (5, 1, 1)
-#: the first tag CE's repository spells with a leading ``v`` (``5.1.1`` has none, ``v5.1.2`` has one)
+#: the first tag CE's repository spells with a leading ``v`` (``5.1.1`` has none, ``v5.1.2`` has one: the tag
+#: list of docs/ce-lifecycle.md's evidence note)
 FIRST_V_TAG: Version = (5, 1, 2)
 #: CE's setup judges success by this text alone; 5.x exits 0 even on failure (docs/ce-facts.md §1.3, §9.1).
 SETUP_SUCCESS_TEXT = "Setup completed successfully"

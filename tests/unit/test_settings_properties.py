@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from offline import harness
 from tests.unit import stacks
 
-#: characters CE refuses (facts 1.3 #10, #11) and control characters its prompt drops
+#: characters CE refuses (docs/ce-facts.md §1.3) and control characters its prompt drops
 PASSWORD_BREAKERS = ["\\", "/", "'", '"', " ", "\n", "\r", "\t", "\x00", "\x7f"]
 JWT_BREAKERS = [*PASSWORD_BREAKERS, "?", "&"]
 # Each breaker turns a valid config invalid in one way and names the key that must be blamed.
