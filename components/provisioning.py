@@ -1,7 +1,10 @@
 """The remote steps on one node: reach it, ship the bundle, hand it its settings, run phases.
 
-Owns: the SSH connection (unlimited dial retries for booting instances, optional bastion), the
-first "booted" command every other step on the node waits for, copying and installing the
+Owns: the SSH connection (dial retries bounded to about ten minutes, long enough for an instance
+to boot, optional bastion), each step's custom timeouts (the phase's outer ``timeout`` plus that
+dial budget, so an unreachable node ends ``pulumi up`` in bounded time), the first "booted"
+command every other step on the node waits for (its own failure names the node and its address),
+copying and installing the
 ``scripts/`` bundle, writing ``node.json`` (plain) and ``secrets.json`` (root-only, from stdin,
 logging off, outputs secret), and one ``remote.Command`` per phase run
 (``sudo /opt/cloud-exchange-ha/ce-node <phase>``).
@@ -33,9 +36,23 @@ PHASE_TIMEOUT_S = {name: phase.outer_s for name, phase in catalogue.PHASES.items
 DEFAULT_PHASE_TIMEOUT_S = catalogue.DEFAULT_OUTER_S
 SECRET_OUTPUTS = ["stdout", "stderr"]
 
+#: SSH dialing, to the node and to the bastion alike: each attempt waits at most PER_DIAL_TIMEOUT_S
+#: for the TCP connection, and pulumi-command pauses between attempts with a back-off that tops out
+#: at RETRY_PAUSE_MAX_S. With ``dial_error_limit`` = DIAL_ERROR_LIMIT it gives up at the attempt after
+#: that many failures ("after 30 failed attempts"), so dialing lasts at most DIAL_BUDGET_S: about ten
+#: minutes, where a booting instance answers within two or three.
+PER_DIAL_TIMEOUT_S = 15
+RETRY_PAUSE_MAX_S = 5
+DIAL_ERROR_LIMIT = 30
+DIAL_BUDGET_S = (DIAL_ERROR_LIMIT + 1) * PER_DIAL_TIMEOUT_S + DIAL_ERROR_LIMIT * RETRY_PAUSE_MAX_S
+#: once connected: what a step that is not a phase (probe, copy, install, config) may take, and the
+#: slack a phase's step gets over its outer ``timeout`` (sudo, SSH session set-up and teardown)
+PLAIN_STEP_S = 300
+SESSION_SLACK_S = 60
+
 
 def connection(args: StepsArgs, host: pulumi.Input[str]) -> command.remote.ConnectionArgs:
-    """SSH to a node as the configured user; keep retrying while the instance boots."""
+    """SSH to a node as the configured user; retry while the instance boots, for DIAL_BUDGET_S at most."""
     key = pulumi.Output.secret(args.ssh_private_key.get_secret_value())
     proxy = None
     if args.bastion_host:
@@ -43,17 +60,30 @@ def connection(args: StepsArgs, host: pulumi.Input[str]) -> command.remote.Conne
             host=args.bastion_host,
             user=args.bastion_user,
             private_key=key,
-            dial_error_limit=-1,
-            per_dial_timeout=30,
+            dial_error_limit=DIAL_ERROR_LIMIT,
+            per_dial_timeout=PER_DIAL_TIMEOUT_S,
         )
     return command.remote.ConnectionArgs(
         host=host,
         user=args.ssh_user,
         private_key=key,
-        dial_error_limit=-1,
-        per_dial_timeout=30,
+        dial_error_limit=DIAL_ERROR_LIMIT,
+        per_dial_timeout=PER_DIAL_TIMEOUT_S,
         proxy=proxy,
     )
+
+
+def step_timeout_s(phase: str | None) -> int:
+    """How long one remote step may take in all: dialing, then the phase's outer timeout (or a plain step's)."""
+    if phase is None:
+        return DIAL_BUDGET_S + PLAIN_STEP_S
+    return DIAL_BUDGET_S + catalogue.outer_timeout(phase) + SESSION_SLACK_S
+
+
+def custom_timeouts(phase: str | None) -> pulumi.CustomTimeouts:
+    """The engine's bound on a step's create and update (an update re-runs ``create``); no step has a delete."""
+    limit = f"{step_timeout_s(phase)}s"
+    return pulumi.CustomTimeouts(create=limit, update=limit)
 
 
 def phase_command(phase: str, args: str = "") -> str:
@@ -86,7 +116,15 @@ WRITE_NODE_FILE = (
 WRITE_SECRETS_FILE = (
     f"sudo install -D -m 0600 -o root -g root /dev/stdin {CONFIG_DIR}/{SECRETS_FILE} && echo 'secrets: written'"
 )
-BOOTED = "echo booted"
+
+
+def booted_command(node: str, host: str, user: str) -> str:
+    """The first step on a node: SSH answers and sudo needs no password; both messages name the node and its address."""
+    return (
+        f"if ! sudo -n true 2>/dev/null; then echo 'ERROR booted: {node} ({host}): {user} logged in over SSH but sudo "
+        f"asks for a password - fix: give sshUser passwordless sudo on the node' >&2; exit 1; fi; "
+        f"echo 'booted: {node} ({host}) reachable over SSH as {user}'"
+    )
 
 
 def secrets_document(args: StepsArgs) -> pulumi.Output[str]:
@@ -124,14 +162,15 @@ class NodeSteps(pulumi.ComponentResource):
         self._instance = instance
         self.node_json = node_json
         self.bundle = bundle
-        self.booted = self._command("booted", BOOTED, after=list(after))
+        probe = pulumi.Output.from_input(host).apply(lambda address: booted_command(name.removesuffix("-steps"), address, args.ssh_user))
+        self.booted = self._command("booted", probe, after=list(after))
         self.copied = command.remote.CopyToRemote(
             f"{name}-bundle",
             connection=self._connection,
             source=pulumi.StringAsset(bundle.as_base64),
             remote_path=staged_path(bundle),
             triggers=[bundle.digest],
-            opts=self._options([self.booted]),
+            opts=self._options([self.booted], phase=None),
         )
         self.installed = self._command("install", install_command(bundle), after=[self.copied], triggers=[bundle.digest])
         self.configured = self._command("config", WRITE_NODE_FILE, after=[self.installed], stdin=node_json)
@@ -155,26 +194,28 @@ class NodeSteps(pulumi.ComponentResource):
         """
         return self._command(
             step or phase, phase_command(phase, args), after=[self.configured, self.secrets, *after],
-            triggers=list(triggers), secret=catalogue.PHASES[phase].secret_output,
+            triggers=list(triggers), secret=catalogue.PHASES[phase].secret_output, phase=phase,
         )
 
-    def _options(self, after: Sequence[pulumi.Resource], secret: bool = False) -> pulumi.ResourceOptions:
+    def _options(self, after: Sequence[pulumi.Resource], *, phase: str | None, secret: bool = False) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(
             parent=self,
             depends_on=list(after),
             deleted_with=self._instance,
             additional_secret_outputs=SECRET_OUTPUTS if secret else None,
+            custom_timeouts=custom_timeouts(phase),
         )
 
     def _command(
         self,
         step: str,
-        create: str,
+        create: pulumi.Input[str],
         *,
         after: Sequence[pulumi.Resource],
         stdin: pulumi.Input[str] | None = None,
         triggers: Sequence[pulumi.Input[object]] | None = None,
         secret: bool = False,
+        phase: str | None = None,
     ) -> command.remote.Command:
         return command.remote.Command(
             f"{self.node_name}-{step}",
@@ -184,5 +225,5 @@ class NodeSteps(pulumi.ComponentResource):
             triggers=list(triggers) if triggers else None,
             add_previous_output_in_env=False,
             logging=command.remote.Logging.NONE if secret else command.remote.Logging.STDOUT_AND_STDERR,
-            opts=self._options(after, secret),
+            opts=self._options(after, phase=phase, secret=secret),
         )

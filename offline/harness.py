@@ -3,7 +3,7 @@
 Owns: one in-process run of the real program (same entry point as ``pulumi up``) against
 ``AwsMocks``, capturing each resource's type, name, resolved inputs, parent and the options mocks
 cannot see (protect, retain_on_delete, ignore_changes, depends_on, deleted_with,
-additional_secret_outputs), plus the stack outputs or the settings error.
+additional_secret_outputs, custom_timeouts), plus the stack outputs or the settings error.
 
 Uses only Pulumi's public testing API: ``pulumi.runtime.set_mocks`` and ``set_all_config`` set the
 stage, a stack transformation (``pulumi.runtime.register_stack_transformation``) sees every
@@ -44,6 +44,8 @@ class Declared:
     depends_on: list[str] = field(default_factory=list)
     deleted_with: str | None = None
     additional_secret_outputs: list[str] = field(default_factory=list)
+    #: the engine's bounds per operation ("create", "update", "delete" -> duration), as declared
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
     resource: Any = None
 
 
@@ -97,11 +99,19 @@ class _Recorder:
             depends_on=[n for n in (self._name_of(d) for d in depends) if n],
             deleted_with=self._name_of(options.deleted_with),
             additional_secret_outputs=list(options.additional_secret_outputs or []),
+            custom_timeouts=_timeouts(options.custom_timeouts),
             resource=args.resource,
         )
         self.by_resource[id(args.resource)] = entry
         self.entries.append(entry)
         return None
+
+
+def _timeouts(timeouts: pulumi.CustomTimeouts | None) -> dict[str, str]:
+    if timeouts is None:
+        return {}
+    declared = {"create": timeouts.create, "update": timeouts.update, "delete": timeouts.delete}
+    return {operation: value for operation, value in declared.items() if value}
 
 
 def full_config(config: Mapping[str, Any]) -> dict[str, str]:

@@ -140,16 +140,60 @@ def test_commands_on_new_nodes_go_with_their_instance(migrate_run: harness.Run) 
             assert step.deleted_with == f"{node}-vm", step.name
 
 
-def test_connection_retries_forever_while_booting(migrate_run: harness.Run) -> None:
+def test_connection_retries_while_booting_for_ten_minutes_at_most(migrate_run: harness.Run) -> None:
     conn = migrate_run.named("ce-2-steps-booted").inputs["connection"]["value"]
-    assert conn["dialErrorLimit"] == -1 and conn["perDialTimeout"] > 0 and conn["user"] == "ubuntu"
+    assert conn["user"] == "ubuntu"
+    # the provider gives up at the 31st attempt: 31 attempts of at most 15 s, 30 pauses of at most 5 s
+    assert (conn["dialErrorLimit"], conn["perDialTimeout"]) == (30, 15)
 
 
-def test_bastion_becomes_the_ssh_proxy() -> None:
+def test_bastion_becomes_the_ssh_proxy_with_the_same_bounded_dialing() -> None:
     result = harness.run(stacks.greenfield(bastionHost="bastion.example.internal", bastionUser="jump"),
                          secret_keys=stacks.SECRET_KEYS)
     proxy = result.named("ce-1-steps-booted").inputs["connection"]["value"]["proxy"]
     assert proxy["host"] == "bastion.example.internal" and proxy["user"] == "jump"
+    assert (proxy["dialErrorLimit"], proxy["perDialTimeout"]) == (30, 15)
+
+
+def test_the_dial_budget_is_about_ten_minutes() -> None:
+    assert provisioning.DIAL_BUDGET_S == 31 * 15 + 30 * 5 == 615
+
+
+@pytest.mark.parametrize(("step", "seconds"), [
+    # dial budget (615) + the phase's outer timeout from the catalogue + 60 s of session slack
+    ("ce-2-steps-wait", 1275),
+    ("ce-2-steps-prepare", 3075),
+    ("ce-2-steps-fetch-ce", 1575),
+    ("ce-1-steps-backup", 2475),
+    ("ce-3-steps-cutover-setup", 4275),
+    ("ce-1-steps-cutover-stop", 1575),
+    ("ce-2-steps-cutover-start", 2475),
+    ("ce-1-steps-verify", 1275),
+    # steps that are not phases: dial budget + 300 s
+    ("ce-2-steps-booted", 915),
+    ("ce-2-steps-bundle", 915),
+    ("ce-2-steps-install", 915),
+    ("ce-2-steps-config", 915),
+    ("ce-2-steps-secrets", 915),
+])
+def test_every_step_has_a_custom_timeout_that_fits_its_phase_and_the_dial(
+        migrate_run: harness.Run, step: str, seconds: int) -> None:
+    assert migrate_run.named(step).custom_timeouts == {"create": f"{seconds}s", "update": f"{seconds}s"}
+
+
+def test_no_remote_step_is_left_without_a_bound(migrate_run: harness.Run, six_run: harness.Run) -> None:
+    for result in (migrate_run, six_run):
+        for step in commands(result) + result.of_type(COPY):
+            assert set(step.custom_timeouts) == {"create", "update"}, step.name
+            assert step.inputs["connection"]["value"]["dialErrorLimit"] > 0, step.name
+
+
+def test_the_first_probe_names_the_node_and_its_address(migrate_run: harness.Run) -> None:
+    probe = migrate_run.named("ce-3-steps-booted").inputs["create"]
+    assert "booted: ce-3 (10.0.3.10) reachable over SSH as ubuntu" in probe
+    assert "ERROR booted: ce-3 (10.0.3.10): ubuntu logged in over SSH but sudo asks for a password" in probe
+    assert "sudo -n true" in probe
+    assert "10.0.1.10" in migrate_run.named("ce-1-steps-booted").inputs["create"]
 
 
 def test_bundle_is_shipped_by_copy_then_installed_atomically(migrate_run: harness.Run) -> None:
@@ -288,3 +332,22 @@ def test_a_configured_ui_certificate_travels_only_inside_the_secret(tmp_path: Pa
     document = json.loads(result.named("ce-1-steps-secrets").inputs["stdin"]["value"])
     assert key_body in document["ui_certificate_key"] and "Y2VydGlmaWNhdGU=" in document["ui_certificate"]
     assert harness.plain_leaks(result, [key_body]) == []
+
+
+@pytest.mark.parametrize(("sudo_exit", "code", "stream", "message"), [
+    (0, 0, "stdout", "booted: ce-2 (10.0.2.10) reachable over SSH as ubuntu"),
+    (1, 1, "stderr", "ERROR booted: ce-2 (10.0.2.10): ubuntu logged in over SSH but sudo asks for a password - fix: "
+                     "give sshUser passwordless sudo on the node"),
+])
+def test_the_probe_fails_naming_the_node_when_sudo_wants_a_password(
+        tmp_path: Path, sudo_exit: int, code: int, stream: str, message: str) -> None:
+    import os
+    import subprocess
+
+    fake_sudo = tmp_path / "sudo"
+    fake_sudo.write_text(f"#!/bin/sh\nexit {sudo_exit}\n")
+    fake_sudo.chmod(0o755)
+    ran = subprocess.run(["/bin/sh", "-c", provisioning.booted_command("ce-2", "10.0.2.10", "ubuntu")],
+                         capture_output=True, text=True, env={**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False)
+    assert ran.returncode == code
+    assert getattr(ran, stream).strip() == message
