@@ -138,6 +138,7 @@ NODE_MODULES = [
     "cenode.__main__", "cenode.phases.wait", "cenode.phases.preflight", "cenode.phases.prepare", "cenode.phases.mount",
     "cenode.phases.fetch_ce", "cenode.phases.backup", "cenode.phases.inspect_ce", "cenode.phases.certs",
     "cenode.phases.setup_ce", "cenode.phases.service", "cenode.prompts", "cenode.ceenv", "cenode.packages",
+    "cenode.catalogue", "cenode.lines", "cenode.lines.ce5", "cenode.lines.ce6",
 ]  # fmt: skip
 
 
