@@ -365,7 +365,9 @@ def _version(v: dict[str, Any]) -> list[Problem]:
             f"{tag} opens setup with a version menu this program does not drive: upgrade CE to v5.1.2 first "
             f"(minimum {release.format_version(release.DRIVER_MIN_VERSION)})",
         )
-    if version[0] not in lines.LINES:
+    try:
+        lines.line_for(version)
+    except KeyError:
         return _p("ceVersion", f"{tag} is on CE {version[0]}.x, which this program does not know; lines known: "
                   + ", ".join(line.name for line in lines.LINES.values()))
     return []
