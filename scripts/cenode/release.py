@@ -12,7 +12,7 @@ guaranteed.
 from __future__ import annotations
 
 import re
-from typing import Tuple  # noqa: UP035 - Tuple keeps the module importable on python 3.8 nodes
+from typing import Iterable, Tuple  # noqa: UP035 - keeps the module importable on python 3.8 nodes
 
 Version = Tuple[int, int, int]  # noqa: UP006 - see the import
 
@@ -53,6 +53,25 @@ def tag_name(tag: str) -> str:
     version: Version = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
     prefix = "v" if version >= FIRST_V_TAG else ""
     return prefix + format_version(version) + text[match.end(3):]
+
+
+def closest_tag(wanted: str, available: Iterable[str]) -> str | None:
+    """The tag of ``available`` nearest to ``wanted`` (same spelling first, then the nearest version,
+    newer before older on a tie); None when no tag there is a CE version tag.
+
+    For the error a node gives when ``ceVersion`` names a tag the repository does not have.
+    """
+    target = parse_version(wanted)
+    candidates = []
+    for tag in available:
+        try:
+            version = parse_version(tag)
+        except ValueError:
+            continue
+        same = version == target
+        distance = tuple(abs(a - b) for a, b in zip(version, target))
+        candidates.append((not same, distance, version < target, tag))
+    return min(candidates)[3] if candidates else None
 
 
 def format_version(version: Version) -> str:

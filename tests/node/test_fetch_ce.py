@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.cenode import release
 from scripts.cenode.phases import fetch_ce
 from scripts.cenode.system import Ctx, PhaseError
 
@@ -113,3 +114,47 @@ def test_git_gets_the_url_after_double_dash(make_ctx: Callable[..., tuple[Ctx, F
     fetch_ce.run(again)
     (fetched,) = network_calls(runner)
     assert fetched[fetched.index("--") + 1] == standin_repo
+
+
+def test_a_missing_tag_names_the_closest_tag_the_repository_has(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    tags = git(standin_repo, "tag", "--list").split()
+    assert "v5.1.2" in tags and "v5.1.3" not in tags
+    ctx, _ = fetch(make_ctx, standin_repo, tmp_path / "ce", tag="v5.1.3")
+    with pytest.raises(PhaseError) as failure:
+        fetch_ce.run(ctx)
+    line = failure.value.line("fetch-ce")
+    assert "tag v5.1.3 not found" in line and "the closest tag there is v5.1.2" in line
+    assert "cloud-exchange-ha:ceVersion" in line
+
+
+def test_an_unreachable_repository_blames_the_url_not_the_version(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    ctx, _ = fetch(make_ctx, str(tmp_path / "gone.git"), ce_dir, tag="v5.1.3")
+    ctx.sleep = lambda _s: None
+    with pytest.raises(PhaseError) as failure:
+        fetch_ce.run(ctx)
+    line = failure.value.line("fetch-ce")
+    assert "cannot fetch tag v5.1.3" in line and "cloud-exchange-ha:ceRepoUrl" in line
+
+
+@pytest.mark.parametrize(
+    ("wanted", "available", "closest"),
+    [
+        ("v5.1.3", ["5.1.1", "v5.1.2", "v6.0.1", "v6.1.0"], "v5.1.2"),
+        ("v6.0.2", ["v6.0.1", "v6.0.3", "latest"], "v6.0.3"),  # a tie goes to the newer tag
+        ("v5.1.1", ["5.1.1", "v6.1.0"], "5.1.1"),  # CE spells 5.1.1 without its v
+        ("v6.1.0", ["latest", "main"], None),
+    ],
+)
+def test_closest_tag(wanted: str, available: list[str], closest: str | None) -> None:
+    assert release.closest_tag(wanted, available) == closest
+
+
+def test_closest_tag_needs_a_version_tag_to_compare() -> None:
+    with pytest.raises(ValueError):
+        release.closest_tag("v6.1", ["v6.1.0"])

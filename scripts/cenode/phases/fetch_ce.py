@@ -14,7 +14,9 @@ The URL always follows ``--`` on git's command line, so no value can be read as 
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
+from .. import release
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, retry, setting
 
 SYSTEM_GITCONFIG = "/etc/gitconfig"
@@ -67,6 +69,27 @@ def _has_repo(path: str) -> bool:
     return os.path.isdir(os.path.join(path, ".git"))
 
 
+def remote_tags(git: Git, url: str) -> list[str] | None:
+    """The tag names the repository at ``url`` has (``git ls-remote --tags``); None when it cannot be asked."""
+    listed = git.network("ls-remote", "--tags", "--refs", "--", url)
+    if not listed.ok:
+        return None
+    return [line.split("refs/tags/", 1)[1] for line in listed.out.splitlines() if "refs/tags/" in line]
+
+
+def missing_tag(git: Git, url: str, tag: str, why: str) -> NoReturn:
+    """Fail for a tag the fetch did not bring: name the closest tag the repository has, or why it cannot be asked."""
+    tags = remote_tags(git, url)
+    if tags is None:
+        raise PhaseError(
+            f"cannot fetch tag {tag} from {url}: {why}",
+            f"check {setting('ceRepoUrl')} is reachable from the node and names CE's repository",
+        )
+    closest = release.closest_tag(tag, tags)
+    hint = f"the closest tag there is {closest}" if closest else "it has no CE version tags"
+    raise PhaseError(f"tag {tag} not found in {url} ({hint})", f"set {setting('ceVersion')} to a tag the repository has")
+
+
 def ensure_safe_directory(ctx: Ctx, ce_dir: str) -> bool:
     """``safe.directory = ce_dir`` in the system git config (/etc/gitconfig: root and everyone)."""
     config = ctx.env.host_path(SYSTEM_GITCONFIG)
@@ -116,13 +139,10 @@ def run(ctx: Ctx) -> PhaseResult:
     if target is None:
         fetched = git.network("fetch", "--no-tags", "--force", "--", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
         if not fetched.ok:
-            raise PhaseError(
-                f"cannot fetch tag {tag} from {cfg.ce_repo_url}: {fetched.tail()}",
-                f"check {setting('ceVersion')} names an existing tag and {setting('ceRepoUrl')} is reachable",
-            )
+            missing_tag(git, cfg.ce_repo_url, tag, fetched.tail())
         target = git.rev(f"refs/tags/{tag}")
         if target is None:
-            raise PhaseError(f"tag {tag} not found in {cfg.ce_repo_url}", f"set {setting('ceVersion')} to an existing tag")
+            missing_tag(git, cfg.ce_repo_url, tag, "")
         if head == target and not cloned:
             return PhaseResult("changed" if changes else "unchanged", f"{ce_dir} at {tag} ({target[:12]})")
     checkout = git("checkout", "--quiet", "--detach", target, timeout=300)
