@@ -7,6 +7,12 @@ public IP by default, the AMI resolved once and ignored afterwards so it never d
 replacement) plus, when the line's storage asks for one (``NodeArgs.brick_volume``), each node's
 encrypted EBS volume for the GlusterFS bricks.
 
+CE's data on the new nodes outlives a ``pulumi destroy`` and a node replacement: each root volume
+(CE's MongoDB, ``data/mongo-data``) has ``delete_on_termination`` off, and each brick volume (with
+its attachment) is ``retain_on_delete``; both carry a Name tag naming the project, stack, node and
+what they hold (``data_volume_name``), so they can be found and deleted by hand. None of them is
+``protect``ed: that would block replacing one dead node (the other nodes still hold the data then).
+
 Must not touch: security group rules (``network.py``), EFS (``storage.py``), anything that runs on
 a node (``provisioning.py``).
 """
@@ -20,7 +26,7 @@ import pulumi_aws as aws
 
 from components import release
 from components.args import NodeArgs
-from components.settings import DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_GB, Settings
+from components.settings import DEFAULT_INSTANCE_TYPE, DEFAULT_ROOT_GB, PROJECT, Settings
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,28 @@ def backup_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
 def new_node_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
     """A new image published by Canonical must not replace a running node."""
     return pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"])
+
+
+#: what a kept volume holds, the last part of its Name tag
+MONGODB_DATA = "mongodb"
+BRICK_DATA = "glusterfs-bricks"
+
+
+def data_volume_name(node: str, holds: str) -> str:
+    """The Name tag of a volume holding CE data: finds it after its stack is gone, adds no tag key.
+
+    ``cloud-exchange-ha-<stack>-<node>-<what it holds>``, e.g. ``cloud-exchange-ha-dev-ce-2-mongodb``.
+    """
+    return f"{PROJECT}-{pulumi.get_stack()}-{node}-{holds}"
+
+
+def kept_data_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """A brick volume and its attachment: left in the account on destroy or replacement, never ``protect``ed.
+
+    ``protect`` would block replacing one dead node; retaining the attachment also means a destroy
+    never detaches a mounted brick from a running node (terminating the instance releases it).
+    """
+    return pulumi.ResourceOptions(parent=parent, retain_on_delete=True)
 
 
 class PrimaryNode(pulumi.ComponentResource):
@@ -149,8 +177,9 @@ class NewNode(pulumi.ComponentResource):
                 "volume_type": "gp3",
                 "volume_size": root_volume_size_gb,
                 "encrypted": True,
-                "delete_on_termination": True,
-                "tags": tags,
+                # CE's MongoDB lives here: a destroy keeps every node's copy (README: what destroy keeps)
+                "delete_on_termination": False,
+                "tags": {**tags, "Name": data_volume_name(name, MONGODB_DATA)},
             },
             tags=tags,
             volume_tags=None,
@@ -165,16 +194,16 @@ class NewNode(pulumi.ComponentResource):
                 size=args.brick_volume.size_gb,
                 type="gp3",
                 encrypted=True,
-                tags={**tags, "Name": f"{name}-bricks"},
-                # replicated by GlusterFS across nodes: goes with its node, like the root volume
-                opts=pulumi.ResourceOptions(parent=self),
+                tags={**tags, "Name": data_volume_name(name, BRICK_DATA)},
+                # in greenfield the bricks are the only copies of CE's shared data: kept on destroy
+                opts=kept_data_options(self),
             )
             self.gluster_attachment = aws.ec2.VolumeAttachment(
                 f"{name}-bricks-attach",
                 device_name=args.brick_volume.device,
                 volume_id=self.gluster_volume.id,
                 instance_id=self.instance.id,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=kept_data_options(self),
             )
         self.private_ip = self.instance.private_ip
         self.register_outputs({"instance_id": self.instance.id, "private_ip": self.private_ip})

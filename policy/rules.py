@@ -270,8 +270,24 @@ class Violation:
 # ---- plain validators (simple inputs, one list of messages out) ---------------------------------
 
 def check_data_protected(typ: str, props: Mapping[str, Any], *, protect: bool, retain_on_delete: bool | None) -> list[str]:
-    """Backup AMI and EFS: protect, and retain_on_delete where it is visible (None: not visible)."""
-    del props
+    """Every volume that holds CE data outlives the stack (retain_on_delete: None where it is not visible).
+
+    Backup AMI and EFS: protect and retain_on_delete. EBS volumes (6.x bricks, the only copies of
+    the shared data in greenfield): retain_on_delete, not protect (it would block replacing a dead
+    node). Instances: the root volume (CE's MongoDB) is not deleted on termination.
+    """
+    if typ == INSTANCE:
+        root = props.get("rootBlockDevice")
+        keep = root.get("deleteOnTermination") if isinstance(root, Mapping) else UNKNOWN  # undeclared: ce-storage-encrypted
+        if keep is UNKNOWN or keep is False:
+            return []
+        return ["rootBlockDevice.deleteOnTermination must be False: the root volume holds this node's copy of CE's MongoDB, "
+                "and a destroy would delete every copy"]
+    if typ == VOLUME:
+        if retain_on_delete is False:
+            return ["an EBS volume (a 6.x brick: in greenfield the only copies of CE's shared data) must be declared with "
+                    "retain_on_delete=True so it outlives the stack (not protect: that would block replacing a dead node)"]
+        return []
     what = {AMI_FROM_INSTANCE: "the backup AMI (deleting it deletes its snapshots)",
             EFS: "the shared EFS file system (CE's config, certificates, .env.keys, tarball backups)"}.get(typ)
     if what is None:
@@ -700,10 +716,13 @@ class PolicySpec:
 
 POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(DATA_PROTECTED, "resource", "mandatory",
-               "The backup AMI of the adopted primary (aws:ec2/amiFromInstance) and the EFS shared folder (aws:efs/fileSystem) are "
-               "declared protect=True and retain_on_delete=True: deleting an AmiFromInstance deletes its snapshots, and a replaced "
-               "EFS is a new, empty file system. The engine passes protect to policies but not retain_on_delete, so pulumi preview "
-               "checks protect only; the offline plan (make plan) checks both."),
+               "Every volume that holds CE data outlives the stack. The backup AMI of the adopted primary (aws:ec2/amiFromInstance) "
+               "and the EFS shared folder (aws:efs/fileSystem) are declared protect=True and retain_on_delete=True: deleting an "
+               "AmiFromInstance deletes its snapshots, and a replaced EFS is a new, empty file system. Every aws:ebs/volume (the "
+               "6.x GlusterFS bricks) is retain_on_delete=True, not protect (that would block replacing a dead node). Every "
+               "aws:ec2/instance has rootBlockDevice.deleteOnTermination=False (the root volume holds the node's MongoDB). The "
+               "engine passes protect to policies but not retain_on_delete, so pulumi preview checks protect and the root volume "
+               "only; the offline plan (make plan) checks all."),
     PolicySpec(PRIMARY_NOT_MANAGED, "stack", "mandatory",
                "The adopted standalone primary is only read, never managed: no aws:ec2/instance or aws:ec2/instanceState may name "
                "its id (stack config primaryInstanceId, this policy's primaryInstanceId, or the backup AMI's sourceInstanceId), no "

@@ -86,6 +86,27 @@ def test_data_protected_ignores_other_types() -> None:
     assert rules.check_data_protected(rules.INSTANCE, {}, protect=False, retain_on_delete=False) == []
 
 
+def test_brick_volumes_must_be_retained_but_not_protected() -> None:
+    assert rules.check_data_protected(rules.VOLUME, {}, protect=False, retain_on_delete=True) == []
+    (problem,) = rules.check_data_protected(rules.VOLUME, {}, protect=False, retain_on_delete=False)
+    assert "retain_on_delete=True" in problem and "not protect" in problem
+    # protect is never demanded of a volume (it would block a node replacement); unseen retain is not judged
+    assert rules.check_data_protected(rules.VOLUME, {}, protect=True, retain_on_delete=None) == []
+
+
+@pytest.mark.parametrize(("root", "problems"), [
+    ({"encrypted": True, "deleteOnTermination": False}, 0),
+    ({"encrypted": True, "deleteOnTermination": True}, 1),
+    ({"encrypted": True}, 1),  # AWS's default deletes the root volume with the instance
+    ({"encrypted": True, "deleteOnTermination": rules.UNKNOWN}, 0),
+    (rules.UNKNOWN, 0),
+])
+def test_instance_root_volume_outlives_the_instance(root: Any, problems: int) -> None:
+    found = rules.check_data_protected(rules.INSTANCE, instance(rootBlockDevice=root), protect=False, retain_on_delete=None)
+    assert len(found) == problems
+    assert all("rootBlockDevice.deleteOnTermination must be False" in p and "MongoDB" in p for p in found)
+
+
 # ---- ce-imdsv2-required --------------------------------------------------------------------------
 
 def test_imdsv2_required() -> None:

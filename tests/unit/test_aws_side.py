@@ -160,6 +160,47 @@ def test_no_efs_for_the_6x_line() -> None:
     assert len(volumes) == 3 and all(v.inputs["encrypted"] for v in volumes)
 
 
+# ---- CE's data outlives a destroy ----------------------------------------------------------------
+
+VOLUME = "aws:ebs/volume:Volume"
+ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
+
+
+@pytest.mark.parametrize("config", [stacks.greenfield(), stacks.migrate(), stacks.greenfield(ceVersion="v6.1.0")])
+def test_root_volumes_holding_mongodb_are_kept_and_named_for_their_stack_and_node(config: dict[str, Any]) -> None:
+    result = run(config, stack="prod")
+    nodes = result.of_type(INSTANCE)
+    assert nodes
+    for node in nodes:
+        root = node.inputs["rootBlockDevice"]
+        assert root["deleteOnTermination"] is False, node.name
+        name = node.name.removesuffix("-vm")
+        assert root["tags"]["Name"] == f"cloud-exchange-ha-prod-{name}-mongodb"
+        assert root["tags"]["Project"] == "cloud-exchange-ha"
+        assert node.inputs["tags"]["Name"] == name, "the instance keeps its own name"
+        # the instance itself is not protected or retained: a dead node can be replaced
+        assert not node.protect and not node.retain_on_delete
+
+
+def test_brick_volumes_and_attachments_are_retained_not_protected() -> None:
+    result = run(stacks.greenfield(ceVersion="v6.1.0"))
+    volumes, attachments = result.of_type(VOLUME), result.of_type(ATTACHMENT)
+    assert sorted(v.name for v in volumes) == ["ce-1-bricks", "ce-2-bricks", "ce-3-bricks"]
+    assert sorted(a.name for a in attachments) == ["ce-1-bricks-attach", "ce-2-bricks-attach", "ce-3-bricks-attach"]
+    for resource in volumes + attachments:
+        assert resource.retain_on_delete is True, resource.name
+        assert resource.protect is False, f"{resource.name}: protect would block replacing a dead node"
+    assert result.named("ce-2-bricks").inputs["tags"]["Name"] == "cloud-exchange-ha-dev-ce-2-glusterfs-bricks"
+
+
+def test_the_data_policy_passes_the_programs_own_data_volumes() -> None:
+    from policy import rules as policy_rules
+
+    for config in (stacks.greenfield(ceVersion="v6.1.0"), stacks.migrate()):
+        found = [v for v in policy_rules.check_run(run(config), config) if v.policy == policy_rules.DATA_PROTECTED]
+        assert found == []
+
+
 # ---- security groups ---------------------------------------------------------------------------
 
 
