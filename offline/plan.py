@@ -197,9 +197,9 @@ def describe_step(resource: harness.Declared) -> str:
 
 def policy_violations(result: harness.Run, config: dict[str, Any] | None) -> list[Any]:
     """The policy pack's validators over the mocked graph (the same functions the pack runs)."""
-    from policy import rules
+    from offline import policies
 
-    return rules.check_run(result, config)
+    return policies.check_run(result, config)
 
 
 def mandatory(violations: list[Any]) -> list[Any]:

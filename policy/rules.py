@@ -1,7 +1,8 @@
 """The guard rails of cloud-exchange-ha as plain functions, shared by the CrossGuard pack and the offline plan.
 
-Owns: what each policy checks, its name, level and the text users see, and ``check_run``, which
-applies every policy to a recorded offline run (``offline.harness.Run``) of the real program.
+Owns: what each policy checks, its name, level and the text users see, and ``check_resources``,
+which applies every policy to a list of plain resources. Two adapters feed it: ``pack.py`` from the
+engine, ``offline/policies.py`` from a recorded offline run of the real program.
 
 Must not touch: Pulumi or the policy SDK (the pack's thin adapters in ``pack.py`` convert the
 engine's arguments into the plain values used here), and the project's ``offline`` or
@@ -29,15 +30,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 if __package__:  # imported as policy.rules (the program's side, tests)
     from . import exposure
 else:  # run by the policy host from this folder (it is sys.path[0] there)
     import exposure  # type: ignore[no-redef]
-
-if TYPE_CHECKING:  # the offline harness is the project's; the pack never imports it
-    from offline import harness
 
 PROJECT = "cloud-exchange-ha"
 PACK_NAME = "cloud-exchange-ha-policies"
@@ -210,7 +208,7 @@ def _b64decode(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource as a rule sees it, from the engine (``pack.py``) or an offline run (``from_declared``)."""
+    """One resource as a rule sees it, from the engine (``pack.py``) or an offline run (``offline/policies.py``)."""
 
     typ: str
     name: str
@@ -762,7 +760,7 @@ SPECS = {spec.name: spec for spec in POLICIES}
 ResourceCheck = Callable[[Resource, Context], list[str]]
 StackCheck = Callable[[Sequence[Resource], Context], list[Violation]]
 
-#: one entry point per policy with a uniform signature: what both the pack's adapters and check_run call
+#: one entry point per policy with a uniform signature: what both adapters (the pack's and the offline plan's) call
 RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     DATA_PROTECTED: lambda r, c: check_data_protected(r.typ, r.props, protect=r.protect,
                                                       retain_on_delete=r.retain_on_delete if r.full_options else None),
@@ -787,35 +785,3 @@ def check_resources(resources: Sequence[Resource], context: Context) -> list[Vio
         violations.extend(check_stack(resources, context))
     order = {spec.name: index for index, spec in enumerate(POLICIES)}
     return sorted(violations, key=lambda v: order[v.policy])
-
-
-# ---- the offline plan --------------------------------------------------------------------------
-
-def from_declared(declared: harness.Declared) -> Resource:
-    """A resource recorded by the offline harness, with the options the engine would not show."""
-    fields, values = secrets_in_wire_inputs(declared.inputs)
-    return Resource(
-        typ=declared.typ,
-        name=declared.name,
-        props=unwrap_secrets(declared.inputs),
-        protect=declared.protect,
-        retain_on_delete=declared.retain_on_delete,
-        deleted_with=declared.deleted_with,
-        full_options=True,
-        depends_on=tuple(declared.depends_on),
-        secret_fields=fields,
-        secret_values=values,
-    )
-
-
-def check_run(run: harness.Run, config: Mapping[str, Any] | None = None,
-              secret_keys: Iterable[str] = SECRET_CONFIG_KEYS) -> list[Violation]:
-    """Every policy over an offline run of the program.
-
-    ``config`` is the stack config the run was made with (bare or ``cloud-exchange-ha:`` keys); it
-    adds the configured primary id, the ceVersion's port table and the secret values. Without it,
-    the primary is known from the backup AMI and every line's cluster ports are checked.
-    """
-    settings = {k.split(":", 1)[1] if k.startswith(f"{PROJECT}:") else k: v for k, v in (config or {}).items()}
-    context = context_from_config(settings.get, secret_keys)
-    return check_resources([from_declared(d) for d in run.resources], context)

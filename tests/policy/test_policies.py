@@ -1,4 +1,4 @@
-"""The CrossGuard pack: each rule compliant and not, the adapters, the pack's wiring, and check_run over the real program."""
+"""The CrossGuard pack: each rule compliant and not, the adapters, the pack's wiring, and check_run (offline/policies.py) over the real program."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from components import network
 from components import nodes as node_components
 from components import release as project_release
-from offline import harness
+from offline import harness, policies
 from policy import pack, rules
 from tests.unit import stacks
 
@@ -571,7 +571,7 @@ def test_pack_files() -> None:
     assert "PolicyPack(" in main and "rules.PACK_NAME" in main and rules.PACK_NAME == "cloud-exchange-ha-policies"
     for module in ("__main__.py", "pack.py", "rules.py", "exposure.py"):
         text = (ROOT / "policy" / module).read_text(encoding="utf-8")
-        assert "from offline" not in text.replace("    from offline import harness", "") and "import components" not in text
+        assert "from offline" not in text and "import offline" not in text and "import components" not in text
         assert "from components" not in text
 
 
@@ -597,13 +597,13 @@ def migrate_run() -> harness.Run:
                          ids=["migrate", "greenfield", "migrate-v6"])
 def test_the_program_passes_every_policy(config: dict[str, Any]) -> None:
     result = program(config)
-    assert rules.check_run(result) == []
-    assert rules.check_run(result, config) == []
+    assert policies.check_run(result) == []
+    assert policies.check_run(result, config) == []
 
 
 def test_check_run_on_the_migrate_graph(migrate_run: harness.Run) -> None:
-    assert rules.check_run(migrate_run, stacks.migrate()) == []
-    resources = [rules.from_declared(d) for d in migrate_run.resources]
+    assert policies.check_run(migrate_run, stacks.migrate()) == []
+    resources = [policies.from_declared(d) for d in migrate_run.resources]
     assert rules.primary_ids(resources, rules.Context()) == {PRIMARY}
     on_primary = {r.name for r in rules.steps_on_primary(resources, rules.Context())}
     assert "ce-1-steps-cutover-setup" in on_primary and not any(n.startswith("ce-2") for n in on_primary)
@@ -634,7 +634,7 @@ def edited(result: harness.Run, name: str, **changes: Any) -> harness.Run:
     ("ce-3-steps-certs", {"inputs": {"update": f"echo '{PEM}' > k"}}, rules.NO_PRIVATE_KEY),
 ])
 def test_check_run_finds_a_broken_graph(migrate_run: harness.Run, name: str, changes: dict[str, Any], policy: str) -> None:
-    violations = rules.check_run(edited(migrate_run, name, **changes))
+    violations = policies.check_run(edited(migrate_run, name, **changes))
     assert [(v.policy, v.resource) for v in violations if v.policy == policy] == [(policy, name)], violations
     assert all(stacks.JWT not in str(v) and PEM not in str(v) for v in violations)
 
@@ -658,10 +658,10 @@ def broken_program_run() -> harness.Run:
 
 
 def test_check_run_sees_options_the_engine_hides(broken_program_run: harness.Run) -> None:
-    found = {(v.policy, v.resource) for v in rules.check_run(broken_program_run)}
+    found = {(v.policy, v.resource) for v in policies.check_run(broken_program_run)}
     assert (rules.DATA_PROTECTED, "ce-1-backup") in found
 
 
 def test_check_run_sees_a_public_ssh_rule(broken_program_run: harness.Run) -> None:
-    found = {(v.policy, v.resource) for v in rules.check_run(broken_program_run)}
+    found = {(v.policy, v.resource) for v in policies.check_run(broken_program_run)}
     assert (rules.NO_PUBLIC_SSH, "ce-net-node-ingress-22-0.0.0.0_0") in found
