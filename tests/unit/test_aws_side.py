@@ -194,10 +194,11 @@ def test_brick_volumes_and_attachments_are_retained_not_protected() -> None:
 
 
 def test_the_data_policy_passes_the_programs_own_data_volumes() -> None:
+    from offline import policies
     from policy import rules as policy_rules
 
     for config in (stacks.greenfield(ceVersion="v6.1.0"), stacks.migrate()):
-        found = [v for v in policy_rules.check_run(run(config), config) if v.policy == policy_rules.DATA_PROTECTED]
+        found = [v for v in policies.check_run(run(config), config) if v.policy == policy_rules.DATA_PROTECTED]
         assert found == []
 
 
