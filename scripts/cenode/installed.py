@@ -2,9 +2,11 @@
 
 Owns: finding the installed version (docs/ce-facts.md §5.2: ``.env`` INSTALL_VERSION, CORE_TAG,
 the local ``.env`` first, then the shared one, then ``git describe`` in the checkout) and the
-migrate gate on it (HA needs >= 5.0.0, the setup driver >= its oldest release, the same major line
-as the stack's ``ce_version``, no downgrade), as findings with a fix each. ``preflight`` (migrate
-primary) and ``inspect --check`` both apply it.
+migrate gate on it (HA needs >= 5.0.0, the setup driver >= its oldest release), as findings with a
+fix each. ``preflight`` (migrate primary) and ``inspect --check`` both apply it; ``fetch-ce`` asks
+:func:`adoption_mismatch` too, the one rule on which version a migrate adopts (exactly the
+installed one, issue 13: nothing changes the running standalone's checkout before the cutover; an
+explicit upgrade relaxes it there and nowhere else).
 
 Must not touch: any file (read only).
 """
@@ -17,6 +19,18 @@ from . import ceenv, release
 from .findings import Finding
 from .git import git
 from .system import Ctx, setting
+
+
+def adoption_mismatch(installed: release.Version, wanted: release.Version) -> tuple[str, str] | None:
+    """``None`` when a migrate may adopt ``installed`` for ``ceVersion`` = ``wanted``, else (what, fix)."""
+    if installed == wanted:
+        return None
+    shown, target = release.format_version(installed), release.format_version(wanted)
+    return (
+        f"installed CE {shown} differs from {setting('ceVersion')} {target}: a migrate adopts the standalone at the "
+        "version it runs and changes nothing in its checkout before the cutover (no upgrade or downgrade on the way)",
+        f"set {setting('ceVersion')} to the installed {shown}, or upgrade the standalone to {target} on its own first",
+    )
 
 
 def check_installed_version(installed: release.Version | None, source: str, target: release.Version) -> list[Finding]:
@@ -40,22 +54,9 @@ def check_installed_version(installed: release.Version | None, source: str, targ
                 "upgrade the standalone CE to 5.1.1 or later first",
             )
         )
-    if installed[0] != target[0]:
-        out.append(
-            Finding(
-                "fail",
-                f"installed CE {shown} is on the {installed[0]}.x line, the stack wants {release.format_version(target)}",
-                f"set {setting('ceVersion')} to a v{installed[0]}.x tag or upgrade the standalone first",
-            )
-        )
-    elif installed > target:
-        out.append(
-            Finding(
-                "fail",
-                f"installed CE {shown} is newer than the stack's {release.format_version(target)} (no downgrades)",
-                f"set {setting('ceVersion')} to v{shown} or later",
-            )
-        )
+    mismatch = adoption_mismatch(installed, target)
+    if mismatch is not None:
+        out.append(Finding("fail", *mismatch))
     if not out:
         out.append(Finding("ok", f"installed CE {shown} ({source})"))
     return out

@@ -320,7 +320,7 @@ class Flow:
     cluster: list[Host]
     repo_url: str
     found: Secrets
-    standalone_tag: str = "v5.1.1"
+    standalone_tag: str = "v5.1.2"  # a migrate adopts the installed version (node_config's ce_version)
     runs: list[PhaseRun] = dataclasses.field(default_factory=list)
 
     @property

@@ -7,7 +7,7 @@ without a PTY. node.json uses the OS's docker.io and the mirror's compose plugin
 (``docker_repo_url=""``), the lab's pip index, ``allow_undersized=True`` (2 vCPU hosts) and the
 stand-in CE served from the lab over dumb http.
 
-Part 1 (ce-1..3): a whole 5.x migrate. ce-1 runs a standalone stand-in CE v5.1.1; the preparation
+Part 1 (ce-1..3): a whole 5.x migrate. ce-1 runs a standalone stand-in CE v5.1.2; the preparation
 wave (wave "first") in the order components/cluster.py chains it, then the re-run a new bundle
 causes (wave "second": everything but backup, whose trigger is the cutover revision) must change
 nothing; the cutover in README order ends in ``verify`` healthy; its re-run changes nothing.
@@ -185,7 +185,7 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
         assert re.fullmatch(r"4\.[67]\.\d+", out.splitlines()[8]), out  # CE's pin pymongo>=4.6.3,<=4.7.3
         assert out.splitlines()[9] == v512
         assert f"RequiresMountsFor={SHARED_DIR}" in out
-    # the backup is the standalone as it was: taken before fetch-ce moved the tree to v5.1.2
+    # the backup is the standalone as it was (fetch-ce leaves the adopted checkout where it is)
     primary = flow.primary
     tarball = flow.of(FIRST, "backup")[0].out.split()[2]
     rc, out, err = primary.run(
@@ -193,7 +193,7 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
         f"sudo tar -xzOf {tarball} {CE_DIR.lstrip('/')}/standin/version.py | grep '^CE_VERSION'"
     )
     assert rc == 0, out + err
-    assert out.splitlines() == [f"{Path(tarball).name}: OK", 'CE_VERSION = "5.1.1"']
+    assert out.splitlines() == [f"{Path(tarball).name}: OK", 'CE_VERSION = "5.1.2"']
     assert flow.of(f"{FIRST} again", "backup")[0].status == "unchanged"  # same tree: no second tarball
     # certs: the standalone's UI certificate is now the shared one (setup then keeps it)
     rc, out, _ = primary.run(f"sudo cmp {CE_DIR}/data/ssl_certs/cte_cert.crt {SHARED_DIR}/config/ssl_certs/cte_cert.crt && echo same")
@@ -479,7 +479,7 @@ def test_too_old_standalone_is_refused_before_anything_changes(fault_ready: Faul
     if tag == "v5.1.0":  # the operator upgrades the standalone as told: the next run passes
         q = shlex.quote
         script = (
-            f"cd {q(ce_dir)} && sudo git -c advice.detachedHead=false checkout -q v5.1.1 && "
+            f"cd {q(ce_dir)} && sudo git -c advice.detachedHead=false checkout -q v5.1.2 && "
             "sudo install -m 0600 /dev/stdin /root/standin-secrets.json && "
             "sudo ./standin-install-standalone --secrets /root/standin-secrets.json --ignore-failures; rc=$?; "
             "sudo rm -f /root/standin-secrets.json; exit $rc"
@@ -487,7 +487,25 @@ def test_too_old_standalone_is_refused_before_anything_changes(fault_ready: Faul
         rc, out, err = host.run(script, stdin=fault.found.document(), timeout=300)
         assert rc == 0, out[-2000:] + err[-2000:]
         must(fault.phase("preflight"), "ok")
-        assert "CE 5.1.1" in must(fault.phase("inspect --check"), "ok").out
+        assert "CE 5.1.2" in must(fault.phase("inspect --check"), "ok").out
+    fault.config()
+
+
+def test_migrate_never_upgrades_the_running_standalone(fault_ready: FaultHost) -> None:
+    """A standalone 5.1.1 under a stack at v5.1.2: preflight and fetch-ce refuse, the checkout stays."""
+    fault = fault_ready
+    host = fault.host
+    ce_dir = "/opt/ce-adopt"
+    nodes.install_standalone(host, fault.standin.url, "v5.1.1", fault.found, ce_dir=ce_dir, start=False)
+    fault.config(ce_dir=ce_dir, migrate=True)
+    before = snapshot(host, ce_dir)
+    for phase in ("preflight --skip-peers", "fetch-ce"):
+        failed_with(fault.phase(phase), "installed CE 5.1.1 differs from cloud-exchange-ha:ceVersion 5.1.2",
+                    "set cloud-exchange-ha:ceVersion to the installed 5.1.1")
+    assert snapshot(host, ce_dir) == before
+    fault.config(ce_dir=ce_dir, migrate=True, ce_version="v5.1.1")  # the fix: the stack adopts what runs
+    must(fault.phase("fetch-ce"))
+    assert snapshot(host, ce_dir) == before
     fault.config()
 
 

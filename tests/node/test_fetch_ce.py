@@ -158,3 +158,64 @@ def test_closest_tag(wanted: str, available: list[str], closest: str | None) -> 
 def test_closest_tag_needs_a_version_tag_to_compare() -> None:
     with pytest.raises(ValueError):
         release.closest_tag("v6.1", ["v6.1.0"])
+
+
+def standalone(standin_repo: str, ce_dir: Path, tag: str) -> str:
+    """A running standalone's checkout at ``tag`` (its .env says so); returns its HEAD."""
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", tag)
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION={tag.lstrip('v')}\n")
+    return git(ce_dir, "rev-parse", "HEAD")
+
+
+def test_migrate_adopts_the_standalone_at_its_installed_version(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    ce_dir = tmp_path / "ce"
+    head = standalone(standin_repo, ce_dir, "v5.1.2")
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(ce_dir), ce_version="v5.1.2", migrate=True)
+    real_ctx(ctx)
+    assert fetch_ce.run(ctx).status in ("changed", "unchanged")  # changed: only safe.directory
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize(("installed", "wanted"), [("v5.1.1", "v5.1.2"), ("v5.1.2", "v5.1.1")])
+def test_migrate_never_moves_the_standalones_checkout(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, installed: str, wanted: str
+) -> None:
+    ce_dir = tmp_path / "ce"
+    head = standalone(standin_repo, ce_dir, installed)
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(ce_dir), ce_version=wanted, migrate=True)
+    real_ctx(ctx)
+    assert isinstance(ctx.runner, RecordingRunner)
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert f"installed CE {installed[1:]} differs from cloud-exchange-ha:ceVersion {wanted[1:]}" in failed.value.what
+    assert "before the cutover" in failed.value.what
+    assert failed.value.fix.startswith(f"set cloud-exchange-ha:ceVersion to the installed {installed[1:]}")
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+    assert network_calls(ctx.runner) == [] and not any("checkout" in call for call in ctx.runner.calls)
+
+
+def test_migrate_refuses_a_standalone_off_the_tags_commit(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    ce_dir = tmp_path / "ce"
+    standalone(standin_repo, ce_dir, "v5.1.2")
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", "v5.1.1")  # same .env, other commit
+    head = git(ce_dir, "rev-parse", "HEAD")
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(ce_dir), ce_version="v5.1.2", migrate=True)
+    real_ctx(ctx)
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert "never moves the standalone's checkout" in failed.value.what and "cloud-exchange-ha:ceVersion" in failed.value.fix
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+
+
+def test_migrate_needs_the_standalones_checkout(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path) -> None:
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(tmp_path / "missing"), migrate=True)
+    real_ctx(ctx)
+    with pytest.raises(PhaseError) as failed:
+        fetch_ce.run(ctx)
+    assert "not the standalone's git checkout" in failed.value.what
+    assert not (tmp_path / "missing").exists()  # nothing cloned over where the standalone should be

@@ -213,7 +213,8 @@ def test_cli_reveal_prints_only_json_and_check_prints_no_secret(node_env: NodeEn
     [
         ("5.1.0", "v5.1.2", "older than 5.1.1"),
         ("4.2.0", "v5.1.2", "has no HA"),
-        ("5.1.2", "v5.1.1", "newer than the stack's"),
+        ("5.1.2", "v5.1.1", "installed CE 5.1.2 differs from cloud-exchange-ha:ceVersion 5.1.1"),
+        ("5.1.1", "v5.1.2", "installed CE 5.1.1 differs from cloud-exchange-ha:ceVersion 5.1.2"),
     ],
 )
 def test_inspect_check_refuses_a_version_it_cannot_migrate(

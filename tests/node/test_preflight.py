@@ -105,17 +105,26 @@ def test_check_peers_reports_timeouts_per_peer() -> None:
     ("installed", "target", "ok", "words"),
     [
         ((5, 1, 2), (5, 1, 2), True, ""),
-        ((5, 1, 1), (5, 1, 2), True, ""),
+        ((6, 1, 0), (6, 1, 0), True, ""),
+        # a migrate adopts the installed version: no upgrade (same line or not), no downgrade
+        ((5, 1, 1), (5, 1, 2), False, "installed CE 5.1.1 differs from cloud-exchange-ha:ceVersion 5.1.2"),
         ((5, 1, 0), (5, 1, 2), False, "older than 5.1.1"),
         ((4, 2, 0), (5, 1, 2), False, "has no HA"),
-        ((5, 1, 2), (6, 1, 0), False, "5.x line"),
-        ((5, 1, 3), (5, 1, 2), False, "no downgrades"),
+        ((5, 1, 2), (6, 1, 0), False, "installed CE 5.1.2 differs from cloud-exchange-ha:ceVersion 6.1.0"),
+        ((5, 1, 3), (5, 1, 2), False, "installed CE 5.1.3 differs from cloud-exchange-ha:ceVersion 5.1.2"),
     ],
 )
 def test_check_installed_version(installed: release.Version, target: release.Version, ok: bool, words: str) -> None:
     findings = check_installed_version(installed, ".env INSTALL_VERSION", target)
     assert all(f.level == "ok" for f in findings) is ok
     assert words in " ".join(f.what for f in findings)
+
+
+def test_a_version_mismatch_names_the_setting_and_the_installed_version() -> None:
+    (finding,) = check_installed_version((5, 1, 1), ".env INSTALL_VERSION", (5, 1, 2))
+    assert finding.level == "fail"
+    assert "no upgrade or downgrade" in finding.what
+    assert finding.fix == "set cloud-exchange-ha:ceVersion to the installed 5.1.1, or upgrade the standalone to 5.1.2 on its own first"
 
 
 def test_unknown_installed_version_fails() -> None:
@@ -189,7 +198,7 @@ def test_migrate_primary_checks_version_and_clean_tree(
     from .conftest import real_ctx
 
     ce_dir = make_ce_checkout(tmp_path / "ce", "v5.1.1", 'INSTALL_VERSION="5.1.1"\n')
-    ctx, _ = make_ctx("preflight", migrate=True, ce_dir=str(ce_dir))
+    ctx, _ = make_ctx("preflight", migrate=True, ce_dir=str(ce_dir), ce_version="v5.1.1")
     real_ctx(ctx)
     write_host(ctx, UBUNTU_2204, 8, 16 * 1024 * 1024)
     monkeypatch.setattr(preflight, "disk_of", lambda path: ("/", 100 * GB, 70 * GB))

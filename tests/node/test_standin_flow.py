@@ -1,6 +1,7 @@
 """The node phases end to end against the stand-in CE (tests/fakes/standin_ce), through the CLI.
 
-A migrate: node 1 is a standalone 5.1.1 stand-in; preflight, inspect, fetch-ce (to v5.1.2),
+A migrate: node 1 is a standalone 5.1.1 stand-in; a stack at v5.1.2 is refused (preflight, fetch-ce:
+the migrate keeps the installed version), the operator upgrades it to 5.1.2; preflight, inspect, fetch-ce,
 mount (the shared folder is "already mounted"), backup, certs, setup; nodes 2 and 3 are new.
 Then start primary, start secondaries, stop. Every phase runs twice where the second run must be
 "unchanged". Loopback only: the stand-in's fake mongods bind 127.0.0.31-33:27017.
@@ -111,25 +112,38 @@ def phase(env: NodeEnv, *argv: str, ok: int = 0) -> str:
     return out[0] if out else err[0]
 
 
-def test_migrate_flow_on_the_standin(lab: Path, standin_repo: str) -> None:
-    primary = node_setup(lab, 0, standin_repo, "v5.1.1", migrate=True)
-    assert phase(primary, "fetch-ce").startswith("fetch-ce: changed")
-    ce1 = lab / "node1" / "ta_cloud_exchange"
-    secrets_file = Path(primary.config_dir) / "secrets.json"
+def install_standalone(ce_dir: Path, secrets_file: Path) -> None:
     installed = subprocess.run(
         ["./standin-install-standalone", "--secrets", str(secrets_file), "--ignore-failures"],
-        cwd=ce1, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        cwd=ce_dir, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
-    # the stack now targets v5.1.2 (an upgrade on the way to HA)
+
+def test_migrate_flow_on_the_standin(lab: Path, standin_repo: str) -> None:
+    primary = node_setup(lab, 0, standin_repo, "v5.1.1")  # what the user had: a standalone 5.1.1
+    assert phase(primary, "fetch-ce").startswith("fetch-ce: changed")
+    ce1 = lab / "node1" / "ta_cloud_exchange"
+    secrets_file = Path(primary.config_dir) / "secrets.json"
+    install_standalone(ce1, secrets_file)
+    head = subprocess.run(["git", "-C", str(ce1), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
+
+    # a stack that targets v5.1.2 would upgrade the running standalone on the way to HA: refused, nothing moved
     write_node(primary, 0, standin_repo, "v5.1.2", True, lab / "node1")
+    for name in ("preflight", "fetch-ce"):
+        line = phase(primary, name, ok=1)
+        assert "installed CE 5.1.1 differs from cloud-exchange-ha:ceVersion 5.1.2" in line, line
+        assert "- fix: set cloud-exchange-ha:ceVersion to the installed 5.1.1" in line, line
+    assert subprocess.run(["git", "-C", str(ce1), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout == head
+
+    # the operator upgrades the standalone on its own first, as the fix says; then the migrate adopts it
+    subprocess.run(["git", "-C", str(ce1), "-c", "advice.detachedHead=false", "checkout", "-q", "v5.1.2"], check=True)
+    install_standalone(ce1, secrets_file)
     assert phase(primary, "preflight").startswith("preflight: ok")
-    assert phase(primary, "inspect") == "inspect: ok ce_version=5.1.1 maintenance_password=found jwt_secret=found"
+    assert phase(primary, "inspect") == "inspect: ok ce_version=5.1.2 maintenance_password=found jwt_secret=found"
     revealed = json.loads(phase(primary, "inspect", "--reveal"))
-    assert revealed == {"ce_version": "5.1.1", "maintenance_password": PASSWORD, "jwt_secret": JWT}
+    assert revealed == {"ce_version": "5.1.2", "maintenance_password": PASSWORD, "jwt_secret": JWT}
     assert phase(primary, "inspect", "--check").startswith("inspect: ok")
-    assert "checked out v5.1.2" in phase(primary, "fetch-ce")
     assert phase(primary, "fetch-ce").startswith("fetch-ce: unchanged")
     assert phase(primary, "mount").startswith("mount: changed")
     assert phase(primary, "mount").startswith("mount: unchanged")

@@ -5,6 +5,9 @@ standalone's), fetching only the pinned tag when HEAD is not already its commit,
 tree with modified tracked files (``git diff -G.``, the check CE's setup makes), the detached
 checkout, and marking ``ce_dir`` as a safe.directory for root (CE's setup runs git as root).
 
+On the adopted primary (migrate) the running standalone's checkout is only checked, never moved:
+its installed version must be ``ce_version`` (``installed.adoption_mismatch``) and HEAD the tag's commit.
+
 Must not touch: untracked/ignored files (CE's ``.env``, ``data/``), the remote's configuration of
 an existing checkout, anything outside ``ce_dir`` except the system git config.
 
@@ -17,6 +20,7 @@ import os
 from typing import NoReturn
 
 from .. import release
+from ..installed import adoption_mismatch, installed_version
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, retry, setting
 
 SYSTEM_GITCONFIG = "/etc/gitconfig"
@@ -102,11 +106,26 @@ def ensure_safe_directory(ctx: Ctx, ce_dir: str) -> bool:
     return True
 
 
+def require_adoptable(ctx: Ctx, ce_dir: str) -> None:
+    """Migrate: the standalone's checkout runs exactly ``ce_version`` (nothing to check out over it)."""
+    if not _has_repo(ce_dir):
+        raise PhaseError(f"{ce_dir} is not the standalone's git checkout", f"set {setting('ceDir')} to its ta_cloud_exchange folder")
+    installed, _ = installed_version(ctx, ce_dir)
+    if installed is None:
+        raise PhaseError(f"cannot tell the CE version installed in {ce_dir}", f"check {setting('ceDir')} points at the standalone's CE")
+    mismatch = adoption_mismatch(installed, release.parse_version(ctx.cfg.ce_version))
+    if mismatch is not None:
+        raise PhaseError(*mismatch)
+
+
 def run(ctx: Ctx) -> PhaseResult:
     cfg = ctx.cfg
     ce_dir = os.path.normpath(cfg.ce_dir)
     tag = cfg.ce_version
     changes: list[str] = []
+    adopted = cfg.migrate and cfg.is_primary
+    if adopted:
+        require_adoptable(ctx, ce_dir)
     if os.path.exists(ce_dir) and not _has_repo(ce_dir):
         if os.listdir(ce_dir):
             raise PhaseError(
@@ -145,6 +164,12 @@ def run(ctx: Ctx) -> PhaseResult:
             missing_tag(git, cfg.ce_repo_url, tag, "")
         if head == target and not cloned:
             return PhaseResult("changed" if changes else "unchanged", f"{ce_dir} at {tag} ({target[:12]})")
+    if adopted:
+        raise PhaseError(
+            f"the running standalone's {ce_dir} is at {head[:12] if head else 'no commit'}, not at {tag} ({target[:12]}); "
+            "fetch-ce never moves the standalone's checkout before the cutover",
+            f"check out {tag} in {ce_dir} yourself (git -C {ce_dir} checkout {tag}) and restart CE, or set {setting('ceVersion')} to what runs",
+        )
     checkout = git("checkout", "--quiet", "--detach", target, timeout=300)
     if not checkout.ok:
         raise PhaseError(f"git checkout {tag} failed in {ce_dir}: {checkout.tail()}", f"look at {ce_dir} (untracked files in the way?)")
