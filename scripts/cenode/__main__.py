@@ -11,7 +11,8 @@ Owns: the command line, loading node.json, the per-phase log file, and the outpu
 ``verify`` hands its options to :func:`cenode.health.main` (0 healthy, 1 not, 2 bad arguments).
 
 The phases, their options and where each is implemented come from ``catalogue.PHASES``; a phase
-the catalogue marks per-line runs what the node's release line names (``ctx.line.phases``).
+the catalogue marks per-line runs what the node's release line names (``ctx.line.phases``); a
+phase that changes the node runs holding the node-wide lock (``nodelock``).
 
 Must not touch: anything itself; phases are imported lazily so that wait/preflight/prepare run
 on a bare python3 (no pexpect, pymongo or cryptography needed for them).
@@ -27,6 +28,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from . import catalogue, lines, nodeconfig
+from .nodelock import NodeLock
 from .system import Ctx, NodeEnv, PhaseError, PhaseLog, PhaseResult, Runner, is_root, setting
 
 EXIT_OK = 0
@@ -128,7 +130,10 @@ def main(
             err(f"ERROR {phase}: {env.config_dir}/node.json is not valid ({exc}) - fix: deploy the bundle and node.json from one program version")
             return EXIT_USAGE
         ctx = Ctx(phase=phase, env=env, log=log, runner=Runner(log), node=node)
+        lock = NodeLock(env.state_dir, phase, ctx.timeout("lock")) if entry.changes_node else None
         try:
+            if lock is not None:  # one change at a time per node: a second caller waits, then fails naming the holder
+                lock.acquire()
             result = dispatch(ctx, args)
         except PhaseError as exc:
             lines = exc.lines(phase) if hasattr(exc, "lines") else [exc.line(phase)]
@@ -141,6 +146,9 @@ def main(
             log.write(scrub(traceback.format_exc()))
             err(f"ERROR {phase}: internal error {type(exc).__name__}: {scrub(str(exc))[:200]} - fix: see {log.path}")
             return EXIT_FAILED
+        finally:
+            if lock is not None:
+                lock.release()
         if result.status == "reveal":  # inspect --reveal: the JSON line, nothing else
             json.loads(result.summary)  # a broken line must never reach the Pulumi side
             out(result.summary)

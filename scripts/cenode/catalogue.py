@@ -5,7 +5,8 @@ Owns: the ``ce-node`` phases as data. ``ce-node``'s parser and dispatch (``__mai
 offline plan's step commands all read this table. Each phase lists the inner budgets
 (``system.DEFAULT_TIMEOUTS`` keys, times how often it may spend each) that bound its own waits;
 they add up to less than the outer timeout, so a phase reports its own ERROR line instead of
-being killed (tests/node/test_catalogue.py checks it).
+being killed (tests/node/test_catalogue.py checks it). A phase that changes the node says so
+(``changes_node``): ``ce-node`` runs it under the node-wide lock, whose wait is one more budget.
 
 A phase's ``implementation`` is a module under ``cenode`` and its function, imported only when
 the phase runs (some need pexpect/pymongo, installed by prepare), or ``PER_LINE``: the node's
@@ -72,6 +73,9 @@ class Phase:
     secret_output: bool = False
     #: options after the phase are not ce-node's: they go to the implementation (verify)
     passes_extra_args: bool = False
+    #: it changes the node: it runs holding the node-wide lock (``nodelock``; its wait is the
+    #: ``lock`` budget)
+    changes_node: bool = False
 
 
 _CATALOGUE = (
@@ -84,15 +88,17 @@ _CATALOGUE = (
           options=(Option("--skip-peers", "skip_peers", "do not probe the other nodes' cluster ports", flag_only=True),),
           budgets=(("peers", 1),)),
     Phase("prepare", "install packages, container engine, CE's python pins; disable SELinux", needs_node=True,
-          implementation=Implementation("phases.prepare"), outer_s=2400, budgets=(("apt", 1), ("pip", 1))),
+          implementation=Implementation("phases.prepare"), outer_s=2400, budgets=(("apt", 1), ("pip", 1), ("lock", 1)),
+          changes_node=True),
     Phase("mount", "mount the shared folder (5.x EFS), fstab, docker ordering, CE's shared folders", needs_node=True,
-          implementation=PER_LINE, budgets=(("mount", 1),)),
+          implementation=PER_LINE, budgets=(("mount", 1), ("lock", 1)), changes_node=True),
     Phase("bricks", "6.x: the brick file system, glusterd's ports, glusterd running", needs_node=True,
-          implementation=PER_LINE, budgets=(("device", 1), ("gluster", 1))),
+          implementation=PER_LINE, budgets=(("device", 1), ("gluster", 1), ("lock", 1)), changes_node=True),
     Phase("fetch-ce", "CE's repository at the pinned tag in ce_dir", needs_node=True,
-          implementation=Implementation("phases.fetch_ce"), outer_s=900, budgets=(("git", 3),)),
+          implementation=Implementation("phases.fetch_ce"), outer_s=900, budgets=(("git", 3), ("lock", 1)), changes_node=True),
     Phase("backup", "migrate primary: tarball of ce_dir (5.x: <shared>/backups; 6.x: /var/backups/cloud-exchange-ha)",
-          needs_node=True, implementation=Implementation("phases.backup"), outer_s=1800, budgets=(("backup", 1),)),
+          needs_node=True, implementation=Implementation("phases.backup"), outer_s=1800, budgets=(("backup", 1), ("lock", 1)),
+          changes_node=True),
     Phase("inspect", "installed CE version and secrets (--reveal prints them as JSON, --check compares)", needs_node=True,
           implementation=Implementation("phases.inspect_ce"),
           options=(
@@ -102,19 +108,21 @@ _CATALOGUE = (
                      exclusive="mode"),
           )),
     Phase("certs", "copy the standalone's UI and CA certificates into the shared config", needs_node=True,
-          implementation=PER_LINE),
+          implementation=PER_LINE, budgets=(("lock", 1),), changes_node=True),
     Phase("setup", "run CE's ./setup (5.x: answering its prompts; 6.x: from cloudexchange.config)", needs_node=True,
           implementation=PER_LINE,
           options=(Option("--force", "force", "run setup even when it already ran with the same inputs", flag_only=True),),
-          outer_s=3600, budgets=(("setup", 1), ("gluster", 1)), secret_output=True),
+          outer_s=3600, budgets=(("setup", 1), ("gluster", 1), ("lock", 1)), secret_output=True, changes_node=True),
     Phase("gluster-join", "6.x, on the primary: add member N's brick to CE's GlusterFS volume", needs_node=True,
           implementation=PER_LINE,
           options=(Option("--member", "member", "1-based position of the node in cluster_ips (>= 2)", kind=int, required=True),),
-          budgets=(("gluster_peer", 1), ("gluster", 1))),
+          budgets=(("gluster_peer", 1), ("gluster", 1), ("lock", 1)), changes_node=True),
     Phase("start", "CE's ./start, judged by the replica set", needs_node=True,
-          implementation=Implementation("phases.service", "start"), outer_s=1800, budgets=(("start", 1), ("member", 1))),
+          implementation=Implementation("phases.service", "start"), outer_s=1800,
+          budgets=(("start", 1), ("member", 1), ("lock", 1)), changes_node=True),
     Phase("stop", "CE's ./stop, judged by the containers left", needs_node=True,
-          implementation=Implementation("phases.service", "stop"), outer_s=900, budgets=(("stop", 1),)),
+          implementation=Implementation("phases.service", "stop"), outer_s=900, budgets=(("stop", 1), ("lock", 1)),
+          changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True),
 )

@@ -24,12 +24,24 @@ MARKER_KEY = "setup-marker.key"
 
 
 def marker_key(state_dir: str) -> bytes:
+    """The key, created once: written whole to a temp file, then linked into place (a second
+    creator loses the link and reads the winner's key, never a half-written file)."""
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     path = os.path.join(state_dir, MARKER_KEY)
     if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(32))
+        tmp = f"{path}.tmp-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
     with open(path, encoding="utf-8") as handle:
         return bytes.fromhex(handle.read().strip())
 

@@ -52,6 +52,7 @@ DEFAULT_TIMEOUTS: dict[str, int] = {
     "device": 180,  # bricks: waiting for the attached EBS volume to show up
     "gluster": 120,  # one gluster/glusterd command
     "gluster_peer": 180,  # gluster-join: probe until the new peer is Connected
+    "lock": 30,  # waiting for another phase that changes the node (cenode.nodelock)
 }
 
 

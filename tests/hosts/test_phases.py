@@ -509,6 +509,34 @@ def test_migrate_never_upgrades_the_running_standalone(fault_ready: FaultHost) -
     fault.config()
 
 
+def test_a_second_changing_phase_waits_then_names_the_holder(fault_ready: FaultHost) -> None:
+    """A manual run holding the node (here: the shipped lock module as phase stop) and a pulumi step
+    (mount) do not overlap: mount waits timeouts.lock, fails naming pid and phase, then runs."""
+    fault = fault_ready
+    host = fault.host
+    fault.config(timeouts={**nodes.LAB_TIMEOUTS, "peers": 1, "lock": 2})
+    holder = (
+        f"from cenode.nodelock import NodeLock; import os, time; NodeLock({STATE_DIR!r}, 'stop', 0).acquire(); "
+        "print(os.getpid(), flush=True); time.sleep(120)"
+    )
+    rc, out, err = host.run(
+        f"sudo sh -c 'PYTHONPATH={node_bundle.INSTALL_DIR} nohup python3 -c {shlex.quote(holder)} </dev/null >/tmp/lock-holder.out 2>&1 &' && "
+        "for i in $(seq 50); do [ -s /tmp/lock-holder.out ] && break; sleep 0.2; done; cat /tmp/lock-holder.out"
+    )
+    assert rc == 0 and out.strip().isdigit(), out + err
+    pid = out.strip()
+    try:
+        started = time.monotonic()
+        failed_with(fault.phase("mount"), f"another ce-node phase is changing this node (pid {pid}, phase stop, since ")
+        assert time.monotonic() - started >= 2
+        assert "preflight: ok" in must(fault.phase("preflight --skip-peers")).out  # changes nothing: not held up
+    finally:
+        host.run(f"sudo kill {pid}")
+    time.sleep(1)
+    must(fault.phase("mount"))
+    fault.config()
+
+
 def test_unreachable_peer_is_named_with_its_ports(fault: FaultHost, lab: Lab) -> None:
     host = fault.host
     peer = lab.add_host("peer-1")

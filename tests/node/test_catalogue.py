@@ -20,17 +20,18 @@ def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
     [
         ("wait", 600, 540),
         ("preflight", 600, 300),
-        ("prepare", 2400, 900 + 600),
-        ("mount", 600, 300),
-        ("bricks", 600, 180 + 120),
-        ("fetch-ce", 900, 3 * 240),
-        ("backup", 1800, 1700),
-        ("setup", 3600, 3300 + 120),
-        ("gluster-join", 600, 180 + 120),
-        ("start", 1800, 1500 + 240),
-        ("stop", 900, 780),
+        # + 30: the wait for the node-wide lock, in every phase that changes the node
+        ("prepare", 2400, 900 + 600 + 30),
+        ("mount", 600, 300 + 30),
+        ("bricks", 600, 180 + 120 + 30),
+        ("fetch-ce", 900, 3 * 240 + 30),
+        ("backup", 1800, 1700 + 30),
+        ("setup", 3600, 3300 + 120 + 30),
+        ("gluster-join", 600, 180 + 120 + 30),
+        ("start", 1800, 1500 + 240 + 30),
+        ("stop", 900, 780 + 30),
         ("inspect", 600, 0),
-        ("certs", 600, 0),
+        ("certs", 600, 30),
         ("verify", 600, 0),
     ],
 )
@@ -45,6 +46,11 @@ def test_every_budget_key_is_a_known_timeout_and_every_timeout_bounds_some_phase
     assert used <= set(DEFAULT_TIMEOUTS)
     # the per-prompt silences are bounds inside setup's total, the peer connect one inside peers
     assert set(DEFAULT_TIMEOUTS) - used == {"setup_prompt", "setup_unknown_prompt", "peer_connect"}
+
+
+def test_the_lock_wait_is_a_budget_of_exactly_the_phases_that_change_the_node() -> None:
+    for name, phase in catalogue.PHASES.items():
+        assert (("lock", 1) in phase.budgets) is phase.changes_node, name
 
 
 def test_only_setup_has_secret_output_and_unknown_names_get_the_default() -> None:

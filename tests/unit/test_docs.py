@@ -30,6 +30,22 @@ def test_readme_opens_with_the_plan_and_test_commands_ci_runs() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_recovery_names_where_each_lines_tarball_is() -> None:
+    from scripts.cenode.phases import backup
+
+    recovery = readme_section("Recovering when a step fails half-way")
+    assert "`<sharedDir>/backups/` on 5.x" in recovery
+    assert "`/var/backups/cloud-exchange-ha/` on the primary's own disk on 6.x (not the shared folder" in recovery
+    assert backup.LOCAL_BACKUPS == "/var/backups/cloud-exchange-ha"  # where the 6.x backup phase writes it
+
+
 # ---- the CE facts live in docs/ and every citation of them resolves ----------------------------
 
 FACTS_DOCS = {"facts": ROOT / "docs" / "ce-facts.md", "lifecycle": ROOT / "docs" / "ce-lifecycle.md"}
