@@ -319,7 +319,7 @@ def test_secondary_mounts_the_volume_itself_and_start_reports_ce(lab: Lab) -> No
 
 
 def test_migrate_keeps_the_standalones_data_and_certificates(lab: Lab) -> None:
-    primary = lab.node(0, migrate=True)
+    primary = lab.node(0)  # the standalone's checkout, cloned as a new node's would be
     assert lab.phase(primary, "fetch-ce").startswith("fetch-ce: changed")
     secrets_file = Path(primary.env.config_dir) / "secrets.json"
     env = dict(os.environ, **primary.hooks)
@@ -328,6 +328,8 @@ def test_migrate_keeps_the_standalones_data_and_certificates(lab: Lab) -> None:
         cwd=primary.ce, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    lab.write_node(primary, migrate=True)  # the stack adopts the running standalone
+    assert lab.phase(primary, "fetch-ce").startswith("fetch-ce: unchanged")  # its checkout stays where it is
     (primary.ce / "data" / "custom_plugins" / "my_plugin").mkdir(parents=True, exist_ok=True)
     (primary.ce / "data" / "custom_plugins" / "my_plugin" / "main.py").write_text("# custom plugin\n")
 
