@@ -1,8 +1,9 @@
 """What each component needs from the stack's settings, typed, built in one place.
 
 Owns: ``NetworkArgs`` (security groups), ``StorageArgs`` (the line's shared storage), ``NodeArgs``
-(instances, the backup image, per-node volumes) and ``StepsArgs`` (reaching a node and the secrets
-it is handed), and ``from_settings`` that derives all four from ``Settings`` and the release line.
+(instances, the backup image, per-node volumes), ``StepsArgs`` (reaching a node and the secrets
+it is handed) and ``LoadBalancerArgs`` (the UI's load balancer, when there is one), and
+``from_settings`` that derives them from ``Settings`` and the release line.
 A component sees only its Args, never the whole ``Settings``.
 
 Must not touch: resources, validation (``settings.py`` has finished when these are built).
@@ -11,6 +12,7 @@ Must not touch: resources, validation (``settings.py`` has finished when these a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -31,6 +33,23 @@ class NetworkArgs:
     proxy_url: str
     #: the nodes reach a shared file system over NFS behind its own security group (EFS)
     nfs_file_system: bool
+    #: the UI is reached through a load balancer: uiCidrs apply at its group, the nodes accept the UI from it
+    load_balancer: bool = False
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    """The UI's load balancer: where it lives, who may reach it, and its optional DNS name."""
+
+    scheme: Literal["internal", "internet-facing"]
+    vpc_id: str
+    tags: dict[str, str]
+    ui_protocol: str
+    ui_port: int
+    #: internet-facing: its own public subnets; internal: empty (the nodes' subnets are used)
+    subnet_ids: tuple[str, ...]
+    ui_dns_name: str
+    hosted_zone_id: str
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,8 @@ class ClusterArgs:
     storage: StorageArgs
     node: NodeArgs
     steps: StepsArgs
+    #: None: loadBalancer none (each node's own address)
+    load_balancer: LoadBalancerArgs | None = None
 
 
 def from_settings(settings: Settings, *, nfs_file_system: bool, brick_volume: BrickVolume | None) -> ClusterArgs:
@@ -95,6 +116,7 @@ def from_settings(settings: Settings, *, nfs_file_system: bool, brick_volume: Br
             bastion_security_group_id=settings.bastion_security_group_id,
             proxy_url=settings.proxy_url,
             nfs_file_system=nfs_file_system,
+            load_balancer=settings.load_balancer != "none",
         ),
         storage=StorageArgs(tags=tags, brick_volume_gb=settings.gluster_volume_size_gb),
         node=NodeArgs(
@@ -114,5 +136,15 @@ def from_settings(settings: Settings, *, nfs_file_system: bool, brick_volume: Br
             jwt_secret=settings.jwt_secret,
             ui_certificate_file=settings.ui_certificate_file,
             ui_certificate_key_file=settings.ui_certificate_key_file,
+        ),
+        load_balancer=None if settings.load_balancer == "none" else LoadBalancerArgs(
+            scheme=settings.load_balancer,
+            vpc_id=settings.vpc_id,
+            tags=tags,
+            ui_protocol=settings.ui_protocol,
+            ui_port=settings.ui_port,
+            subnet_ids=tuple(settings.load_balancer_subnet_ids),
+            ui_dns_name=settings.ui_dns_name,
+            hosted_zone_id=settings.hosted_zone_id,
         ),
     )

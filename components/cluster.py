@@ -1,4 +1,4 @@
-"""The whole CE HA cluster: wires network, storage, nodes and the node-side phases in order.
+"""The whole CE HA cluster: wires network, storage, nodes, the node-side phases and the UI's load balancer.
 
 Owns: which components exist for a mode, what depends on what, and the cluster's outputs. The
 release line chosen by the settings supplies its storage kind (``storage.KINDS``) and its plan
@@ -22,6 +22,7 @@ from components import args as cluster_args
 from components import bundle as node_bundle
 from components import storage
 from components.args import StepsArgs
+from components.loadbalancer import Target, UiLoadBalancer
 from components.network import ClusterNetwork
 from components.nodes import NewNode, PrimaryNode
 from components.provisioning import NodeSteps
@@ -79,6 +80,17 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 )
             self.nodes.append(NodeHandle(placement.name, component.private_ip, role, component))
         self.verify = self._provision(settings, line.plan, args.steps)
+        self.load_balancer: UiLoadBalancer | None = None
+        if args.load_balancer is not None:
+            assert self.network.load_balancer_security_group is not None
+            self.load_balancer = UiLoadBalancer(
+                f"{name}-lb", args.load_balancer,
+                subnet_ids=list(topology.load_balancer_subnet_ids or topology.subnets_by_zone.values()),
+                security_group_id=self.network.load_balancer_security_group.id,
+                targets=[Target(n.name, n.component.instance.id if isinstance(n.component, NewNode) else n.component.facts.instance_id)
+                         for n in self.nodes],
+                opts=child,
+            )
         self.outputs: dict[str, pulumi.Input[object]] = {
             "ceVersion": settings.ce_version,
             "releaseLine": line.name,
@@ -89,6 +101,8 @@ class CloudExchangeCluster(pulumi.ComponentResource):
             "efsSecurityGroupId": self.network.efs_security_group.id if self.network.efs_security_group else None,
             "verifiedPrimary": self.verify.stdout.apply(lambda out: _report(out).get("primary_ip")),
             "verifiedMembers": self.verify.stdout.apply(lambda out: _report(out).get("members", [])),
+            "uiUrl": self.load_balancer.ui_url if self.load_balancer else None,
+            "loadBalancerDnsName": self.load_balancer.dns_name if self.load_balancer else None,
         }
         self.register_outputs(self.outputs)
 

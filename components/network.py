@@ -2,7 +2,9 @@
 
 Owns: the node security group and its standalone ingress/egress rules (cluster ports between
 members only, the UI port from ``uiCidrs``, SSH from ``sshCidrs`` or the bastion's group), the EFS
-security group (2049 from the nodes only), and the rule table both the resources and the docs use.
+security group (2049 from the nodes only), the UI load balancer's group when there is one (the UI
+port from ``uiCidrs`` there, and the nodes' UI port from it instead of from ``uiCidrs``), and the
+rule table both the resources and the docs use.
 
 Must not touch: instances, storage, the adopted primary's own security groups (the node group is
 attached to it by ``nodes.py`` without taking ownership of the instance).
@@ -20,14 +22,14 @@ from components.args import NetworkArgs
 from scripts.cenode.lines import NFS_PORT, SSH_PORT
 
 #: the other side of a rule: the node group, the EFS group, the bastion's group, or a CIDR
-Peer = Literal["nodes", "efs", "bastion", "cidr"]
+Peer = Literal["nodes", "efs", "bastion", "lb", "cidr"]
 
 
 @dataclass(frozen=True)
 class Rule:
     """One security group rule as data: direction, ports, peer and why."""
 
-    group: Literal["node", "efs"]
+    group: Literal["node", "efs", "lb"]
     direction: Literal["ingress", "egress"]
     from_port: int
     to_port: int
@@ -49,8 +51,15 @@ def rule_table(args: NetworkArgs) -> list[Rule]:
         for direction in ("ingress", "egress"):
             rules.append(Rule("node", direction, cluster_port.from_port, cluster_port.to_port, "nodes", "",
                               f"CE cluster: {cluster_port.purpose}"))
-    for cidr in args.ui_cidrs:
-        rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "cidr", cidr, "CE UI"))
+    if args.load_balancer:
+        # uiCidrs apply at the load balancer; the nodes take the UI (and its health checks) from it only
+        for cidr in args.ui_cidrs:
+            rules.append(Rule("lb", "ingress", args.ui_port, args.ui_port, "cidr", cidr, "CE UI through the load balancer"))
+        rules.append(Rule("lb", "egress", args.ui_port, args.ui_port, "nodes", "", "CE UI and health checks to the nodes"))
+        rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "lb", "", "CE UI and health checks from the load balancer"))
+    else:
+        for cidr in args.ui_cidrs:
+            rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "cidr", cidr, "CE UI"))
     # the nodes check each other's UI in verify, and CE's UI must be reachable from peers behind a balancer
     rules.append(Rule("node", "ingress", args.ui_port, args.ui_port, "nodes", "", "CE UI between nodes (verify)"))
     rules.append(Rule("node", "egress", args.ui_port, args.ui_port, "nodes", "", "CE UI between nodes (verify)"))
@@ -83,34 +92,34 @@ class ClusterNetwork(pulumi.ComponentResource):
 
     node_security_group: aws.ec2.SecurityGroup
     efs_security_group: aws.ec2.SecurityGroup | None
+    load_balancer_security_group: aws.ec2.SecurityGroup | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cloudexchange:ha:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
-        self.node_security_group = aws.ec2.SecurityGroup(
-            f"{name}-nodes",
-            vpc_id=args.vpc_id,
-            description="Netskope CE HA nodes (managed by cloud-exchange-ha)",
-            tags={**tags, "Name": f"{name}-nodes"},
-            opts=child,
+
+        def group(suffix: str, description: str) -> aws.ec2.SecurityGroup:
+            return aws.ec2.SecurityGroup(f"{name}-{suffix}", vpc_id=args.vpc_id, description=description,
+                                         tags={**tags, "Name": f"{name}-{suffix}"}, opts=child)
+
+        self.node_security_group = group("nodes", "Netskope CE HA nodes (managed by cloud-exchange-ha)")
+        self.efs_security_group = (
+            group("efs", "Netskope CE HA shared folder (EFS), NFS from the nodes only") if args.nfs_file_system else None
         )
-        self.efs_security_group = None
-        if args.nfs_file_system:
-            self.efs_security_group = aws.ec2.SecurityGroup(
-                f"{name}-efs",
-                vpc_id=args.vpc_id,
-                description="Netskope CE HA shared folder (EFS), NFS from the nodes only",
-                tags={**tags, "Name": f"{name}-efs"},
-                opts=child,
-            )
-        groups = {"node": self.node_security_group, "efs": self.efs_security_group}
+        self.load_balancer_security_group = (
+            group("lb", "Netskope CE HA UI load balancer, the UI port from uiCidrs only") if args.load_balancer else None
+        )
+        groups = {"node": self.node_security_group, "efs": self.efs_security_group, "lb": self.load_balancer_security_group}
         for rule in rule_table(args):
             self._declare(name, rule, groups, args, child)
         self.register_outputs(
             {
                 "node_security_group_id": self.node_security_group.id,
                 "efs_security_group_id": self.efs_security_group.id if self.efs_security_group else None,
+                "load_balancer_security_group_id": (
+                    self.load_balancer_security_group.id if self.load_balancer_security_group else None
+                ),
             }
         )
 
@@ -125,8 +134,8 @@ class ClusterNetwork(pulumi.ComponentResource):
         owner = groups[rule.group]
         assert owner is not None
         peer_group: pulumi.Input[str] | None = None
-        if rule.peer in ("nodes", "efs"):
-            group = groups["node" if rule.peer == "nodes" else "efs"]
+        if rule.peer in ("nodes", "efs", "lb"):
+            group = groups[{"nodes": "node", "efs": "efs", "lb": "lb"}[rule.peer]]
             assert group is not None
             peer_group = group.id
         elif rule.peer == "bastion":

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr, TypeAdapter, ValidationError, field_validator
 
-from components import stack_config
+from components import stack_config, ui_certificate
 from components.bundle import INSTALL_DIR
 from policy import exposure
 from scripts.cenode import lines, release
@@ -106,6 +106,10 @@ class Settings(BaseModel):
     ssh_cidrs: list[str]
     ui_cidrs: list[str]
     allow_public_ui: bool
+    load_balancer: Literal["none", "internal", "internet-facing"]
+    load_balancer_subnet_ids: list[str]
+    ui_dns_name: str
+    hosted_zone_id: str
     shared_dir: str
     maintenance_password: SecretStr
     jwt_secret: SecretStr
@@ -507,6 +511,64 @@ def _ui_cidrs(v: dict[str, Any]) -> list[Problem]:
     return [Problem(setting="uiCidrs", message=m) for m in exposure.cidr_problems(
         v["ui_cidrs"], allow_public=v["allow_public_ui"], what="the CE UI",
         hint="list the networks of the UI's users, or set allowPublicUi true when the UI is meant to be public")]
+
+
+@rule("load_balancer", "load_balancer_subnet_ids", "ui_cidrs")
+def _load_balancer(v: dict[str, Any]) -> list[Problem]:
+    mode, subnets = v["load_balancer"], v["load_balancer_subnet_ids"]
+    problems = []
+    bad = [s for s in subnets if not re.fullmatch(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?", s)]
+    if bad:
+        problems += _p("loadBalancerSubnetIds", f"{bad} are not subnet ids (subnet-...)")
+    if mode == "internet-facing":
+        if not subnets:
+            problems += _p("loadBalancerSubnetIds", "is required with loadBalancer internet-facing: public subnets of the "
+                                                    "load balancer, one in each availability zone of the nodes")
+        if not v["ui_cidrs"]:
+            problems += _p("uiCidrs", "is empty; an internet-facing load balancer needs the networks of the UI's users listed "
+                                      "explicitly (0.0.0.0/0 only together with allowPublicUi true)")
+    elif subnets:
+        problems += _p("loadBalancerSubnetIds", f"is only used with loadBalancer internet-facing (it is {mode}); unset it "
+                                                "(an internal load balancer uses the nodes' subnets)")
+    return problems
+
+
+@rule("load_balancer", "ui_dns_name", "hosted_zone_id")
+def _ui_dns(v: dict[str, Any]) -> list[Problem]:
+    name, zone = v["ui_dns_name"], v["hosted_zone_id"]
+    problems = []
+    if name and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
+        problems += _p("uiDnsName", f"{name!r} is not a DNS name like ce.example.com (lower case, no scheme, port or trailing dot)")
+    if zone and not re.fullmatch(r"Z[A-Z0-9]{1,31}", zone):
+        problems += _p("hostedZoneId", f"{zone!r} is not a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ")
+    if name and not zone:
+        problems += _p("hostedZoneId", "is required with uiDnsName: the Route 53 hosted zone that holds it")
+    if zone and not name:
+        problems += _p("uiDnsName", "is required with hostedZoneId: the name of the CE UI in that zone")
+    if (name or zone) and v["load_balancer"] == "none":
+        problems += _p("uiDnsName", "names the load balancer, and loadBalancer is none: set loadBalancer internal "
+                                    "(or internet-facing), or unset uiDnsName and hostedZoneId")
+    return problems
+
+
+@rule("load_balancer", "ui_dns_name", "ui_certificate_file")
+def _ui_certificate_names(v: dict[str, Any]) -> list[Problem]:
+    """With a load balancer, users browse to uiDnsName: the UI certificate must carry that name."""
+    cert, name = v["ui_certificate_file"], v["ui_dns_name"]
+    if not cert or v["load_balancer"] == "none" or not Path(cert).is_file():
+        return []  # no certificate, no balancer, or _certs reports the unreadable file
+    if not name:
+        return _p("uiDnsName", "is required with uiCertificateFile and a load balancer: the name users browse to, which the "
+                               "certificate must cover (the load balancer's own DNS name is only known after it exists)")
+    try:
+        names = ui_certificate.dns_names(cert)
+    except ValueError:
+        return _p("uiCertificateFile", f"{cert!r} is not a PEM certificate")
+    if not ui_certificate.covered_by(names, name):
+        listed = ", ".join(names) if names else "no DNS names"
+        return _p("uiCertificateFile", f"does not cover uiDnsName {name} (its subjectAltName lists {listed}); use a "
+                                       "certificate issued for that name, or set uiDnsName to a name it covers")
+    return []
 
 
 def _forbidden(setting: str, secret: SecretStr, forbidden: tuple[str, ...]) -> list[Problem]:

@@ -40,6 +40,8 @@ class Topology:
     image_id: str | None
     instance_type: str
     root_volume_size_gb: int
+    #: the UI load balancer's subnets, one per node zone (empty: loadBalancer none)
+    load_balancer_subnet_ids: tuple[str, ...] = ()
 
     @property
     def subnets_by_zone(self) -> dict[str, str]:
@@ -102,6 +104,7 @@ def plan(settings: Settings, prefix: str = "ce") -> Topology:
         problems.append(Problem(setting="subnetIds", message=(
             f"puts more than one node in {', '.join(shared)} (zones: {', '.join(zones)}); pick subnets in distinct "
             "availability zones (the primary's zone counts in migrate), or set allowSameZone true")))
+    load_balancer_subnets = _load_balancer_subnets(settings, sorted(set(zones)), problems)
     instance_type = nodes.default_instance_type(settings, primary)
     if primary and settings.instance_type and settings.instance_type != primary.instance_type:
         problems.append(Problem(setting="instanceType", message=(
@@ -121,4 +124,37 @@ def plan(settings: Settings, prefix: str = "ce") -> Topology:
         image_id=image_id,
         instance_type=instance_type,
         root_volume_size_gb=nodes.default_root_size(settings, primary),
+        load_balancer_subnet_ids=load_balancer_subnets,
     )
+
+
+def _load_balancer_subnets(settings: Settings, node_zones: list[str], problems: list[Problem]) -> tuple[str, ...]:
+    """The load balancer's subnets: the nodes' own (internal), or loadBalancerSubnetIds (internet-facing).
+
+    A Network Load Balancer sends traffic only to targets in the zones it has a subnet in, so an
+    internet-facing one needs exactly one subnet in each node zone, in the cluster's VPC.
+    """
+    if settings.load_balancer != "internet-facing":
+        return ()
+    zones: dict[str, list[str]] = {}
+    for subnet_id in settings.load_balancer_subnet_ids:
+        subnet = aws.ec2.get_subnet(id=subnet_id)
+        if subnet.vpc_id != settings.vpc_id:
+            problems.append(Problem(setting="loadBalancerSubnetIds", message=(
+                f"{subnet_id} is in {subnet.vpc_id}, not in vpcId {settings.vpc_id}; list public subnets of that VPC")))
+        zones.setdefault(subnet.availability_zone, []).append(subnet_id)
+    twice = sorted(zone for zone, ids in zones.items() if len(ids) > 1)
+    missing = [zone for zone in node_zones if zone not in zones]
+    extra = sorted(zone for zone in zones if zone not in node_zones)
+    if twice:
+        problems.append(Problem(setting="loadBalancerSubnetIds", message=(
+            f"lists more than one subnet in {', '.join(twice)}; a load balancer takes one subnet per availability zone")))
+    if missing:
+        problems.append(Problem(setting="loadBalancerSubnetIds", message=(
+            f"has no subnet in {', '.join(missing)}, where nodes run; the load balancer would never send them traffic: "
+            "list one public subnet in each node zone")))
+    if extra:
+        problems.append(Problem(setting="loadBalancerSubnetIds", message=(
+            f"lists subnets in {', '.join(extra)}, where no node runs; list one public subnet in each node zone "
+            f"({', '.join(node_zones)})")))
+    return tuple(settings.load_balancer_subnet_ids)

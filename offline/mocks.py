@@ -2,7 +2,8 @@
 
 Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI,
 instance type descriptions)
-and plausible computed state for declared resources (ids, private IPs, the EFS DNS name).
+and plausible computed state for declared resources (ids, private IPs, the EFS DNS name, the load
+balancer's DNS name, zone and ARNs).
 Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
 
 Must not touch: the program's decisions; the mocks only answer.
@@ -56,6 +57,8 @@ class AwsWorld:
     #: By name, not by call order: the engine registers resources concurrently.
     instance_ips: dict[str, str] = field(default_factory=dict)
     ubuntu_image_id: str = "ami-0ubuntu00000000001"
+    #: the canonical hosted zone of Network Load Balancers in the region (what an alias record points into)
+    load_balancer_zone_id: str = "Z2IFOLAFXWLO4F"
     #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
     instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
 
@@ -119,6 +122,14 @@ class AwsMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:ec2:{self.world.region}:123456789012:instance/{rid}"
         elif args.typ == "aws:efs/fileSystem:FileSystem":
             state["dnsName"] = f"{rid}.efs.{self.world.region}.amazonaws.com"
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            scheme = "internal-" if inputs.get("internal") else ""
+            state["arn"] = f"arn:aws:elasticloadbalancing:{self.world.region}:123456789012:loadbalancer/net/{args.name}/{rid[4:20]}"
+            state["dnsName"] = f"{scheme}{args.name}-{rid[4:14]}.elb.{self.world.region}.amazonaws.com"
+            state["zoneId"] = self.world.load_balancer_zone_id
+        elif args.typ in ("aws:lb/targetGroup:TargetGroup", "aws:lb/listener:Listener"):
+            kind = "targetgroup" if args.typ.endswith("TargetGroup") else "listener/net"
+            state["arn"] = f"arn:aws:elasticloadbalancing:{self.world.region}:123456789012:{kind}/{args.name}/{rid[3:19]}"
         return (rid, state)
 
 
@@ -131,4 +142,7 @@ _ID_PREFIX = {
     "aws:ebs/volume:Volume": "vol",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+    "aws:lb/loadBalancer:LoadBalancer": "nlb",
+    "aws:lb/targetGroup:TargetGroup": "tg",
+    "aws:lb/listener:Listener": "lsn",
 }

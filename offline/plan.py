@@ -46,6 +46,11 @@ KEY_PROPERTIES = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId", "description"],
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId", "description"],
     "aws:ebs/volume:Volume": ["size", "type", "encrypted", "availabilityZone"],
+    "aws:lb/loadBalancer:LoadBalancer": ["loadBalancerType", "internal", "subnets", "enableCrossZoneLoadBalancing"],
+    "aws:lb/listener:Listener": ["port", "protocol"],
+    "aws:lb/targetGroup:TargetGroup": ["port", "protocol", "targetType", "healthCheck"],
+    "aws:lb/targetGroupAttachment:TargetGroupAttachment": ["targetId", "port"],
+    "aws:route53/record:Record": ["name", "type", "zoneId"],
 }
 
 

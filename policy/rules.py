@@ -50,6 +50,11 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 COMMAND = "command:remote:Command"
+#: the load balancer types (aws:alb/... are the provider's older names of the same resources)
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+DEFAULT_UI_PORT = 443
 COMMAND_SCRIPTS = ("create", "update", "delete")
 
 #: stack config keys declared ``secret: true`` in Pulumi.yaml (a test keeps the two in step)
@@ -236,6 +241,10 @@ class Context:
     config_secrets: tuple[str, ...] = ()
     #: the stack's allowPublicUi: ports other than SSH may then be open to wide public ranges
     allow_public_ui: bool = False
+    #: the stack's loadBalancer (none, internal, internet-facing): only internet-facing allows a public one
+    load_balancer: str = "none"
+    #: the stack's uiPort: the one port a load balancer listens on
+    ui_port: int = DEFAULT_UI_PORT
 
 
 def context_from_config(get: Callable[[str], Any], secret_keys: Iterable[str] = SECRET_CONFIG_KEYS,
@@ -245,11 +254,14 @@ def context_from_config(get: Callable[[str], Any], secret_keys: Iterable[str] = 
     version = get("ceVersion")
     secrets = tuple(str(v) for v in (get(k) for k in secret_keys) if isinstance(v, str) and v)
     public_ui = get("allowPublicUi")
+    scheme = get("loadBalancer")
     return Context(
         primary_instance_ids=frozenset({primary} if isinstance(primary, str) and primary else set()),
         cluster_ports=cluster_ports(version if isinstance(version, str) else None),
         config_secrets=secrets,
         allow_public_ui=public_ui is True or (isinstance(public_ui, str) and public_ui.strip().lower() == "true"),
+        load_balancer=scheme.strip() if isinstance(scheme, str) and scheme.strip() else "none",
+        ui_port=_number(get("uiPort")) or DEFAULT_UI_PORT,
     )
 
 
@@ -306,6 +318,48 @@ def check_imdsv2(typ: str, props: Mapping[str, Any]) -> list[str]:
     if tokens is UNKNOWN or tokens == "required":
         return []
     return [f"metadataOptions.httpTokens is {tokens!r}, must be 'required' (IMDSv2 only)"]
+
+
+def check_load_balancer_scheme(typ: str, props: Mapping[str, Any], scheme: str) -> list[str]:
+    """A load balancer is internal unless the stack says loadBalancer internet-facing (AWS's default is internet-facing)."""
+    if typ not in LOAD_BALANCERS:
+        return []
+    internal = props.get("internal")
+    if internal is UNKNOWN or internal is True or scheme == "internet-facing":
+        return []
+    return [f"is internet-facing (internal={internal!r}) but the stack's loadBalancer is {scheme!r}: declare it internal, "
+            "or set loadBalancer internet-facing when the UI is meant to be reached from the internet"]
+
+
+def check_listener_ui_port(typ: str, props: Mapping[str, Any], ui_port: int) -> list[str]:
+    """A listener forwards the CE UI port only, as TCP (passthrough: CE terminates TLS itself)."""
+    if typ not in LISTENERS:
+        return []
+    problems = []
+    port, protocol = props.get("port"), props.get("protocol")
+    if port is not UNKNOWN and _number(port) != ui_port:
+        shown = _number(port)
+        problems.append(f"listens on port {shown if shown is not None else repr(port)}; the load balancer forwards only "
+                        f"the CE UI port {ui_port} (uiPort)")
+    if protocol is not UNKNOWN and protocol != "TCP":
+        problems.append(f"protocol is {protocol!r}; the UI passes through as TCP so CE terminates TLS with its own certificate")
+    return problems
+
+
+def check_health_checked(typ: str, props: Mapping[str, Any]) -> list[str]:
+    """A target group checks CE's UI over HTTP(S): a TCP check would keep a node whose UI is down in rotation."""
+    if typ not in TARGET_GROUPS:
+        return []
+    check = props.get("healthCheck")
+    if check is UNKNOWN:
+        return []
+    if not isinstance(check, Mapping) or check.get("enabled") is False:
+        return ["has no health check; declare healthCheck with protocol HTTPS (HTTP with uiProtocol http) on the UI port"]
+    protocol = check.get("protocol")
+    if protocol is not UNKNOWN and protocol not in ("HTTP", "HTTPS"):
+        return [f"health check protocol is {protocol!r}; check CE's UI with HTTPS (HTTP with uiProtocol http), not just "
+                "an open port"]
+    return []
 
 
 def check_encrypted(typ: str, props: Mapping[str, Any]) -> list[str]:
@@ -702,6 +756,9 @@ PUBLIC_SOURCES = "ce-public-sources-narrow"
 CLUSTER_PORTS = "ce-cluster-ports-members-only"
 NO_PRIVATE_KEY = "ce-no-private-key-in-commands"
 NO_STACK_SECRET = "ce-no-stack-secret-in-commands"  # noqa: S105 - a policy name
+LB_SCHEME = "ce-load-balancer-internal-unless-asked"
+LB_LISTENER = "ce-load-balancer-ui-port-only"
+LB_HEALTH = "ce-load-balancer-health-checked"
 
 
 @dataclass(frozen=True)
@@ -753,6 +810,15 @@ POLICIES: tuple[PolicySpec, ...] = (
                "data. Secrets are the stack's secret config values (sshPrivateKey, maintenancePassword, jwtSecret: the engine gives "
                "the pack the decrypted config), fields named like a key, password or secret, and (offline only, the engine strips "
                "the marking) every value inside a secret-marked input. Values shorter than 6 characters are not searched."),
+    PolicySpec(LB_SCHEME, "resource", "mandatory",
+               "A load balancer (aws:lb/loadBalancer) is declared internal=True unless the stack sets loadBalancer "
+               "internet-facing (AWS makes a load balancer internet-facing when internal is not set)."),
+    PolicySpec(LB_LISTENER, "resource", "mandatory",
+               "A load balancer listener (aws:lb/listener) listens on the stack's uiPort (default 443) and nothing else, "
+               "with protocol TCP: the UI passes through and CE terminates TLS with its own certificate."),
+    PolicySpec(LB_HEALTH, "resource", "mandatory",
+               "A target group (aws:lb/targetGroup) declares an enabled health check over HTTP or HTTPS (CE's UI answering, "
+               "not just an open port), so a dead node leaves rotation."),
 )
 
 SPECS = {spec.name: spec for spec in POLICIES}
@@ -769,6 +835,9 @@ RESOURCE_CHECKS: dict[str, ResourceCheck] = {
     NO_PUBLIC_SSH: lambda r, c: check_no_public_ssh(r.typ, r.props),
     CLUSTER_PORTS: lambda r, c: check_cluster_ports(r.typ, r.props, c.cluster_ports),
     NO_PRIVATE_KEY: lambda r, c: check_no_private_key(r.typ, r.props),
+    LB_SCHEME: lambda r, c: check_load_balancer_scheme(r.typ, r.props, c.load_balancer),
+    LB_LISTENER: lambda r, c: check_listener_ui_port(r.typ, r.props, c.ui_port),
+    LB_HEALTH: lambda r, c: check_health_checked(r.typ, r.props),
 }
 STACK_CHECKS: dict[str, StackCheck] = {
     PRIMARY_NOT_MANAGED: check_primary_not_managed,

@@ -5,6 +5,9 @@ credentials file is readable, ``replSetGetStatus`` as user ``root`` (authSource 
 probing each node's UI over HTTP(S); reading CE's own idea of the primary
 (``HA_PRIMARY_NODE_IP`` in the shared config ``.env``, docs/ce-facts.md §2.1/§2.2/§6.3); turning all of that
 into a report (:class:`ClusterHealth`), a short table or JSON, and an exit code (0 = healthy).
+With ``--url`` it also asks the UI through the load balancer (or its DNS name) and reports whether
+it answers, next to each node. Run that from outside the nodes: a Network Load Balancer keeps the
+client's address, so a node's own probe can be sent back to that node and time out (the hairpin).
 It is the ``verify`` phase of ``pulumi up`` (run on a node) and the operators' ``ce-health``.
 
 Must not touch: anything it looks at. It never writes to MongoDB or to any file, never runs a CE
@@ -28,6 +31,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -171,6 +175,16 @@ class NodeReport:
 
 
 @dataclass(frozen=True)
+class LoadBalancerReport:
+    """What the UI answered through the load balancer (``--url``)."""
+
+    url: str
+    ok: bool
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True)
 class ClusterHealth:
     """The answer: healthy means ``problems`` is empty."""
 
@@ -185,6 +199,7 @@ class ClusterHealth:
     notes: tuple[str, ...] = ()
     timeout_s: float = DEFAULT_TIMEOUT_S
     elapsed_s: float = 0.0
+    load_balancer: LoadBalancerReport | None = None
 
     @property
     def healthy(self) -> bool:
@@ -424,18 +439,40 @@ def _replset_status(node: NodeAddress, deadline: float, credentials: Credentials
     return {"status_members": members}
 
 
+def parse_url(url: str) -> tuple[str, str, int]:
+    """``https://ce.example.com[:port][/]`` -> (protocol, host, port); ValueError if it is not such a URL."""
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
+        raise ValueError(f"--url {url!r}: give the UI's address, like https://ce.example.com or https://host:8443")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"--url {url!r}: the port is not a number from 1 to 65535") from None
+    return parsed.scheme, parsed.hostname, port or (443 if parsed.scheme == "https" else 80)
+
+
 def _ask_ui(node: NodeAddress, protocol: str, insecure: bool, timeout_s: float) -> _UiAnswer:
     """GET / on the node's UI; any answer below 500 counts as up."""
-    url = f"{protocol}://{_bracket(node.host)}:{node.ui_port}/"
+    return _get_root(protocol, node.host, node.ui_port, insecure, timeout_s)
+
+
+def _ask_url(url: str, insecure: bool, timeout_s: float) -> _UiAnswer:
+    """GET / on the UI's load balancer address; judged like a node's UI."""
+    protocol, host, port = parse_url(url)
+    return _get_root(protocol, host, port, insecure, timeout_s)
+
+
+def _get_root(protocol: str, host: str, port: int, insecure: bool, timeout_s: float) -> _UiAnswer:
+    url = f"{protocol}://{_bracket(host)}:{port}/"
     conn: http.client.HTTPConnection
     if protocol == "https":
         context = ssl.create_default_context()
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        conn = http.client.HTTPSConnection(node.host, node.ui_port, timeout=timeout_s, context=context)
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout_s, context=context)
     else:
-        conn = http.client.HTTPConnection(node.host, node.ui_port, timeout=timeout_s)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
     try:
         conn.request("GET", "/", headers={"User-Agent": "ce-health"})
         status = conn.getresponse().status
@@ -491,11 +528,13 @@ def check_cluster(
     ce_primary: str | None = None,
     notes: Sequence[str] = (),
     problems: Sequence[str] = (),
+    url: str | None = None,
 ) -> ClusterHealth:
     """Ask every node (concurrently, bounded by ``timeout_s``) and judge the answers.
 
     ``ce_primary`` is CE's HA_PRIMARY_NODE_IP when the caller could read it; ``notes`` and
-    ``problems`` carry what the caller found while gathering inputs.
+    ``problems`` carry what the caller found while gathering inputs. ``url`` is the UI's load
+    balancer address (``--url``), asked at the same time as the nodes.
     """
     if timeout_s <= 0:
         raise ValueError("timeout must be positive")
@@ -506,6 +545,9 @@ def check_cluster(
     for node in nodes:
         tasks.append(functools.partial(_ask_mongo, node, timeout_s, credentials))
         tasks.append(functools.partial(_ask_ui, node, ui_protocol, insecure_ui, timeout_s))
+    if url is not None:
+        parse_url(url)  # a bad URL is the caller's mistake, raised here rather than reported as a down UI
+        tasks.append(functools.partial(_ask_url, url, insecure_ui, timeout_s))
     results = _run_bounded(tasks, start + timeout_s + DEADLINE_GRACE_S)
 
     redact = _redactor(credentials)
@@ -515,9 +557,22 @@ def check_cluster(
         mongo.append(_as_mongo(results[2 * index], timeout_s, redact))
         ui.append(_as_ui(results[2 * index + 1], node, ui_protocol, timeout_s, redact))
     report = _assess(nodes, mongo, ui, ce_primary=ce_primary, timeout_s=timeout_s)
+    balancer: LoadBalancerReport | None = None
+    balancer_problems: list[str] = []
+    if url is not None:
+        answer = results[2 * len(nodes)]
+        if answer is None:
+            answer = _UiAnswer(url, False, error=f"no answer within {timeout_s:g}s")
+        elif isinstance(answer, BaseException):
+            answer = _UiAnswer(url, False, error=f"check failed: {type(answer).__name__}")
+        assert isinstance(answer, _UiAnswer)
+        balancer = LoadBalancerReport(url, answer.ok, answer.status, redact.head(answer.error, ERROR_TEXT_LIMIT))
+        if not balancer.ok:
+            balancer_problems.append(f"load balancer {url} does not answer ({balancer.error})")
     return replace(
         report,
-        problems=tuple(redact(p) for p in (*problems, *report.problems)),
+        load_balancer=balancer,
+        problems=tuple(redact(p) for p in (*problems, *report.problems, *balancer_problems)),
         notes=tuple(redact(n) for n in (*notes, *report.notes)),
         elapsed_s=round(time.monotonic() - start, 3),
     )
@@ -719,6 +774,10 @@ def render_table(report: ClusterHealth) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
+    if report.load_balancer is not None:
+        balancer = report.load_balancer
+        state = f"up ({balancer.status})" if balancer.ok else "DOWN" + (f" ({balancer.status})" if balancer.status else "")
+        lines.append(f"load balancer  {balancer.url}  {state}")
     if report.members:
         listed = ", ".join(m.name if m.state == "?" else f"{m.name} {m.state}" for m in report.members)
         lines.append(f"members ({report.members_source}): {listed}")
@@ -758,6 +817,11 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure-ui",
         action="store_true",
         help="accept the UI's self-signed certificate",
+    )
+    parser.add_argument(
+        "--url",
+        help="the UI through its load balancer, e.g. https://ce.example.com (the stack's uiUrl): reported next to "
+        "each node; run it from outside the nodes (a node's own probe may be balanced back to itself and time out)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as one line of JSON")
     parser.add_argument(
@@ -802,6 +866,12 @@ def _gather_inputs(
         timeout = float((node_cfg.timeouts.get(TIMEOUT_KEY) if node_cfg else None) or DEFAULT_TIMEOUT_S)
     if timeout <= 0:
         raise ValueError("--timeout must be positive")
+    if args.url:
+        parse_url(args.url)
+        if node_cfg is not None:
+            notes.append("--url asked from a cluster node: the load balancer keeps the client's address, so it may send this "
+                         "node's probe back to this node, which cannot answer it (hairpin); a timeout here is not proof the "
+                         "load balancer is down: run ce-health --url from outside the nodes")
 
     credentials: Credentials | None = None
     cred_path = args.credentials or os.path.join(args.config_dir, nodeconfig.SECRETS_FILE)
@@ -850,6 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ce_primary=ce_primary,
         notes=notes,
         problems=problems,
+        url=args.url,
     )
     redact = _redactor(credentials)
     if args.json:

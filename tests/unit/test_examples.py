@@ -71,6 +71,11 @@ def test_example_stack_plans_its_scenario(scenario: Scenario, capsys: pytest.Cap
     assert (exported["backupImageId"] is not None) == scenario.adopted_primary
     assert count(graph, "aws:ebs/volume:Volume") == scenario.brick_volumes
     assert len([s for s in graph["steps"] if s["cutover"]]) == scenario.cutover_steps
+    # every example puts its UI behind an internal load balancer: one balancer, one listener, one target per node
+    assert count(graph, "aws:lb/loadBalancer:LoadBalancer") == 1
+    assert count(graph, "aws:lb/listener:Listener") == 1
+    assert count(graph, "aws:lb/targetGroupAttachment:TargetGroupAttachment") == scenario.nodes
+    assert exported["uiUrl"].startswith("https://internal-ce-lb-nlb-") and exported["loadBalancerDnsName"].startswith("internal-ce-lb-nlb-")
     if scenario.zones:
         assert sorted(line.split('availabilityZone="')[1].split('"')[0]
                       for line in out.splitlines() if 'availabilityZone="' in line) == list(scenario.zones)

@@ -86,7 +86,7 @@ def test_plan_runs_the_policy_pack_and_shows_violations(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, clean = run_plan(capsys, tmp_path, "--stack", "dev")
-    assert "Policy pack (9 policies): no violations" in clean
+    assert "Policy pack (12 policies): no violations" in clean
     import pulumi
 
     from components import nodes
