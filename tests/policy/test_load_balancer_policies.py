@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from offline import harness
+from offline import harness, policies
 from policy import rules
 from tests.policy.test_policies import validate_resource
 from tests.unit import stacks
@@ -104,11 +104,11 @@ def test_missing_or_port_only_health_check_is_refused(props: dict[str, Any], wor
 def test_the_programs_balancers_keep_every_policy(config: dict[str, Any]) -> None:
     run = harness.run(config, secret_keys=stacks.SECRET_KEYS)
     assert run.error is None, run.error
-    assert rules.check_run(run, config) == []
+    assert policies.check_run(run, config) == []
 
 
 def test_the_program_with_an_internal_balancer_judged_as_public_is_refused() -> None:
     config = stacks.migrate(loadBalancer="internal")
     run = harness.run(config, secret_keys=stacks.SECRET_KEYS)
-    assert rules.check_run(run, {**config, "uiPort": 8443}) == [rules.Violation(
+    assert policies.check_run(run, {**config, "uiPort": 8443}) == [rules.Violation(
         rules.LB_LISTENER, "ce-lb-ui", "listens on port 443; the load balancer forwards only the CE UI port 8443 (uiPort)")]
