@@ -22,6 +22,7 @@ from components import args as cluster_args
 from components import bundle as node_bundle
 from components import storage
 from components.args import StepsArgs
+from components.destroy_guard import DestroyGuard
 from components.loadbalancer import Target, UiLoadBalancer
 from components.network import ClusterNetwork
 from components.nodes import NewNode, PrimaryNode
@@ -79,6 +80,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                     opts=child,
                 )
             self.nodes.append(NodeHandle(placement.name, component.private_ip, role, component))
+        self.node_steps: list[NodeSteps] = []
         self.verify = self._provision(settings, line.plan, args.steps)
         self.load_balancer: UiLoadBalancer | None = None
         if args.load_balancer is not None:
@@ -89,6 +91,14 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 security_group_id=self.network.load_balancer_security_group.id,
                 targets=[Target(n.name, n.component.instance.id if isinstance(n.component, NewNode) else n.component.facts.instance_id)
                          for n in self.nodes],
+                opts=child,
+            )
+        if settings.mode == "migrate":
+            # declared last and after everything else: a destroy reaches it first and stops there
+            self.destroy_guard = DestroyGuard(
+                f"{name}-destroy-guard", settings.allow_destroy,
+                after=[self.network, *self.storage.components, *(n.component for n in self.nodes), *self.node_steps,
+                       *([self.load_balancer] if self.load_balancer else [])],
                 opts=child,
             )
         self.outputs: dict[str, pulumi.Input[object]] = {
@@ -134,6 +144,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             steps.append(node_steps)
+            self.node_steps.append(node_steps)
             revisions: dict[str, list[pulumi.Input[object]]] = {
                 "node": [bundle.digest, node_json], "cutover": [cutover_revision], "bundle": [bundle.digest],
             }

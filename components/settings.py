@@ -122,6 +122,7 @@ class Settings(BaseModel):
     ui_certificate_key_file: str
     backup_reboot: bool
     backup_tarball: bool
+    allow_destroy: bool
     allow_undersized: bool
     assign_public_ip: bool
     docker_repo_url: str

@@ -88,6 +88,8 @@ class ClusterStorage(Protocol):
     shared_source: pulumi.Input[str]
     #: the cluster outputs it fills (``efsId``, ``efsDnsName``)
     outputs: dict[str, pulumi.Input[object] | None]
+    #: the components it declared (the destroy guard waits for them)
+    components: list[pulumi.Resource]
 
     def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
         """What the node's storage phase waits for."""
@@ -109,6 +111,7 @@ class EfsStorage:
         self.outputs: dict[str, pulumi.Input[object] | None] = {
             "efsId": self.shared.file_system.id, "efsDnsName": self.shared.dns_name,
         }
+        self.components: list[pulumi.Resource] = [self.shared]
 
     def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
         return list(self.shared.mount_targets)
@@ -124,6 +127,7 @@ class GlusterBricks:
                  opts: pulumi.ResourceOptions):
         self.shared_source: pulumi.Input[str] = ""
         self.outputs: dict[str, pulumi.Input[object] | None] = {"efsId": None, "efsDnsName": None}
+        self.components: list[pulumi.Resource] = []
 
     def ready_for(self, node: PrimaryNode | NewNode) -> list[pulumi.Resource]:
         if isinstance(node, NewNode) and node.gluster_attachment is not None:
