@@ -79,6 +79,8 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                     node_security_group_id=self.network.node_security_group.id,
                     opts=child,
                 )
+            # a new node's address is its network interface's (NewNode.private_ip), never its instance's:
+            # a replaced instance leaves cluster_ips, and so every other node's inputs, unchanged
             self.nodes.append(NodeHandle(placement.name, component.private_ip, role, component))
         self.node_steps: list[NodeSteps] = []
         self.verify = self._provision(settings, line.plan, args.steps)
@@ -138,6 +140,9 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 assert self.primary is not None
                 # nothing touches the standalone before its backup image exists
                 after += [self.primary.backup_image, self.primary.security_group_attachment]
+            # the instance's id is a trigger of every step on the node (NodeSteps): a replacement VM runs them
+            # again. Hook for the join of a replaced node (issue 14, section 3, later): the eviction of the
+            # old member, run on a survivor, takes the same instance id as its trigger.
             instance = node.component.instance if isinstance(node.component, NewNode) else None
             node_steps = NodeSteps(
                 f"{node.name}-steps", args, node.private_ip, node_json, bundle, after, instance,

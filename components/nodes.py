@@ -1,11 +1,19 @@
 """The cluster's EC2 nodes: the adopted primary with its protected backup AMI, and the new nodes.
 
 Owns: reading the standalone primary (a data source only: nothing here can delete, replace or
-stop it), attaching the node security group to its network interface, its backup AMI
-(``protect`` + ``retain_on_delete``), and the new Ubuntu nodes (IMDSv2, encrypted gp3 root, no
-public IP by default, the AMI resolved once and ignored afterwards so it never drifts into a
-replacement) plus, when the line's storage asks for one (``NodeArgs.brick_volume``), each node's
-encrypted EBS volume for the GlusterFS bricks.
+stop it; it keeps its own address), attaching the node security group to its network interface,
+its backup AMI (``protect`` + ``retain_on_delete``), and the new Ubuntu nodes (IMDSv2, encrypted
+gp3 root, no public IP by default) plus, when the line's storage asks for one
+(``NodeArgs.brick_volume``), each node's encrypted EBS volume for the GlusterFS bricks.
+
+A new node's address belongs to the node, not to its instance: each new node has its own network
+interface (its subnet, the node security group; with ``assignPublicIp`` an Elastic IP on it) that
+outlives the instance and is the instance's primary interface. A replaced instance comes back with
+the same private address, so no other node's inputs change. Replacement deletes before it creates
+(``delete_before_replace``: the interface and the brick volume can be attached to one instance
+only), and the settings that would replace every node at once (the AMI, ``keyPairName``,
+``instanceType``, ``rootVolumeSizeGb``) are ignored after creation (``ROLLED_BY_HAND``): they are
+rolled one node at a time with ``pulumi up --replace`` (README "Rolling a setting node by node").
 
 CE's data on the new nodes outlives a ``pulumi destroy`` and a node replacement: each root volume
 (CE's MongoDB, ``data/mongo-data``) has ``delete_on_termination`` off, and each brick volume (with
@@ -81,9 +89,19 @@ def backup_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
 
 
+#: instance inputs whose change would replace every node at once (or stop them all, for the type):
+#: ignored after creation, so a changed setting reaches a node only when that node is replaced on
+#: purpose, one at a time (a new Canonical image never replaces a running node either)
+ROLLED_BY_HAND = ["ami", "keyName", "instanceType", "rootBlockDevice.volumeSize"]
+
+
 def new_node_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
-    """A new image published by Canonical must not replace a running node."""
-    return pulumi.ResourceOptions(parent=parent, ignore_changes=["ami"])
+    """A node's instance is replaced only on purpose, one node at a time, the old one gone first.
+
+    The old instance holds the node's network interface (and brick volume): the new one can only
+    be created once the old one is deleted.
+    """
+    return pulumi.ResourceOptions(parent=parent, ignore_changes=list(ROLLED_BY_HAND), delete_before_replace=True)
 
 
 #: what a kept volume holds, the last part of its Name tag
@@ -164,14 +182,33 @@ class NewNode(pulumi.ComponentResource):
     ):
         super().__init__("cloudexchange:ha:NewNode", name, None, opts)
         tags = {**args.tags, "Name": name}
+        # the node's address: outlives the instance (the interface of a terminated instance stays)
+        self.network_interface = aws.ec2.NetworkInterface(
+            f"{name}-eni",
+            subnet_id=subnet_id,
+            security_groups=[node_security_group_id],
+            description=f"cloud-exchange-ha {name}: the node's address, kept across instance replacement",
+            tags={**tags, "Name": f"{name}-eni"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.public_address: aws.ec2.Eip | None = None
+        if args.assign_public_ip:  # an instance launched on an existing interface cannot ask for a public IP itself
+            self.public_address = aws.ec2.Eip(
+                f"{name}-eip",
+                domain="vpc",
+                network_interface=self.network_interface.id,
+                tags={**tags, "Name": f"{name}-eip"},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.instance = aws.ec2.Instance(
             f"{name}-vm",
             ami=image_id,
             instance_type=instance_type,
-            subnet_id=subnet_id,
+            # subnet, security groups and public IP are the interface's; the instance must not set them
+            primary_network_interface=aws.ec2.InstancePrimaryNetworkInterfaceArgs(
+                network_interface_id=self.network_interface.id,
+            ),
             key_name=args.key_pair_name,
-            vpc_security_group_ids=[node_security_group_id],
-            associate_public_ip_address=args.assign_public_ip,
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 2},
             root_block_device={
                 "volume_type": "gp3",
@@ -203,10 +240,12 @@ class NewNode(pulumi.ComponentResource):
                 device_name=args.brick_volume.device,
                 volume_id=self.gluster_volume.id,
                 instance_id=self.instance.id,
-                opts=kept_data_options(self),
+                # moves to the replacement instance: detached from the old one first
+                opts=pulumi.ResourceOptions.merge(kept_data_options(self), pulumi.ResourceOptions(delete_before_replace=True)),
             )
-        self.private_ip = self.instance.private_ip
-        self.register_outputs({"instance_id": self.instance.id, "private_ip": self.private_ip})
+        self.private_ip = self.network_interface.private_ip
+        self.register_outputs({"instance_id": self.instance.id, "network_interface_id": self.network_interface.id,
+                               "private_ip": self.private_ip})
 
 
 def default_instance_type(settings: Settings, primary: PrimaryFacts | None) -> str:

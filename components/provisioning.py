@@ -14,6 +14,9 @@ command string: they travel only on stdin of the secrets step.
 Every command has ``add_previous_output_in_env`` off; commands on new instances are
 ``deleted_with`` them; no command has a ``delete`` script, so nothing destructive ever runs on
 destroy (least of all on the adopted primary).
+A new node keeps its address when its instance is replaced (``nodes.py``), so the instance's
+identity (its id) is a trigger of every step on that node and the first step waits for the
+instance: a replacement VM runs all of its node's steps again, a re-run with the same instance none.
 """
 
 from __future__ import annotations
@@ -153,23 +156,25 @@ class NodeSteps(pulumi.ComponentResource):
         node_json: pulumi.Input[str],
         bundle: node_bundle.Bundle,
         after: Sequence[pulumi.Resource],
-        instance: pulumi.Resource | None,
+        instance: pulumi.CustomResource | None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("cloudexchange:ha:NodeSteps", name, None, opts)
         self.node_name = name
         self._connection = connection(args, host)
         self._instance = instance
+        #: the VM behind the node's address: a new one (replacement) re-runs every step on the node
+        self._identity: list[pulumi.Input[object]] = [instance.id] if instance else []
         self.node_json = node_json
         self.bundle = bundle
         probe = pulumi.Output.from_input(host).apply(lambda address: booted_command(name.removesuffix("-steps"), address, args.ssh_user))
-        self.booted = self._command("booted", probe, after=list(after))
+        self.booted = self._command("booted", probe, after=[*after, *([instance] if instance else [])])
         self.copied = command.remote.CopyToRemote(
             f"{name}-bundle",
             connection=self._connection,
             source=pulumi.StringAsset(bundle.as_base64),
             remote_path=staged_path(bundle),
-            triggers=[bundle.digest],
+            triggers=[bundle.digest, *self._identity],
             opts=self._options([self.booted], phase=None),
         )
         self.installed = self._command("install", install_command(bundle), after=[self.copied], triggers=[bundle.digest])
@@ -222,7 +227,7 @@ class NodeSteps(pulumi.ComponentResource):
             connection=self._connection,
             create=create,
             stdin=stdin,
-            triggers=list(triggers) if triggers else None,
+            triggers=[*(triggers or []), *self._identity] or None,
             add_previous_output_in_env=False,
             logging=command.remote.Logging.NONE if secret else command.remote.Logging.STDOUT_AND_STDERR,
             opts=self._options(after, phase=phase, secret=secret),

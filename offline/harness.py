@@ -2,7 +2,7 @@
 
 Owns: one in-process run of the real program (same entry point as ``pulumi up``) against
 ``AwsMocks``, capturing each resource's type, name, resolved inputs, parent and the options mocks
-cannot see (protect, retain_on_delete, ignore_changes, depends_on, deleted_with,
+cannot see (protect, retain_on_delete, delete_before_replace, ignore_changes, depends_on, deleted_with,
 additional_secret_outputs, custom_timeouts), plus the stack outputs or the settings error.
 
 Uses only Pulumi's public testing API: ``pulumi.runtime.set_mocks`` and ``set_all_config`` set the
@@ -40,6 +40,7 @@ class Declared:
     inputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
+    delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
     deleted_with: str | None = None
@@ -95,6 +96,7 @@ class _Recorder:
             parent=parent.name if parent else None,
             protect=bool(protect),
             retain_on_delete=bool(options.retain_on_delete),
+            delete_before_replace=bool(options.delete_before_replace),
             ignore_changes=list(options.ignore_changes or []),
             depends_on=[n for n in (self._name_of(d) for d in depends) if n],
             deleted_with=self._name_of(options.deleted_with),

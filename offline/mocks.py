@@ -2,8 +2,8 @@
 
 Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI,
 instance type descriptions)
-and plausible computed state for declared resources (ids, private IPs, the EFS DNS name, the load
-balancer's DNS name, zone and ARNs).
+and plausible computed state for declared resources (ids, the nodes' private IPs on their network
+interfaces and instances, Elastic IPs, the EFS DNS name, the load balancer's DNS name, zone and ARNs).
 Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
 
 Must not touch: the program's decisions; the mocks only answer.
@@ -53,19 +53,22 @@ class AwsWorld:
     primary_root_gb: int = 100
     #: subnet id -> (zone, vpc); subnets not listed get zones b, c, d... in order of first look-up
     subnets: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: private IP per new instance name (e.g. "ce-2-vm"); unlisted ones get 10.0.<node number>.10.
+    #: private IP per new node name (e.g. "ce-2"): its network interface's, which its instance
+    #: reports too; unlisted ones get 10.0.<node number>.10.
     #: By name, not by call order: the engine registers resources concurrently.
-    instance_ips: dict[str, str] = field(default_factory=dict)
+    node_ips: dict[str, str] = field(default_factory=dict)
     ubuntu_image_id: str = "ami-0ubuntu00000000001"
     #: the canonical hosted zone of Network Load Balancers in the region (what an alias record points into)
     load_balancer_zone_id: str = "Z2IFOLAFXWLO4F"
     #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
     instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
 
-    def instance_ip(self, name: str) -> str:
-        if name in self.instance_ips:
-            return self.instance_ips[name]
-        number = re.search(r"-(\d+)-vm$", name)
+    def node_ip(self, resource_name: str) -> str:
+        """The private address of the node a resource belongs to ("ce-2-eni", "ce-2-vm": node "ce-2")."""
+        node = re.sub(r"-(vm|eni|eip)$", "", resource_name)
+        if node in self.node_ips:
+            return self.node_ips[node]
+        number = re.search(r"-(\d+)$", node)
         return f"10.0.{number.group(1) if number else 99}.10"
 
     def subnet(self, subnet_id: str) -> tuple[str, str]:
@@ -118,8 +121,12 @@ class AwsMocks(pulumi.runtime.Mocks):
         state = dict(inputs)
         rid = fake_id(_ID_PREFIX.get(args.typ, "id"), args.name)
         if args.typ == "aws:ec2/instance:Instance":
-            state["privateIp"] = self.world.instance_ip(args.name)
+            state["privateIp"] = self.world.node_ip(args.name)
             state["arn"] = f"arn:aws:ec2:{self.world.region}:123456789012:instance/{rid}"
+        elif args.typ == "aws:ec2/networkInterface:NetworkInterface":
+            state["privateIp"] = self.world.node_ip(args.name)
+        elif args.typ == "aws:ec2/eip:Eip":
+            state["publicIp"] = "203.0.113." + self.world.node_ip(args.name).split(".")[2]  # documentation range
         elif args.typ == "aws:efs/fileSystem:FileSystem":
             state["dnsName"] = f"{rid}.efs.{self.world.region}.amazonaws.com"
         elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
@@ -135,6 +142,8 @@ class AwsMocks(pulumi.runtime.Mocks):
 
 _ID_PREFIX = {
     "aws:ec2/instance:Instance": "i",
+    "aws:ec2/networkInterface:NetworkInterface": "eni",
+    "aws:ec2/eip:Eip": "eipalloc",
     "aws:ec2/securityGroup:SecurityGroup": "sg",
     "aws:ec2/amiFromInstance:AmiFromInstance": "ami",
     "aws:efs/fileSystem:FileSystem": "fs",

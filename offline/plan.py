@@ -38,7 +38,10 @@ PLACEHOLDER_SECRETS = {
 }
 #: the properties worth a reviewer's eye, per resource type (wire names)
 KEY_PROPERTIES = {
-    "aws:ec2/instance:Instance": ["instanceType", "subnetId", "ami", "associatePublicIpAddress", "metadataOptions", "rootBlockDevice"],
+    "aws:ec2/instance:Instance": ["instanceType", "primaryNetworkInterface", "ami", "metadataOptions", "rootBlockDevice"],
+    "aws:ec2/networkInterface:NetworkInterface": ["subnetId", "securityGroups"],
+    "aws:ec2/eip:Eip": ["domain", "networkInterface"],
+    "aws:ec2/volumeAttachment:VolumeAttachment": ["deviceName", "volumeId", "instanceId"],
     "aws:ec2/amiFromInstance:AmiFromInstance": ["name", "sourceInstanceId", "snapshotWithoutReboot"],
     "aws:efs/fileSystem:FileSystem": ["creationToken", "encrypted", "throughputMode"],
     "aws:efs/mountTarget:MountTarget": ["subnetId"],
@@ -132,7 +135,8 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
 
     def walk(parent: str | None, depth: int) -> None:
         for resource in children.get(parent, []):
-            flags = [f for f, on in (("protect", resource.protect), ("retain-on-delete", resource.retain_on_delete)) if on]
+            flags = [f for f, on in (("protect", resource.protect), ("retain-on-delete", resource.retain_on_delete),
+                                     ("delete-before-replace", resource.delete_before_replace)) if on]
             if resource.ignore_changes:
                 flags.append("ignore-changes=" + ",".join(resource.ignore_changes))
             if resource.depends_on:
@@ -283,7 +287,8 @@ def graph_json(result: harness.Run) -> dict[str, Any]:
     return {
         "resources": [
             {"type": r.typ, "name": r.name, "parent": r.parent, "dependsOn": r.depends_on,
-             "protect": r.protect, "retainOnDelete": r.retain_on_delete, "ignoreChanges": r.ignore_changes}
+             "protect": r.protect, "retainOnDelete": r.retain_on_delete, "deleteBeforeReplace": r.delete_before_replace,
+             "ignoreChanges": r.ignore_changes}
             for r in result.resources
         ],
         "steps": [

@@ -51,10 +51,10 @@ class Flow:
         return list(self.lab)
 
     def world(self) -> AwsWorld:
-        ips = {f"ce-{i}-vm": h.ip for i, h in enumerate(self.hosts, start=1)}
+        ips = {f"ce-{i}": h.ip for i, h in enumerate(self.hosts, start=1)}
         if self.mode == "migrate":
-            return AwsWorld(primary_ip=self.hosts[0].ip, instance_ips=ips)
-        return AwsWorld(instance_ips=ips)
+            return AwsWorld(primary_ip=self.hosts[0].ip, node_ips=ips)
+        return AwsWorld(node_ips=ips)
 
     def config(self) -> dict[str, Any]:
         subnets = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"]

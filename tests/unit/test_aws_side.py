@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from components import release
 from offline import harness
-from offline.mocks import AwsWorld
+from offline.mocks import AwsMocks, AwsWorld
 from tests.unit import stacks
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -18,6 +19,8 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 EFS = "aws:efs/fileSystem:FileSystem"
 MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+ENI = "aws:ec2/networkInterface:NetworkInterface"
+EIP = "aws:ec2/eip:Eip"
 
 
 def run(config: dict[str, Any], world: AwsWorld | None = None, stack: str = "dev") -> harness.Run:
@@ -95,22 +98,98 @@ def test_new_nodes_are_hardened(greenfield_run: harness.Run) -> None:
         assert node.inputs["metadataOptions"]["httpTokens"] == "required"
         root = node.inputs["rootBlockDevice"]
         assert root["encrypted"] is True and root["volumeType"] == "gp3"
-        assert node.inputs["associatePublicIpAddress"] is False
+        assert greenfield_run.of_type(EIP) == [], "no public address unless assignPublicIp"
         assert node.inputs["keyName"] == "ce-test"
         assert node.inputs["ami"] == "ami-0ubuntu00000000001"
-        assert node.ignore_changes == ["ami"], "a new Canonical image must not replace a node"
+        assert "ami" in node.ignore_changes, "a new Canonical image must not replace a node"
         assert node.inputs["instanceType"] == "m5.2xlarge"
         assert node.inputs["tags"]["Project"] == "cloud-exchange-ha"
 
 
 def test_public_ip_only_when_asked() -> None:
     result = run(stacks.greenfield(assignPublicIp=True))
-    assert all(n.inputs["associatePublicIpAddress"] is True for n in result.of_type(INSTANCE))
+    eips = result.of_type(EIP)
+    assert [e.name for e in eips] == ["ce-1-eip", "ce-2-eip", "ce-3-eip"]
+    # on the node's interface, so the public address survives a replaced instance too
+    assert [e.inputs["networkInterface"] for e in eips] == [
+        "eni-9e2a0921e1950e263", "eni-aa775b7d454044c47", "eni-54d45d74543606cac"]
+    assert all(e.inputs["domain"] == "vpc" for e in eips)
+    for node in result.of_type(INSTANCE):  # AWS refuses a public IP request on an instance launched on an interface
+        assert "associatePublicIpAddress" not in node.inputs
 
 
 def test_new_nodes_land_in_distinct_zones(greenfield_run: harness.Run) -> None:
-    subnets = [n.inputs["subnetId"] for n in greenfield_run.of_type(INSTANCE)]
-    assert len(set(subnets)) == 3
+    subnets = [n.inputs["subnetId"] for n in greenfield_run.of_type(ENI)]
+    assert subnets == ["subnet-0ccccccccccccccc1", "subnet-0ddddddddddddddd2", "subnet-0eeeeeeeeeeeeeee3"]
+
+
+# ---- a node keeps its address across replacement -----------------------------------------------
+
+
+def test_each_new_node_owns_a_network_interface_in_its_subnet(migrate_run: harness.Run) -> None:
+    enis = migrate_run.of_type(ENI)
+    assert [e.name for e in enis] == ["ce-2-eni", "ce-3-eni"], "one per new node, none for the adopted primary"
+    assert [e.inputs["subnetId"] for e in enis] == ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
+    for eni in enis:
+        assert eni.inputs["securityGroups"] == ["sg-995190f9970346c93"]  # the node security group
+        assert eni.inputs["tags"]["Project"] == "cloud-exchange-ha"
+        assert eni.inputs["tags"]["Name"] == eni.name
+        assert eni.parent == eni.name.removesuffix("-eni"), "declared by its node"
+        assert not eni.retain_on_delete and eni.deleted_with is None
+
+
+def test_the_instance_boots_on_its_nodes_interface_and_is_replaced_delete_first(migrate_run: harness.Run) -> None:
+    expected = {"ce-2-vm": "eni-aa775b7d454044c47", "ce-3-vm": "eni-54d45d74543606cac"}
+    for vm in migrate_run.of_type(INSTANCE):
+        assert vm.inputs["primaryNetworkInterface"] == {"networkInterfaceId": expected[vm.name]}
+        # the interface carries subnet, groups and public IP; an instance on one must not set them
+        assert not {"subnetId", "vpcSecurityGroupIds", "associatePublicIpAddress"} & set(vm.inputs), vm.name
+        assert vm.delete_before_replace, "the old instance holds the interface: it must go before the new one comes"
+    assert not any(eni.delete_before_replace for eni in migrate_run.of_type(ENI))
+
+
+def test_settings_that_would_replace_every_node_are_ignored_after_creation(greenfield_run: harness.Run) -> None:
+    for vm in greenfield_run.of_type(INSTANCE):
+        assert sorted(vm.ignore_changes) == ["ami", "instanceType", "keyName", "rootBlockDevice.volumeSize"]
+
+
+def test_a_changed_node_setting_leaves_the_instance_inputs_it_ignores_to_the_engine() -> None:
+    """The program still declares the new value (a replaced node gets it); only the engine's diff ignores it."""
+    result = run(stacks.greenfield(instanceType="m5.4xlarge", keyPairName="ce-rotated", rootVolumeSizeGb=200))
+    for vm in result.of_type(INSTANCE):
+        assert (vm.inputs["instanceType"], vm.inputs["keyName"], vm.inputs["rootBlockDevice"]["volumeSize"]) == (
+            "m5.4xlarge", "ce-rotated", 200)
+        assert sorted(vm.ignore_changes) == ["ami", "instanceType", "keyName", "rootBlockDevice.volumeSize"]
+
+
+def test_node_addresses_come_from_the_interface_not_the_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = AwsMocks.new_resource
+
+    def instance_elsewhere(self: AwsMocks, args: Any) -> tuple[str | None, dict[str, Any]]:
+        rid, state = real(self, args)
+        if args.typ == INSTANCE:
+            state["privateIp"] = "10.9.9.9"  # what an instance-owned address would look like after replacement
+        return rid, state
+
+    monkeypatch.setattr(AwsMocks, "new_resource", instance_elsewhere)
+    result = run(stacks.greenfield())
+    assert result.error is None, result.error
+    assert [n["privateIp"] for n in result.outputs["nodes"]] == ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
+    config = json.loads(result.named("ce-3-steps-config").inputs["stdin"])
+    assert config["node_ip"] == "10.0.3.10"
+    assert config["cluster_ips"] == ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
+    assert "10.9.9.9" not in repr([r.inputs for r in result.resources])
+
+
+def test_the_adopted_primary_keeps_its_own_address_and_nothing_can_replace_it(migrate_run: harness.Run) -> None:
+    owned = {r.name for r in migrate_run.resources if r.custom}
+    assert not {"ce-1-vm", "ce-1-eni", "ce-1-eip"} & owned
+    assert migrate_run.outputs["nodes"][0] == {"name": "ce-1", "role": "primary", "privateIp": "10.0.1.10"}
+    assert json.loads(migrate_run.named("ce-1-steps-config").inputs["stdin"])["node_ip"] == "10.0.1.10"
+    # nothing declared under the primary takes a delete-first replacement or an instance id trigger
+    under_primary = [r for r in migrate_run.resources if r.parent in ("ce-1", "ce-1-steps")]
+    assert under_primary and not [r.name for r in under_primary if r.delete_before_replace]
+    assert all("i-" not in repr(r.inputs.get("triggers")) for r in under_primary)
 
 
 def test_two_nodes_in_one_zone_are_refused_naming_subnet_ids() -> None:

@@ -24,7 +24,11 @@ def test_dev_plan_lists_resources_by_component(capsys: pytest.CaptureFixture[str
     assert "\n  + cloudexchange:ha:Cluster  ce\n" in out
     assert "\n    + cloudexchange:ha:Network  ce-net\n" in out
     assert re.search(r"\+ aws:ec2/amiFromInstance:AmiFromInstance  ce-1-backup  \[protect; retain-on-delete\]", out)
-    assert re.search(r"\+ aws:ec2/instance:Instance  ce-2-vm  \[ignore-changes=ami\]", out)
+    assert re.search(r"\+ aws:ec2/instance:Instance  ce-2-vm  \[delete-before-replace; "
+                     r"ignore-changes=ami,keyName,instanceType,rootBlockDevice.volumeSize\]", out)
+    assert re.search(r"\+ aws:ec2/networkInterface:NetworkInterface  ce-2-eni\n +subnetId=\"subnet-0aaaaaaaaaaaaaaa1\"  "
+                     r"securityGroups=\[\"sg-995190f9970346c93\"\]", out)
+    assert 'primaryNetworkInterface={"networkInterfaceId":"eni-aa775b7d454044c47"}' in out
     assert '"httpTokens":"required"' in out
 
 

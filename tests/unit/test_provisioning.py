@@ -200,7 +200,8 @@ def test_bundle_is_shipped_by_copy_then_installed_atomically(migrate_run: harnes
     copy = migrate_run.named("ce-2-steps-bundle")
     bundle = node_bundle.build()
     assert copy.inputs["remotePath"] == f".cloud-exchange-ha-{bundle.short}.b64"  # the user's home, not /tmp
-    assert copy.inputs["triggers"] == [bundle.digest]
+    assert copy.inputs["triggers"] == [bundle.digest, "i-2d9d061037a6886c0"]  # and again on a replacement VM
+    assert migrate_run.named("ce-1-steps-bundle").inputs["triggers"] == [bundle.digest]
     install = migrate_run.named("ce-2-steps-install").inputs["create"]
     assert f"{node_bundle.INSTALL_DIR}.new" in install and "mv" in install
 
@@ -276,6 +277,56 @@ def test_a_new_bundle_reruns_preparation_but_not_the_cutover(monkeypatch: pytest
     changed = {name for name in before if before[name] != after[name]}
     assert {"ce-2-steps-prepare", "ce-1-steps-install", "ce-1-steps-verify"} <= changed
     assert not {n for n in changed if "cutover" in n}, "a script change must not take CE down again"
+
+
+# ---- a replaced node ---------------------------------------------------------------------------
+
+#: the mocks' ids of the new nodes' instances (ids are derived from the resource name)
+INSTANCE_IDS = {"ce-2": "i-2d9d061037a6886c0", "ce-3": "i-591b4a66cae4235b8"}
+
+
+@pytest.mark.parametrize("node", ["ce-2", "ce-3"])
+def test_every_step_on_a_new_node_has_its_instance_id_as_a_trigger(migrate_run: harness.Run, node: str) -> None:
+    """Its address survives a replacement, so only the new instance's id makes the new VM run the node's steps."""
+    on_node = [r for r in migrate_run.resources if r.typ in (COMMAND, COPY) and r.parent == f"{node}-steps"]
+    assert {r.name for r in on_node} >= {f"{node}-steps-{s}" for s in (
+        "booted", "bundle", "install", "config", "secrets", *PREP, "cutover-setup", "cutover-start")}
+    for step in on_node:
+        assert INSTANCE_IDS[node] in step.inputs["triggers"], step.name
+        assert [i for i in INSTANCE_IDS.values() if i in step.inputs["triggers"]] == [INSTANCE_IDS[node]], step.name
+    assert f"{node}-vm" in migrate_run.named(f"{node}-steps-booted").depends_on, "the first step waits for the VM"
+
+
+def test_steps_on_the_adopted_primary_have_no_instance_trigger(migrate_run: harness.Run) -> None:
+    on_primary = [r for r in migrate_run.resources if r.typ in (COMMAND, COPY) and r.parent == "ce-1-steps"]
+    assert len(on_primary) > 10
+    assert not [r.name for r in on_primary if any(str(t).startswith("i-") for t in r.inputs.get("triggers") or [])]
+
+
+def test_a_replaced_instance_reruns_only_that_nodes_steps(monkeypatch: pytest.MonkeyPatch, migrate_run: harness.Run) -> None:
+    """ce-3's instance comes back with a new id and the same address: only ce-3's steps change."""
+    from offline.mocks import AwsMocks
+
+    real = AwsMocks.new_resource
+
+    def replaced(self: AwsMocks, args: object) -> tuple[str | None, dict[str, object]]:
+        rid, state = real(self, args)  # type: ignore[arg-type]
+        return ("i-0replacement00003" if getattr(args, "name", "") == "ce-3-vm" else rid), state
+
+    monkeypatch.setattr(AwsMocks, "new_resource", replaced)
+    again = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS)
+    before, after = triggers(migrate_run), triggers(again)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed and {n.split("-steps-")[0] for n in changed} == {"ce-3"}
+    assert {"ce-3-steps-booted", "ce-3-steps-wait", "ce-3-steps-config", "ce-3-steps-cutover-setup"} <= changed
+    assert again.named("ce-3-steps-bundle").inputs["triggers"][-1] == "i-0replacement00003"
+    assert again.named("ce-3-steps-config").inputs["stdin"] == migrate_run.named("ce-3-steps-config").inputs["stdin"]
+
+
+def test_6x_brick_attachment_moves_to_a_replacement_detached_first(six_run: harness.Run) -> None:
+    attachments = six_run.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    assert [a.name for a in attachments] == ["ce-1-bricks-attach", "ce-2-bricks-attach", "ce-3-bricks-attach"]
+    assert all(a.delete_before_replace for a in attachments)
 
 
 # ---- CE 6.x ------------------------------------------------------------------------------------
