@@ -44,6 +44,9 @@ AMI_FROM_INSTANCE = "aws:ec2/amiFromInstance:AmiFromInstance"
 EFS = "aws:efs/fileSystem:FileSystem"
 INSTANCE = "aws:ec2/instance:Instance"
 INSTANCE_STATE = "aws:ec2/instanceState:InstanceState"
+#: what moves or adds an address on an instance: the adopted primary keeps its own
+ADDRESS_TYPES = ("aws:ec2/networkInterface:NetworkInterface", "aws:ec2/networkInterfaceAttachment:NetworkInterfaceAttachment",
+                 "aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation")
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 VOLUME = "aws:ebs/volume:Volume"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -733,6 +736,11 @@ def check_primary_not_managed(resources: Sequence[Resource], context: Context) -
             if named:
                 violations.append(Violation(name, resource.name, f"{resource.typ} refers to the adopted primary {named[0]}: "
                                             "it is only read (aws.ec2.get_instance), never managed, stopped or replaced"))
+        if resource.typ in ADDRESS_TYPES and ids:
+            named = sorted(i for i in ids if any(i in s for s in _identifying_strings(resource.props)))
+            if named:
+                violations.append(Violation(name, resource.name, f"{resource.typ} attaches to the adopted primary {named[0]}: "
+                                            "the primary keeps its own addresses; only the new nodes have interfaces of this stack"))
         if resource.typ == COMMAND:
             delete = resource.props.get("delete")
             if delete is UNKNOWN or (isinstance(delete, str) and delete.strip()):
@@ -781,6 +789,7 @@ POLICIES: tuple[PolicySpec, ...] = (
     PolicySpec(PRIMARY_NOT_MANAGED, "stack", "mandatory",
                "The adopted standalone primary is only read, never managed: no aws:ec2/instance or aws:ec2/instanceState may name "
                "its id (stack config primaryInstanceId, this policy's primaryInstanceId, or the backup AMI's sourceInstanceId), no "
+               "network interface, interface attachment, Elastic IP or EIP association may attach to it (it keeps its own addresses), no "
                "command:remote:Command may have a delete script, and no remote step on the primary may be deleted_with another "
                "resource. The engine passes neither deleted_with nor an import id to policies: those are checked offline only."),
     PolicySpec(IMDSV2, "resource", "mandatory",

@@ -397,6 +397,25 @@ def test_primary_as_a_managed_resource_is_refused(extra: rules.Resource) -> None
     assert violation.resource == extra.name and PRIMARY in violation.message
 
 
+@pytest.mark.parametrize("extra", [
+    rules.Resource("aws:ec2/eip:Eip", "ce-1-eip", {"domain": "vpc", "instance": PRIMARY}),
+    rules.Resource("aws:ec2/networkInterfaceAttachment:NetworkInterfaceAttachment", "ce-1-eni-attach",
+                   {"instanceId": PRIMARY, "networkInterfaceId": "eni-0123", "deviceIndex": 1}),
+    rules.Resource("aws:ec2/networkInterface:NetworkInterface", "ce-1-eni",
+                   {"subnetId": "subnet-0primary", "attachments": [{"instance": PRIMARY, "deviceIndex": 1}]}),
+])
+def test_an_address_moved_onto_the_primary_is_refused(extra: rules.Resource) -> None:
+    (violation,) = rules.check_primary_not_managed([*migrate_graph(), extra], rules.Context())
+    assert violation.resource == extra.name and PRIMARY in violation.message and "own addresses" in violation.message
+
+
+def test_the_new_nodes_own_interfaces_and_addresses_pass() -> None:
+    eni = rules.Resource("aws:ec2/networkInterface:NetworkInterface", "ce-2-eni",
+                         {"subnetId": "subnet-0aaa", "securityGroups": ["sg-0nodes"], "tags": {"Name": "ce-2-eni", "From": PRIMARY}})
+    eip = rules.Resource("aws:ec2/eip:Eip", "ce-2-eip", {"domain": "vpc", "networkInterface": "eni-0ce2"})
+    assert rules.check_primary_not_managed([*migrate_graph(), eni, eip], rules.Context()) == []
+
+
 def test_extra_tags_citing_the_primary_pass() -> None:
     # the tags setting puts extra tags on every resource; one may cite the primary without managing it
     node = rules.Resource(rules.INSTANCE, "ce-2-vm", instance(tags={"Name": "ce-2", "MigratedFrom": PRIMARY}))
