@@ -201,6 +201,8 @@ def describe_step(resource: harness.Declared) -> str:
         text += f"   < stdin: {MASK} (secret)"
     elif isinstance(stdin, str):
         text += f"   < stdin: {len(stdin)} bytes"
+    if resource.additional_secret_outputs:  # logging off: pulumi up shows neither output nor progress
+        text += "   [silent: output is secret, no progress shown]"
     return text
 
 

@@ -6,7 +6,14 @@ Owns: the command line, loading node.json, the per-phase log file, and the outpu
   (``inspect --reveal`` prints one JSON line instead, the only stdout that carries secrets);
 * failure: exit 1 and ONE stderr line per problem ``ERROR <phase>: <what> - fix: <what to change>``
   (preflight may print several); details are in ``<log-dir>/<phase>.log``;
-* usage or setup errors of the tool itself (bad arguments, not root, unreadable node.json): exit 2.
+* usage or setup errors of the tool itself (bad arguments, not root, unreadable node.json): exit 2;
+* progress: while it runs, a phase that takes more than a few seconds prints short lines on
+  stderr, each starting with ``progress <phase>: `` (what it does now, ``(n/m)`` when counted),
+  e.g. ``progress prepare: installing packages (1/6)``. They carry no secret (they pass the same
+  redactor as error texts), are also in the log, and are not part of the result: the summary (or
+  ERROR) lines above stay as they are. ``pulumi up`` shows them as the step runs, except for steps
+  whose output is secret (``setup`` in the cutover, ``inspect --reveal``): those are silent, as the
+  offline plan marks them.
 
 ``verify`` hands its options to :func:`cenode.health.main` (0 healthy, 1 not, 2 bad arguments).
 
@@ -94,10 +101,12 @@ def main(
     env: NodeEnv | None = None,
     out: Callable[[str], None] | None = None,
     err: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> int:
-    """Run one phase; ``env`` redirects system paths (tests), ``out``/``err`` receive lines."""
+    """Run one phase; ``env`` redirects system paths, ``out``/``err``/``progress`` receive lines."""
     out = out or (lambda line: print(line, flush=True))
     err = err or (lambda line: print(line, file=sys.stderr, flush=True))
+    progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     phase: str = args.phase
@@ -129,7 +138,8 @@ def main(
         except (ValueError, TypeError) as exc:  # bad JSON, unknown keys, missing fields
             err(f"ERROR {phase}: {env.config_dir}/node.json is not valid ({exc}) - fix: deploy the bundle and node.json from one program version")
             return EXIT_USAGE
-        ctx = Ctx(phase=phase, env=env, log=log, runner=Runner(log), node=node)
+        scrub = _scrubber(env.config_dir)
+        ctx = Ctx(phase=phase, env=env, log=log, runner=Runner(log), node=node, report=lambda line: progress(scrub(line)))
         lock = NodeLock(env.state_dir, phase, ctx.timeout("lock")) if entry.changes_node else None
         try:
             if lock is not None:  # one change at a time per node: a second caller waits, then fails naming the holder
@@ -142,7 +152,6 @@ def main(
                 err(line)
             return EXIT_FAILED
         except Exception as exc:  # noqa: BLE001 - one line out, the traceback into the log
-            scrub = _scrubber(env.config_dir)
             log.write(scrub(traceback.format_exc()))
             err(f"ERROR {phase}: internal error {type(exc).__name__}: {scrub(str(exc))[:200]} - fix: see {log.path}")
             return EXIT_FAILED

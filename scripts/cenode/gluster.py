@@ -1,10 +1,11 @@
 """CE 6.x's GlusterFS as the node-side phases see it: layout, glusterd.vol, the gluster CLI, state.
 
-Owns: the node's GlusterFS layout (``lines.GlusterFacts``, relocated by ``NodeEnv.gluster_base``
-in tests), rewriting the management block of ``glusterd.vol`` (docs/ce-facts.md §1.9 B.1), running ``gluster``
-bounded and in script mode, parsing ``gluster volume info`` / ``gluster peer status``, and telling
-whether ``/opt/shared/data`` is the GlusterFS mount (docs/ce-facts.md §2.2: a mount whose source names the
-volume; the TEST DOUBLE's marker file counts too, see ``STANDIN_MARKER``).
+Owns: the node's GlusterFS layout (the release line's ``lines.GlusterFacts``, or the one the
+caller's ``NodeEnv.gluster`` hands in), rewriting the management block of ``glusterd.vol``
+(docs/ce-facts.md §1.9 B.1), running ``gluster`` bounded and in script mode, reading
+``gluster --xml volume info`` / ``--xml peer status`` with ``xml.etree``, and telling whether
+``/opt/shared/data`` is the GlusterFS mount (docs/ce-facts.md §2.2: a mount whose source names the
+volume).
 
 Must not touch: anything by itself; the phases (bricks, gluster-join, setup) decide. Never mounts
 anything at the data folder (only gluster-join's caller, the secondary's setup, does, docs/ce-facts.md §1.9 B.3).
@@ -16,14 +17,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from xml.etree import ElementTree
 
 from . import lines
 from .mounts import parse_mountinfo
 from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, setting
 
-#: TEST DOUBLE only (tests/fakes/README.md): the GlusterFS stand-in has no FUSE mount; a file of
-#: this name in the data folder is its "mounted". Never present on a real node.
-STANDIN_MARKER = ".standin-gluster-volume"
 #: what glusterd.vol holds when the package did not ship one (the management block only)
 DEFAULT_GLUSTERD_VOL = (
     "volume management\n    type mgmt/glusterd\n    option working-directory /var/lib/glusterd\n    option transport-type socket\nend-volume\n"
@@ -38,7 +37,7 @@ def layout(ctx: Ctx) -> lines.GlusterFacts:
         facts = line.gluster_layout()
     except LookupError as missing:
         raise PhaseError(str(missing), f"this phase is for a 6.x {setting('ceVersion')}") from None
-    facts = facts.at(ctx.env.gluster_base) if ctx.env.gluster_base else facts
+    facts = ctx.env.gluster or facts
     if os.path.normpath(ctx.cfg.shared_dir) != facts.mount_dir:
         raise PhaseError(
             f"node.json shared_dir {ctx.cfg.shared_dir} is not CE {line.major}.x's fixed {facts.mount_dir}",
@@ -124,86 +123,88 @@ class VolumeInfo:
         return int(match.group(1)) if match else 1
 
 
+def cli_output(text: str) -> ElementTree.Element | None:
+    """The ``<cliOutput>`` document ``gluster --xml`` prints; None when ``text`` is not one."""
+    start = text.find("<")
+    if start < 0:
+        return None
+    try:
+        root = ElementTree.fromstring(text[start:])  # noqa: S314 - the local gluster CLI's own output
+    except ElementTree.ParseError:
+        return None
+    return root if root.tag == "cliOutput" else None
+
+
+def cli_error(root: ElementTree.Element) -> str:
+    """"" when the command succeeded (``opRet`` 0), else gluster's ``opErrstr``."""
+    if (root.findtext("opRet") or "0").strip() == "0":
+        return ""
+    return (root.findtext("opErrstr") or "").strip() or f"opRet {root.findtext('opRet')}, opErrno {root.findtext('opErrno')}"
+
+
 def parse_volume_info(text: str, name: str) -> VolumeInfo | None:
-    """The block of volume ``name`` in ``gluster volume info`` output, None when it is not there."""
-    found: VolumeInfo | None = None
-    for raw in text.splitlines():
-        key, sep, value = raw.strip().partition(":")
-        if not sep:
+    """Volume ``name`` in ``gluster --xml volume info`` output, None when it is not there."""
+    root = cli_output(text)
+    if root is None:
+        raise ValueError("not the XML output of gluster --xml volume info")
+    for volume in root.iter("volume"):
+        if (volume.findtext("name") or "").strip() != name:
             continue
-        value = value.strip()
-        if key == "Volume Name":
-            if found is not None:
-                break
-            if value == name:
-                found = VolumeInfo(name)
-            continue
-        if found is None:
-            continue
-        if key == "Status":
-            found.status = value
-        elif key == "Type":
-            found.type = value
-        elif key == "Number of Bricks":
-            found.count = value
-        elif re.fullmatch(r"Brick\d+", key):
-            found.bricks.append(value.split()[0] if value else value)
-    return found
+        bricks = [(brick.findtext("name") or brick.text or "").strip() for brick in volume.iter("brick")]
+        replica = int(volume.findtext("replicaCount") or "1")
+        total = int(volume.findtext("brickCount") or len(bricks))
+        return VolumeInfo(
+            name,
+            status=(volume.findtext("statusStr") or "").strip(),
+            type=(volume.findtext("typeStr") or "").strip(),
+            bricks=bricks,
+            count=f"{total // replica} x {replica} = {total}" if replica > 1 else str(total),  # as gluster prints it
+        )
+    return None
 
 
 def volume_info(ctx: Ctx, volume: str) -> VolumeInfo | None:
     """The volume as this node's glusterd knows it; None when it does not exist (or this node is in no pool)."""
-    result = gluster(ctx, "volume", "info", volume)
-    if result.ok:
-        return parse_volume_info(result.out, volume)
+    result = gluster(ctx, "--xml", "volume", "info", volume)
     if glusterd_down(result):
         raise PhaseError("glusterd is not running on this node", "run the bricks phase (it enables and starts glusterd)")
-    if re.search(r"does not exist|No volumes present", text_of(result)):
+    root = cli_output(result.out)
+    error = cli_error(root) if root is not None else result.tail() or f"exit {result.rc}, no XML"
+    if not error and root is not None:
+        return parse_volume_info(result.out, volume)
+    if re.search(r"does not exist|No volumes present", error):
         return None
-    raise PhaseError(f"gluster volume info {volume} failed: {result.tail()}", "check glusterd on this node (systemctl status glusterd)")
+    raise PhaseError(f"gluster volume info {volume} failed: {error}", "check glusterd on this node (systemctl status glusterd)")
 
 
 def parse_peer_status(text: str) -> dict[str, str]:
-    """``gluster peer status`` -> {hostname or other name: "Connected" | "Disconnected" | ...}."""
+    """``gluster --xml peer status`` -> {hostname or other name: "Connected" | "Disconnected"}."""
+    root = cli_output(text)
     peers: dict[str, str] = {}
-    names: list[str] = []
-    state = ""
-    in_other = False
-
-    def flush() -> None:
+    for peer in root.iter("peer") if root is not None else ():
+        state = "Connected" if (peer.findtext("connected") or "").strip() == "1" else "Disconnected"
+        names = [peer.findtext("hostname") or ""] + [other.text or "" for other in peer.findall("hostnames/hostname")]
         for name in names:
-            peers[name] = state
-
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("Hostname:"):
-            flush()
-            names, state, in_other = [line.partition(":")[2].strip()], "", False
-        elif line.startswith("State:"):
-            match = re.search(r"\(([^)]*)\)\s*$", line)
-            state = match.group(1) if match else line.partition(":")[2].strip()
-            in_other = False
-        elif line.startswith("Other names:"):
-            in_other = True
-        elif line.startswith(("Uuid:", "Number of Peers:")) or not line:
-            in_other = False
-        elif in_other:
-            names.append(line)
-    flush()
+            if name.strip():
+                peers[name.strip()] = state
     return peers
+
+
+def peer_status(ctx: Ctx) -> dict[str, str]:
+    """The trusted pool as this node sees it (empty when glusterd does not answer)."""
+    return parse_peer_status(gluster(ctx, "--xml", "peer", "status").out)
 
 
 # ----------------------------------------------------------------------------- mount state
 
 
 def mount_state(ctx: Ctx, facts: lines.GlusterFacts) -> tuple[bool, str]:
-    """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (docs/ce-facts.md §2.2) or the TEST DOUBLE's marker."""
+    """Is the data folder the GlusterFS mount? (mounted, how) - CE's own test (docs/ce-facts.md §2.2):
+    the mount at the data folder is GlusterFS's, or its source names the volume."""
     mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))
     entry = mounts.get(os.path.normpath(facts.mount_dir))
     if entry is not None and (facts.volume in entry[1] or entry[0].startswith("fuse.glusterfs")):
         return True, f"{entry[0]} from {entry[1]}"
-    if os.path.isfile(os.path.join(facts.mount_dir, STANDIN_MARKER)):
-        return True, "the GlusterFS stand-in's marker (TEST DOUBLE)"
     return False, ""
 
 

@@ -2,7 +2,14 @@
 
 Owns: asking what is installed (dpkg-query / rpm, no network), whether a package has an install
 candidate, refreshing indexes, installing with bounded retries on transient failures, and the
-pip-requirement check used for CE's Python pins (importlib.metadata, no ``packaging`` needed).
+pip-requirement check used for CE's Python pins (importlib.metadata).
+
+The requirement check is a small hand parser, not ``packaging``, on purpose: ``prepare`` runs it on
+a bare python3 before anything is installed (it decides what pip must install), and ``packaging``
+is not part of every OS's python3. It knows ``== != >= <= > <`` with plain release numbers and
+compares release numbers only: pre-, post- and dev-release parts are ignored (``4.7.3.post1``
+counts as ``4.7.3``, so it satisfies ``<=4.7.3``, where PEP 440 would say no), which is what CE's
+own check of these pins does. The controller side and phases after ``prepare`` use ``packaging``.
 
 Must not touch: package sources (prepare writes the Docker repo), services, SELinux.
 """

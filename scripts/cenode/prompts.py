@@ -312,8 +312,11 @@ class SetupDriver:
         limits: DriverLimits | None = None,
         env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_answer: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_answer(n)`` is told how many prompts are answered so far (never which answer)."""
         self.argv = list(argv)
+        self.on_answer = on_answer
         self.cwd = cwd
         self.table = table
         self.answers = answers
@@ -410,6 +413,8 @@ class SetupDriver:
                     self.log(f"[driver] answering '{prompt.name}': {shown}")
                     child.sendline(answer)
                     answered.append(prompt.name)
+                    if self.on_answer is not None:
+                        self.on_answer(len(answered))
                     window = ""
                     last_output = now
                     continue

@@ -1,7 +1,7 @@
 """Shared plumbing for the node-side phases: paths, logging, running commands, results, errors.
 
 Owns: ``NodeEnv`` (where system files, logs, config and state live, so tests can redirect
-them), ``PhaseLog`` (the per-phase log file), ``Runner`` (run a command bounded by a timeout,
+them), ``PhaseLog`` (the per-phase log file, through stdlib ``logging``), ``Runner`` (run a command bounded by a timeout,
 logged), ``Ctx`` (what a phase gets), ``PhaseResult`` / ``PhaseError`` (the one-line outcome),
 ``/etc/os-release`` parsing and the stack-setting names used in "fix:" hints.
 
@@ -12,6 +12,7 @@ python3 (3.8+): standard library only, nothing 3.10+.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import shlex
 import shutil
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .nodeconfig import CONFIG_DIR, LOG_DIR, STATE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .lines import ReleaseLine
+    from .lines import GlusterFacts, ReleaseLine
     from .nodeconfig import NodeConfig
 
 PROJECT = "cloud-exchange-ha"
@@ -92,7 +93,7 @@ def one_line(text: str, limit: int = 400) -> str:
 
 @dataclass
 class NodeEnv:
-    """Where a phase finds the system. Production uses the defaults; tests point them at tmp dirs.
+    """Where a phase finds the system. Production uses the defaults; a caller may hand in others.
 
     ``root`` prefixes system files (/proc, /sys, /etc, /var/lib/dpkg); the CE folder and the
     shared folder come from node.json and are used as they are.
@@ -103,8 +104,8 @@ class NodeEnv:
     log_dir: str = LOG_DIR
     state_dir: str = STATE_DIR
     require_root: bool = True
-    #: CE 6.x's fixed ``/opt/shared`` ("" = the release's); tests move the GlusterFS tree with it
-    gluster_base: str = ""
+    #: CE 6.x's GlusterFS layout; None = the release line's own (CE fixes it under /opt/shared)
+    gluster: GlusterFacts | None = None
 
     def host_path(self, path: str) -> str:
         """``/etc/fstab`` -> ``<root>/etc/fstab``."""
@@ -116,6 +117,8 @@ class NodeEnv:
 class PhaseLog:
     """Appends the details of one phase run to ``<log_dir>/<phase>.log`` (0600, dir 0700).
 
+    A stdlib ``logging`` logger of its own (not in the global registry, not propagating) with one
+    handler on that file: ``info``/``warn`` are timestamped records, ``write``/``output`` raw blocks.
     Never give it a secret: everything written here is meant to be read by an operator.
     """
 
@@ -123,17 +126,26 @@ class PhaseLog:
         os.makedirs(log_dir, mode=0o700, exist_ok=True)
         self.path = os.path.join(log_dir, f"{phase}.log")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._handle = os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+        self._handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", errors="replace"))
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        self._logger = logging.Logger(f"cenode.{phase}", logging.INFO)
+        self._logger.propagate = False
+        self._logger.addHandler(self._handler)
         self.warnings: list[str] = []
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.write(f"\n===== {stamp} {phase} (pid {os.getpid()}) =====\n")
 
     def write(self, text: str) -> None:
-        self._handle.write(text)
-        self._handle.flush()
+        """A raw block (no timestamp), e.g. a command's indented output."""
+        self._handler.acquire()
+        try:
+            self._handler.stream.write(text)
+            self._handler.flush()
+        finally:
+            self._handler.release()
 
     def info(self, message: str) -> None:
-        self.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        self._logger.info(message)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -147,7 +159,9 @@ class PhaseLog:
             self.write(_indent(_clip(shown), f"  {name}| "))
 
     def close(self) -> None:
-        self._handle.close()
+        self._logger.removeHandler(self._handler)
+        self._handler.close()
+        self._handler.stream.close()
 
 
 @dataclass
@@ -267,27 +281,58 @@ T = TypeVar("T")
 def retry(
     action: Callable[[], T],
     *,
-    attempts: int,
-    delay: float,
     should_retry: Callable[[T], bool],
     log: PhaseLog,
     what: str,
+    delay: float,
+    attempts: int | None = None,
+    budget: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_retry: Callable[[T, int], None] | None = None,
 ) -> T:
-    """Call ``action`` until ``should_retry(result)`` is false or attempts run out (bounded)."""
+    """The one retry loop of the node agent: call ``action`` until ``should_retry(result)`` is false,
+    at most ``attempts`` times and/or (``budget``) until ``budget`` seconds have passed, waiting
+    ``delay`` seconds between calls; returns the last result (the caller decides what a failure says).
+
+    ``on_retry(result, attempt)`` runs before each wait (e.g. a progress line); without it, the wait is logged.
+    """
+    if attempts is None and budget is None:
+        raise ValueError("retry needs attempts or a budget (it is always bounded)")
+    deadline = clock() + budget if budget is not None else None
     result = action()
-    for attempt in range(2, attempts + 1):
-        if not should_retry(result):
+    attempt = 1
+    while should_retry(result):
+        if attempts is not None and attempt >= attempts:
             break
-        log.info(f"{what}: attempt {attempt - 1} failed, retrying in {delay:.0f} s")
+        if deadline is not None and clock() >= deadline:
+            break
+        if on_retry is not None:
+            on_retry(result, attempt)
+        else:
+            log.info(f"{what}: attempt {attempt} failed, retrying in {delay:.0f} s")
         sleep(delay)
         result = action()
+        attempt += 1
     return result
+
+
+#: how a progress line starts: ``progress <phase>: <what> (<n>/<m>)`` (the summary line never does)
+PROGRESS_PREFIX = "progress "
+
+
+def progress_line(phase: str, what: str, step: int | None = None, of: int | None = None) -> str:
+    counted = f" ({step}/{of})" if step is not None and of is not None else ""
+    return f"{PROGRESS_PREFIX}{phase}: {one_line(what, 160)}{counted}"
 
 
 @dataclass
 class Ctx:
-    """What a phase gets: its name, paths, log, command runner and the node's settings."""
+    """What a phase gets: its name, paths, log, command runner and the node's settings.
+
+    ``report`` receives the phase's progress lines as they happen (the CLI prints them on stderr);
+    by default nobody does.
+    """
 
     phase: str
     env: NodeEnv
@@ -296,6 +341,14 @@ class Ctx:
     node: NodeConfig | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    report: Callable[[str], None] | None = None
+
+    def progress(self, what: str, step: int | None = None, of: int | None = None) -> None:
+        """Say what the phase does now (``step`` of ``of``); never pass a secret. Also logged."""
+        line = progress_line(self.phase, what, step, of)
+        self.log.info(line)
+        if self.report is not None:
+            self.report(line)
 
     @property
     def cfg(self) -> NodeConfig:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
+from scripts.cenode.gluster import VolumeInfo, parse_peer_status, parse_volume_info
 from tests.fakes.standin_ce.make_repo import make_repo
 from tests.fakes.test_standin_ce import clone, decrypt, hello, mode, read_env
 from tests.netutil import port_free
@@ -97,8 +98,25 @@ class Lab:
         return self.opt / "data"
 
     @property
-    def marker(self) -> Path:
-        return self.data / ".standin-gluster-volume"
+    def mountinfo(self) -> Path:
+        """The mount table the stand-in's "mount" writes (STANDIN_MOUNTINFO): one for all nodes, as
+        the hosts share one folder."""
+        return self.tmp / "mountinfo"
+
+    def mounted_source(self) -> str:
+        """The source of the mount at the data folder in the table ("" = not mounted)."""
+        found = ""
+        for line in self.mountinfo.read_text().splitlines() if self.mountinfo.exists() else []:
+            left, _, right = line.partition(" - ")
+            if left.split()[4:5] == [str(self.data)]:
+                found = right.split()[1]
+        return found
+
+    def unmount(self) -> str:
+        """Drop the data folder's mount from the table; returns the table before."""
+        before = self.mountinfo.read_text() if self.mountinfo.exists() else ""
+        self.mountinfo.write_text("".join(line for line in before.splitlines(keepends=True) if f" {self.data} " not in line))
+        return before
 
     @property
     def brick(self) -> str:
@@ -118,6 +136,7 @@ class Lab:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONPATH"] = self.pins
         env.update(STANDIN_OPT_SHARED=str(self.opt), STANDIN_SYSTEMD_DIR=str(root / "systemd"), STANDIN_GLUSTER_LOCAL=str(root / "glusterd"))
+        env.update(STANDIN_MOUNTINFO=str(self.mountinfo))
         node = Node(root, ce, ip, env)
         self.nodes.append(node)
         return node
@@ -254,7 +273,7 @@ def test_primary_setup_from_config_writes_the_files_and_blanks_the_secrets(lab: 
     # GlusterFS: 1-brick volume on this node, started, "mounted" (docs/ce-facts.md §1.8, §2.2)
     info = volume_info(node)
     assert "Status: Started" in info and "Number of Bricks: 1\n" in info and f"Brick1: {node.ip}:{lab.brick}" in info
-    assert lab.marker.read_text().strip() == VOLUME
+    assert lab.mounted_source() == f"{node.ip}:/{VOLUME}"
     assert "option transport.socket.listen-port 24007" in (node.gluster_local / "glusterd.vol").read_text()
 
     # env files: shared full, local reduced (docs/ce-facts.md §1.8), HA_ENABLED=True (docs/ce-facts.md §C8)
@@ -332,7 +351,7 @@ def test_missing_config_gives_defaults_and_printed_random_secrets(lab: Lab) -> N
     assert mode(node.ce / ".env.keys") == 0o400
     assert decrypt(local, keys["MAINTENANCE_PASSWORD"]) == f"'{password.group(1)}'"
     assert decrypt(local, keys["JWT_SECRET"]) == jwt.group(1)
-    assert not lab.marker.exists() and not (lab.data / ".standin-gluster").exists()
+    assert lab.mounted_source() == "" and not (lab.data / ".standin-gluster").exists()
     assert sorted(p.name for p in (node.ce / "data" / "ce_env_backups").iterdir()) == [".env.backup", ".env.key.backup"]
 
 
@@ -362,10 +381,10 @@ def test_secondary_role_decision_and_gluster_join(lab: Lab) -> None:
     node = lab.node(1)
     write_config(node, ha_config(node, primary=False, secrets=False) + f"HA_NFS_DATA_DIRECTORY={lab.data}\n")
 
-    lab.marker.rename(lab.tmp / "marker")  # the shared mount is "down"
+    mounted = lab.unmount()  # the shared mount is down
     down = run(node, "setup", "--ignore-failures")
     assert down.returncode == 1 and "is not mounted" in down.stdout
-    (lab.tmp / "marker").rename(lab.marker)
+    lab.mountinfo.write_text(mounted)
 
     join_gluster(lab, primary, node, replica=2)
     before = volume_info(primary)
@@ -400,14 +419,14 @@ def test_rerun_on_primary_with_the_mount_down_recreates_the_volume(lab: Lab) -> 
     assert mounted.returncode == 0 and "already mounted" in mounted.stdout
     assert gluster_state(lab)["volumes"][VOLUME] == old
 
-    lab.marker.unlink()
+    lab.unmount()
     rerun = run(primary, "setup", "--ignore-failures")
     assert rerun.returncode == 0, rerun.stdout
     assert f"Volume {VOLUME} exists but is not mounted" in rerun.stdout
     new = gluster_state(lab)["volumes"][VOLUME]
     assert new["id"] != old["id"] and new["bricks"] == [f"{primary.ip}:{lab.brick}"] and new["full_heals"] == 0
     assert "Number of Bricks: 1\n" in volume_info(primary)
-    assert lab.marker.is_file()
+    assert lab.mounted_source() == f"{primary.ip}:/{VOLUME}"
     assert (lab.data / "config" / ".env").is_file()  # the folder's content survives (CE moves it aside and back)
 
 
@@ -417,10 +436,10 @@ def test_start_requires_the_mount_and_the_cevenv(lab: Lab) -> None:
     node = setup_primary(lab)
     pidfile = node.ce / "data" / "standin" / "fake_mongod.pid"
 
-    lab.marker.rename(lab.tmp / "marker")
+    mounted = lab.unmount()
     unmounted = run(node, "start")
     assert unmounted.returncode == 1 and "is not mounted" in unmounted.stdout and not pidfile.exists()
-    (lab.tmp / "marker").rename(lab.marker)
+    lab.mountinfo.write_text(mounted)
 
     shutil.move(node.ce / ".cevenv", lab.tmp / "cevenv")
     for script in ("start", "stop", "replica_set"):
@@ -489,6 +508,12 @@ def test_gluster_shim_pool_volume_add_brick_heal_and_mount(lab: Lab, shim_bin: P
     status = run(one, "gluster", "peer", "status").stdout
     assert "Number of Peers: 1" in status and f"Hostname: {two.ip}" in status and "State: Peer in Cluster (Connected)" in status
     assert f"Hostname: {one.ip}" in run(two, "gluster", "peer", "status").stdout
+    # --xml as GlusterFS prints it: what the node agent reads (scripts/cenode/gluster.py)
+    assert parse_peer_status(run(one, "gluster", "--mode=script", "--xml", "peer", "status").stdout) == {two.ip: "Connected"}
+    xml = run(one, "gluster", "--mode=script", "--xml", "volume", "info", VOLUME).stdout
+    assert parse_volume_info(xml, VOLUME) == VolumeInfo(VOLUME, "Started", "Distribute", [f"{one.ip}:{lab.brick}"], "1")
+    missing = run(one, "gluster", "--mode=script", "--xml", "volume", "info", "Nope")
+    assert missing.returncode == 1 and "<opErrstr>Volume Nope does not exist</opErrstr>" in missing.stdout
 
     declined = run(one, "gluster", "volume", "add-brick", VOLUME, "replica", "2", brick2, "force", stdin="n\n")
     assert declined.returncode == 1 and "split-brain" in declined.stdout
@@ -503,9 +528,9 @@ def test_gluster_shim_pool_volume_add_brick_heal_and_mount(lab: Lab, shim_bin: P
     assert gluster_state(lab)["volumes"][VOLUME]["full_heals"] == 1
 
     elsewhere = run(two, "glusterfs", f"--volfile-server={two.ip}", f"--volfile-id={VOLUME}", str(lab.tmp))
-    assert elsewhere.returncode == 1 and not lab.marker.exists()
+    assert elsewhere.returncode == 1 and lab.mounted_source() == ""
     mounted = run(two, "glusterfs", f"--volfile-server={two.ip}", f"--volfile-id={VOLUME}", str(lab.data))
-    assert mounted.returncode == 0 and lab.marker.read_text() == f"{VOLUME}\n"
+    assert mounted.returncode == 0 and lab.mounted_source() == f"{two.ip}:/{VOLUME}"
 
     _kill_by_pidfile(two.gluster_local / "standin-glusterd.pid", b"glusterd")
     for _ in range(50):
@@ -516,7 +541,7 @@ def test_gluster_shim_pool_volume_add_brick_heal_and_mount(lab: Lab, shim_bin: P
 
     assert run(one, "gluster", "--mode=script", "volume", "delete", VOLUME).returncode == 1  # started
     assert run(one, "gluster", "--mode=script", "volume", "stop", VOLUME).returncode == 0
-    assert not lab.marker.exists()  # a stopped volume loses its mounts
+    assert lab.mounted_source() == ""  # a stopped volume loses its mounts
     assert run(one, "gluster", "--mode=script", "volume", "delete", VOLUME).returncode == 0
     gone = run(one, "gluster", "volume", "info", VOLUME)
     assert gone.returncode == 1 and f"Volume {VOLUME} does not exist" in gone.stderr
@@ -576,4 +601,4 @@ def test_standalone_install_v610_and_conversion_to_ha(lab: Lab) -> None:
     assert decrypt(ha_local, shared_keys["JWT_SECRET"]) == JWT
     assert decrypt(ha_local, shared_keys["MONGO_INITDB_ROOT_PASSWORD"]) == PASSWORD
     assert mode(lab.data / "config" / ".env.keys") == 0o444
-    assert lab.marker.is_file() and "Status: Started" in volume_info(node)
+    assert lab.mounted_source() == f"{node.ip}:/{VOLUME}" and "Status: Started" in volume_info(node)

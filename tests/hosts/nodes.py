@@ -31,7 +31,7 @@ for _p in (REPO, REPO / "tests" / "fakes"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from lab import Host, Lab  # noqa: E402
+from lab import Host, Lab, LabConfig  # noqa: E402
 
 from components import bundle as node_bundle  # noqa: E402
 from components.provisioning import (  # noqa: E402
@@ -104,6 +104,17 @@ class PhaseRun:
         match = re.match(rf"^{re.escape(name)}: (ok|changed|unchanged)\b", self.out)
         return match.group(1) if match else ""
 
+    @property
+    def progress(self) -> list[str]:
+        """The progress lines on stderr (``progress <phase>: ...``, scripts/cenode/__main__.py)."""
+        marker = f"progress {self.phase.split()[0]}: "
+        return [line for line in self.err.splitlines() if line.startswith(marker)]
+
+    @property
+    def problems(self) -> str:
+        """stderr without the progress lines: what the contract allows only on failure."""
+        return "".join(line + "\n" for line in self.err.splitlines() if line not in self.progress)
+
     def __str__(self) -> str:
         return f"{self.host} {self.phase}: rc={self.rc} ({self.seconds:.1f} s)\nstdout: {self.out.strip()}\nstderr: {self.err.strip()}"
 
@@ -146,8 +157,8 @@ def run_phase(host: Host, phase: str) -> PhaseRun:
 
 
 def must(run: PhaseRun, *statuses: str) -> PhaseRun:
-    """The run succeeded with one line on stdout, nothing on stderr, and (if given) that status."""
-    ok = run.rc == 0 and len(run.out.splitlines()) == 1 and (not statuses or run.status in statuses)
+    """The run succeeded with one line on stdout, only progress lines on stderr, and (if given) that status."""
+    ok = run.rc == 0 and len(run.out.splitlines()) == 1 and run.problems == "" and (not statuses or run.status in statuses)
     if not ok:
         raise AssertionError(f"expected {'|'.join(statuses) or 'success'}:\n{run}")
     return run
@@ -415,6 +426,16 @@ def set_link(host: Host, up: bool) -> None:
 
 #: where the 6.x stand-in's checkout is unpacked to install its GlusterFS stand-in (TEST-ONLY)
 STANDIN_DIR = "/opt/standin-ce6"
+#: TEST-ONLY: the GlusterFS stand-in's volume: the lab's shared folder, a tmpfs whose source names
+#: CE's volume; the stand-in's "mount" binds it at /opt/shared/data, so each host's mount table
+#: shows what a real GlusterFS mount shows there (a source naming CloudExchange)
+STANDIN_VOLUME_DIR = "/srv/standin-gluster-volume"
+STANDIN_VOLUME_SOURCE = "standin-glusterfs:/CloudExchange"
+
+
+def ce6_lab_config() -> LabConfig:
+    """A lab for 6.x: its shared folder is the GlusterFS stand-in's volume (see STANDIN_VOLUME_DIR)."""
+    return LabConfig(shared_mount=STANDIN_VOLUME_DIR, shared_source=STANDIN_VOLUME_SOURCE)
 
 
 def standin_tree(bare: Path, tag: str = "v6.1.0") -> bytes:
@@ -427,7 +448,7 @@ def install_gluster_standin(host: Host, tree: bytes) -> None:
     host.put(tree, "standin-ce6.tar")
     script = (
         f"set -e; sudo rm -rf {STANDIN_DIR}; sudo mkdir -p {STANDIN_DIR}; sudo tar -xf standin-ce6.tar -C {STANDIN_DIR}; rm standin-ce6.tar; "
-        f"cd {STANDIN_DIR} && sudo python3 ./standin-install-gluster"
+        f"cd {STANDIN_DIR} && sudo python3 ./standin-install-gluster --volume-dir {STANDIN_VOLUME_DIR}"
     )
     rc, out, err = host.run(script, timeout=120)
     assert rc == 0, f"{host.name}: standin-install-gluster: {out}{err}"

@@ -22,7 +22,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from lab import Host, Lab, LabConfig  # noqa: E402
-from nodes import install_gluster_standin, standin_tree  # noqa: E402
+from nodes import ce6_lab_config, install_gluster_standin, standin_tree  # noqa: E402
 
 from offline import harness  # noqa: E402
 from offline.mocks import AwsWorld  # noqa: E402
@@ -119,11 +119,12 @@ def without_block_devices(result: harness.Run) -> None:
 def start_flow(mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
     """A fresh 3-host lab with the stand-in CE published (and a standalone on host 1 for migrate).
 
-    6.x: the hosts' shared folder sits at /opt/shared/data (standing in for the GlusterFS mount)
-    and each host gets the stand-in's GlusterFS shims (TEST-ONLY; real nodes install GlusterFS).
+    6.x: the hosts' shared folder is the GlusterFS stand-in's volume (nodes.ce6_lab_config), which
+    its "mount" binds at /opt/shared/data, and each host gets the stand-in's GlusterFS shims
+    (TEST-ONLY; real nodes install GlusterFS).
     """
     six = version.lstrip("v").startswith("6.")
-    lab = Lab(LabConfig(shared_mount="/opt/shared/data") if six else LabConfig()).start()
+    lab = Lab(ce6_lab_config() if six else LabConfig()).start()
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f"ce-ha-replay-{mode}-"))
         repo = make_repo(workdir / "repo")

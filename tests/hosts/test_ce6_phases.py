@@ -1,7 +1,7 @@
 """The CE 6.x node phases on booted hosts: a whole greenfield through ``ce-node``, ending in ``verify`` healthy.
 
-A lab of its own (``LabConfig(shared_mount="/opt/shared/data")``: three new Debian 12 hosts whose
-shared folder sits where CE 6.x's GlusterFS mount would be). The bundle, node.json and
+A lab of its own (``nodes.ce6_lab_config()``: three new Debian 12 hosts sharing one folder, a tmpfs
+named ``standin-glusterfs:/CloudExchange``, that plays the GlusterFS volume). The bundle, node.json and
 secrets.json go on exactly as the Pulumi program ships them (tests/hosts/nodes.py), every phase
 runs with the program's command string over SSH without a PTY.
 
@@ -11,7 +11,8 @@ What this fixture does that the program never does (test set-up, documented here
   clone checks out) is unpacked to /opt/standin-ce6 and its TEST-ONLY ``standin-install-gluster``
   run (gluster, glusterd, glusterfs, mount.glusterfs, glusterd.service). prepare then finds
   ``gluster --version``/``glusterfs --version`` working and installs no GlusterFS package; its
-  "mounted" is the marker file ``/opt/shared/data/.standin-gluster-volume`` (shared by all hosts);
+  "mount" is a real bind of the shared folder at /opt/shared/data, so the host's mount table shows
+  a source naming CloudExchange there, as a real GlusterFS mount does;
 * the stand-in's own mongod needs ``mockupdb`` (CE's images would bring mongod): its wheel is
   unpacked without dependencies, as tests/hosts/replay_support.py does.
 
@@ -23,7 +24,7 @@ Flow (README order for 6.x): wait, preflight, prepare, bricks, fetch-ce, certs o
 parallel; the cutover: stop primary, setup primary, per secondary ``gluster-join --member N`` on
 the primary then setup on N; start primary, start each secondary; verify. Then: every phase again
 changes nothing, gluster-join again is "unchanged", setup on the primary is refused while the
-volume's mount is gone (the marker removed), and no secret is in any log.
+volume's mount is gone (unmounted), and no secret is in any log.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 import nodes
 import pytest
 from conftest import _unavailable
-from lab import Host, Lab, LabConfig, missing_prerequisites
+from lab import Host, Lab, missing_prerequisites
 from nodes import LOG_DIR, PhaseRun, Secrets, install_gluster_standin, must, run_phase, standin_tree
 
 from tests.fakes.standin_ce.make_repo import make_repo
@@ -46,7 +47,6 @@ from tests.fakes.standin_ce.make_repo import make_repo
 pytestmark = pytest.mark.hosts
 
 DATA = "/opt/shared/data"
-MARKER = f"{DATA}/.standin-gluster-volume"
 TAG = "v6.1.0"
 PREPARATION = ("wait", "preflight", "prepare", "bricks", "fetch-ce", "certs")
 
@@ -92,7 +92,7 @@ def ce6() -> Iterator[Ce6]:
     why = missing_prerequisites()
     if why:
         _unavailable("; ".join(why))  # skipped, except in CI (CI=true): failed
-    lab = Lab(LabConfig(shared_mount=DATA)).start()
+    lab = Lab(nodes.ce6_lab_config()).start()
     try:
         work = Path(tempfile.mkdtemp(prefix="ce-ha-ce6-"))
         bare = Path(make_repo(work))
@@ -185,15 +185,15 @@ def test_every_phase_again_changes_nothing(done: Done) -> None:
 
 def test_setup_on_the_primary_is_refused_while_the_volume_is_not_mounted(done: Done) -> None:
     flow = done.flow
-    assert flow.primary.run(f"sudo mv {MARKER} {MARKER}.away")[0] == 0
+    assert flow.primary.run(f"sudo umount -l {DATA}")[0] == 0
     try:
         refused = flow.run(flow.primary, "setup")
         forced = flow.run(flow.primary, "setup --force")
     finally:
-        assert flow.primary.run(f"sudo mv {MARKER}.away {MARKER}")[0] == 0
+        assert flow.primary.run(f"sudo mount -t glusterfs {flow.primary.ip}:/CloudExchange {DATA}")[0] == 0
     for run in (refused, forced):
         assert run.rc == 1 and run.out == "", run
-        (line,) = run.err.strip().splitlines()
+        (line,) = run.problems.strip().splitlines()
         assert line.startswith("ERROR setup: volume CloudExchange exists") and "delete and recreate" in line and "fix: mount it first" in line
     rc, out, _ = flow.primary.run("sudo gluster volume info CloudExchange")
     assert "Number of Bricks: 1 x 3 = 3" in out  # CE's setup never ran: the volume is intact

@@ -161,7 +161,7 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
     assert len(first) == len(nodes.PREPARATION) + 2 * (len(nodes.PREPARATION) - len(nodes.PRIMARY_ONLY))
     for run in first:
         must(run)
-        assert run.err == "", run  # success = one stdout line, nothing on stderr
+        assert run.problems == "", run  # success = one stdout line, on stderr only progress lines
     statuses = {(r.host, r.phase): r.status for r in first}
     for host in flow.cluster:
         for phase in ("prepare", "mount", "fetch-ce"):
@@ -169,6 +169,10 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
         assert statuses[(host.name, "wait")] == statuses[(host.name, "preflight")] == "ok"
     assert statuses[("ce-1", "inspect --check")] == "ok"
     assert statuses[("ce-1", "backup")] == statuses[("ce-1", "certs")] == "changed"
+    for run in flow.of(FIRST, "prepare"):  # the long phase says what it does as it goes, counted
+        assert run.progress[0] == "progress prepare: installing packages and the container engine (1/5)", run
+        assert run.progress[-1] == "progress prepare: SELinux (5/5)", run
+    assert all(not r.progress for r in flow.of(FIRST, "inspect --check"))  # quick: silent
     assert "match the stack" in flow.of(FIRST, "inspect --check")[0].out
     v512 = nodes.git("rev-parse", "v5.1.2^{commit}", cwd=standin.bare).strip()
     for host in flow.cluster:
@@ -206,7 +210,7 @@ def test_a_second_preparation_changes_nothing(prepared: Prepared) -> None:
     assert len(second) == len(flow.of(FIRST)) - 1  # all but backup
     for run in second:
         must(run, "ok", "unchanged")
-        assert run.err == "", run
+        assert run.problems == "", run
     for phase in ("prepare", "mount", "fetch-ce", "certs"):
         assert {r.status for r in flow.of(SECOND, phase)} == {"unchanged"}, phase
     for host, before, after in zip(flow.cluster, prepared.before_second, prepared.after_second, strict=True):
@@ -222,7 +226,7 @@ def test_cutover_ends_in_one_primary_and_two_secondaries(cut_over: Flow) -> None
     first = flow.of(FIRST, "stop") + flow.of(FIRST, "setup") + flow.of(FIRST, "start")
     for run in first:
         must(run, "changed")
-        assert run.err == ""
+        assert run.problems == ""
     assert "mongod" in flow.of(FIRST, "stop")[0].out  # the standalone's mongod was running and is stopped
     assert flow.of("stop again")[0].status == "unchanged"
     assert [r.host for r in flow.of(FIRST, "setup")] == ["ce-1", "ce-2", "ce-3"]  # primary first, one at a time
@@ -306,7 +310,7 @@ class FaultHost:
 
 def failed_with(run: PhaseRun, *needles: str) -> list[str]:
     """The run failed the contract way: exit 1, nothing on stdout, ERROR lines naming a fix."""
-    lines = run.err.strip().splitlines()
+    lines = run.problems.strip().splitlines()
     assert run.rc == 1 and run.out == "" and lines, run
     name = run.phase.split()[0]
     assert all(ln.startswith(f"ERROR {name}: ") and " - fix: " in ln for ln in lines), run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the repo has no install step: make ``scripts.cenode`` importable
     sys.path.insert(0, str(REPO))
 
+from scripts.cenode import lines  # noqa: E402
 from scripts.cenode.nodeconfig import NodeConfig  # noqa: E402
 from scripts.cenode.system import CommandResult, Ctx, NodeEnv, PhaseLog, Runner  # noqa: E402
 
@@ -76,6 +78,12 @@ def node_env(tmp_path: Path) -> NodeEnv:
         state_dir=str(tmp_path / "state"),
         require_root=False,
     )
+
+
+def gluster_layout_at(base_dir: str) -> lines.GlusterFacts:
+    """CE 6.x's GlusterFS layout moved under ``base_dir`` (CE fixes /opt/shared; tests hand this in as NodeEnv.gluster)."""
+    assert lines.CE6.gluster is not None
+    return dataclasses.replace(lines.CE6.gluster, base_dir=base_dir.rstrip("/") or "/")
 
 
 def make_node(tmp_path: Path, **over: Any) -> NodeConfig:

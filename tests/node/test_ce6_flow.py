@@ -1,8 +1,8 @@
 """The CE 6.x node phases end to end against the 6.x stand-in (tests/fakes/standin_ce, tag v6.1.0), through the CLI.
 
 Three nodes on loopback (127.0.0.51-53) in temporary folders, using the stand-in's TEST-ONLY hooks
-(tests/fakes/README.md): one ``STANDIN_OPT_SHARED`` for all nodes (= ``NodeEnv.gluster_base``, CE's
-/opt/shared), per node ``STANDIN_GLUSTER_LOCAL`` (its glusterd.vol with a bind-address, at the
+(tests/fakes/README.md): one ``STANDIN_OPT_SHARED`` for all nodes (the base of the layout each
+node's ``NodeEnv.gluster`` gets, CE's /opt/shared), per node ``STANDIN_GLUSTER_LOCAL`` (its glusterd.vol with a bind-address, at the
 node's redirected /etc/glusterfs) and ``STANDIN_SYSTEMD_DIR``. The GlusterFS stand-in is installed
 into a temporary bin folder together with a ``mount`` that hands ``-t glusterfs`` to its
 ``mount.glusterfs``. Fake glusterds listen on :24007, fake mongods on :27017, the UI on :9443.
@@ -35,7 +35,7 @@ from scripts.cenode.phases import preflight, setup_ce6
 from scripts.cenode.system import NodeEnv, Runner
 from tests.netutil import port_free
 
-from .conftest import FAKES
+from .conftest import FAKES, gluster_layout_at
 from .test_preflight import cpuinfo
 from .test_system import UBUNTU_2204
 
@@ -72,7 +72,11 @@ class Node:
 
     @property
     def hooks(self) -> dict[str, str]:
-        return {"STANDIN_GLUSTER_LOCAL": str(self.glusterd_local), "STANDIN_SYSTEMD_DIR": str(self.base / "systemd")}
+        return {
+            "STANDIN_GLUSTER_LOCAL": str(self.glusterd_local),
+            "STANDIN_SYSTEMD_DIR": str(self.base / "systemd"),
+            "STANDIN_MOUNTINFO": str(self.base / "root" / "proc" / "self" / "mountinfo"),
+        }
 
 
 @dataclass
@@ -91,8 +95,19 @@ class Lab:
         return self.opt / "data"
 
     @property
-    def marker(self) -> Path:
-        return self.data / ".standin-gluster-volume"
+    def mountinfo(self) -> Path:
+        """The mount table every node's redirected /proc/self/mountinfo links to (the stand-in's
+        "mount" is a line in it): one for all nodes, as the hosts share one folder."""
+        return self.tmp / "mountinfo"
+
+    def volume_mounted(self) -> bool:
+        return ":/CloudExchange " in self.mountinfo.read_text()
+
+    def unmount(self) -> str:
+        """Drop the volume's mount from the table; returns the table before."""
+        before = self.mountinfo.read_text()
+        self.mountinfo.write_text("".join(line for line in before.splitlines(keepends=True) if ":/CloudExchange " not in line))
+        return before
 
     def node(self, index: int, migrate: bool = False) -> Node:
         base = self.tmp / f"node{index + 1}"
@@ -103,13 +118,15 @@ class Lab:
         (root / "etc" / "os-release").write_text(UBUNTU_2204)
         (root / "proc" / "cpuinfo").write_text(cpuinfo(8))
         (root / "proc" / "meminfo").write_text(f"MemTotal: {16 * 1024 * 1024} kB\n")
-        (root / "proc" / "self" / "mountinfo").write_text("22 1 8:1 / / rw - ext4 /dev/root rw\n")
+        if not self.mountinfo.exists():
+            self.mountinfo.write_text("22 1 8:1 / / rw - ext4 /dev/root rw\n")
+        (root / "proc" / "self" / "mountinfo").symlink_to(self.mountinfo)
         vol = root / "etc" / "glusterfs" / "glusterd.vol"
         if not vol.exists():
             vol.write_text(f"volume management\n    type mgmt/glusterd\n    option transport.socket.bind-address {IPS[index]}\nend-volume\n")
         env = NodeEnv(
             root=str(root), config_dir=str(base / "etc-ce"), log_dir=str(base / "log"), state_dir=str(base / "state"),
-            require_root=False, gluster_base=str(self.opt),
+            require_root=False, gluster=gluster_layout_at(str(self.opt)),
         )  # fmt: skip
         node = Node(index, base, env)
         self.write_node(node, migrate=migrate)
@@ -206,7 +223,7 @@ def lab(tmp_path: Path, pins_dir: str, standin_repo: str, monkeypatch: pytest.Mo
     monkeypatch.setenv("STANDIN_OPT_SHARED", str(tmp_path / "opt"))
 
     def child_env() -> dict[str, str]:
-        keep = ("PATH", "PYTHONPATH", "STANDIN_OPT_SHARED", "STANDIN_GLUSTER_LOCAL", "STANDIN_SYSTEMD_DIR")
+        keep = ("PATH", "PYTHONPATH", "STANDIN_OPT_SHARED", "STANDIN_GLUSTER_LOCAL", "STANDIN_SYSTEMD_DIR", "STANDIN_MOUNTINFO")
         return {**{k: os.environ[k] for k in keep if k in os.environ}, "HOME": str(tmp_path)}
 
     monkeypatch.setattr(setup_ce6, "child_env", child_env)
@@ -286,11 +303,11 @@ def test_greenfield_flow_on_the_6x_standin(lab: Lab, capsys: pytest.CaptureFixtu
     assert lab.state()["volumes"]["CloudExchange"]["full_heals"] == 2
 
     # the primary refuses while the volume exists but is not mounted (docs/ce-facts.md §9.12)
-    lab.marker.rename(lab.tmp / "marker")
+    mounted = lab.unmount()
     refused = lab.phase(primary, "setup", ok=1)
     assert "CloudExchange exists" in refused and "delete and recreate" in refused and "fix: mount it first" in refused
     assert lab.phase(primary, "setup", "--force", ok=1) == refused
-    (lab.tmp / "marker").rename(lab.marker)
+    lab.mountinfo.write_text(mounted)
     assert len(lab.state()["volumes"]["CloudExchange"]["bricks"]) == 3  # type: ignore[arg-type]
 
     bad = lab.phase(primary, "gluster-join", "--member", "1", ok=1)
@@ -307,9 +324,9 @@ def test_secondary_mounts_the_volume_itself_and_start_reports_ce(lab: Lab) -> No
     primary, second = nodes
     lab.phase(primary, "setup")
     lab.phase(primary, "gluster-join", "--member", "2")
-    lab.marker.unlink()  # the volume is not mounted on this node (shared marker: nowhere)
+    lab.unmount()  # the volume is not mounted on this node (one shared table: nowhere)
     line = lab.phase(second, "setup")
-    assert f"mounted CloudExchange at {lab.data}" in line and lab.marker.is_file()
+    assert f"mounted CloudExchange at {lab.data}" in line and lab.volume_mounted()
 
     # start on a node without CE's .cevenv: CE's own message reaches the error line
     os.rename(primary.ce / ".cevenv", lab.tmp / "cevenv")

@@ -18,7 +18,7 @@ from scripts.cenode.findings import PreflightFailed
 from scripts.cenode.phases import bricks, gluster_join, preflight, prepare
 from scripts.cenode.system import CommandResult, Ctx, PhaseError
 
-from .conftest import FakeRunner
+from .conftest import FakeRunner, gluster_layout_at
 from .test_preflight import cpuinfo
 from .test_system import DEBIAN_12, UBUNTU_2204
 
@@ -39,7 +39,7 @@ def test_gluster_facts_come_from_the_port_table() -> None:
     assert facts.mount_dir == lines.CE6.default_shared_dir == "/opt/shared/data"
     assert facts.config_dir == "/opt/shared/data/config"
     assert any(p.from_port == lines.CE6.management_port == 8000 for p in lines.CE6.cluster_ports)
-    assert facts.at("/tmp/x/").brick_dir == "/tmp/x/gluster/bricks/1/brick"
+    assert gluster_layout_at("/tmp/x/").brick_dir == "/tmp/x/gluster/bricks/1/brick"
     assert lines.CE6.python_min == (3, 11, 0) and lines.CE6.needs_avx
 
 
@@ -79,36 +79,75 @@ def test_glusterd_vol_gets_ces_ports_in_the_management_block() -> None:
 
 # ----------------------------------------------------------------------------- gluster output
 
-INFO_1 = """
-Volume Name: CloudExchange
-Type: Distribute
-Volume ID: 1b2c
-Status: Started
-Snapshot Count: 0
-Number of Bricks: 1
-Transport-type: tcp
-Bricks:
-Brick1: 10.0.1.10:/opt/shared/gluster/bricks/1/brick
-Options Reconfigured:
-nfs.disable: on
-"""
-INFO_3 = (
-    INFO_1.replace("Distribute", "Replicate")
-    .replace("Number of Bricks: 1", "Number of Bricks: 1 x 3 = 3")
-    .replace("Options", "Brick2: 10.0.2.10:/opt/shared/gluster/bricks/1/brick\nBrick3: 10.0.3.10:/opt/shared/gluster/bricks/1/brick\nOptions")
-)
-PEERS = """Number of Peers: 2
+BRICK = "/opt/shared/gluster/bricks/1/brick"
 
-Hostname: 10.0.2.10
-Uuid: aaa
-State: Peer in Cluster (Connected)
-Other names:
-ip-10-0-2-10
 
-Hostname: 10.0.3.10
-Uuid: bbb
-State: Peer in Cluster (Disconnected)
+def cli_output(body: str, op_ret: int = 0, errno: int = 0, errstr: str = "") -> str:
+    """GlusterFS's ``--xml`` envelope around ``body``."""
+    error = f"<opErrstr>{errstr}</opErrstr>" if errstr else "<opErrstr/>"
+    head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<cliOutput>\n'
+    return f"{head}  <opRet>{op_ret}</opRet>\n  <opErrno>{errno}</opErrno>\n  {error}\n{body}</cliOutput>\n"
+
+
+def brick_xml(ip: str) -> str:
+    return f'<brick uuid="u-{ip}">{ip}:{BRICK}<name>{ip}:{BRICK}</name><hostUuid>u-{ip}</hostUuid><isArbiter>0</isArbiter></brick>'
+
+
+def volume_xml(ips: list[str], type_str: str) -> str:
+    """``gluster --xml volume info CloudExchange`` as GlusterFS 11 prints it (element names and nesting)."""
+    bricks = "\n".join(f"          {brick_xml(ip)}" for ip in ips)
+    return cli_output(f"""  <volInfo>
+    <volumes>
+      <volume>
+        <name>CloudExchange</name>
+        <id>1b2c</id>
+        <status>1</status>
+        <statusStr>Started</statusStr>
+        <snapshotCount>0</snapshotCount>
+        <brickCount>{len(ips)}</brickCount>
+        <distCount>1</distCount>
+        <replicaCount>{len(ips)}</replicaCount>
+        <type>{2 if len(ips) > 1 else 0}</type>
+        <typeStr>{type_str}</typeStr>
+        <transport>0</transport>
+        <bricks>
+{bricks}
+        </bricks>
+        <optCount>1</optCount>
+        <options>
+          <option>
+            <name>nfs.disable</name>
+            <value>on</value>
+          </option>
+        </options>
+      </volume>
+      <count>1</count>
+    </volumes>
+  </volInfo>
+""")
+
+
+def peer_xml(uuid: str, names: list[str], connected: int) -> str:
+    others = "".join(f"\n        <hostname>{name}</hostname>" for name in names)
+    return f"""    <peer>
+      <uuid>{uuid}</uuid>
+      <hostname>{names[0]}</hostname>
+      <hostnames>{others}
+      </hostnames>
+      <connected>{connected}</connected>
+      <state>3</state>
+      <stateStr>Peer in Cluster</stateStr>
+    </peer>
 """
+
+
+INFO_1 = volume_xml(["10.0.1.10"], "Distribute")
+INFO_3 = volume_xml(["10.0.1.10", "10.0.2.10", "10.0.3.10"], "Replicate")
+#: ``gluster --xml volume info CloudExchange`` when there is no such volume
+NO_VOLUME = cli_output("", op_ret=-1, errno=30806, errstr="Volume CloudExchange does not exist")
+#: ``gluster --xml peer status``: one peer Connected (two names), one Disconnected
+PEERS = cli_output("  <peerStatus>\n" + peer_xml("aaa", ["10.0.2.10", "ip-10-0-2-10"], 1) + peer_xml("bbb", ["10.0.3.10"], 0) + "  </peerStatus>\n")
+NO_PEERS = cli_output("  <peerStatus/>\n")
 
 
 def test_volume_info_and_peer_status_parsing() -> None:
@@ -119,7 +158,8 @@ def test_volume_info_and_peer_status_parsing() -> None:
     assert three is not None and three.replica == 3 and len(three.bricks) == 3 and three.type == "Replicate"
     assert gluster.parse_volume_info(INFO_1, "Other") is None
     assert gluster.parse_peer_status(PEERS) == {"10.0.2.10": "Connected", "ip-10-0-2-10": "Connected", "10.0.3.10": "Disconnected"}
-    assert gluster.parse_peer_status("Number of Peers: 0\n") == {}
+    assert gluster.parse_peer_status(NO_PEERS) == {}
+    assert three.count == "1 x 3 = 3" and gluster.parse_volume_info(NO_VOLUME, "CloudExchange") is None
 
 
 # ----------------------------------------------------------------------------- cloudexchange.config
@@ -181,7 +221,7 @@ def test_tighten_keeps_the_containers_group(tmp_path: Path) -> None:
 
 def six(make_ctx: MakeCtx, tmp_path: Path, phase: str, **over: object) -> tuple[Ctx, FakeRunner]:
     ctx, runner = make_ctx(phase, ce_version="v6.1.0", shared_dir=str(tmp_path / "opt" / "data"), **over)
-    ctx.env.gluster_base = str(tmp_path / "opt")
+    ctx.env.gluster = gluster_layout_at(str(tmp_path / "opt"))
     Path(ctx.env.host_path("/etc/os-release")).write_text(UBUNTU_2204)
     return ctx, runner
 
@@ -327,7 +367,7 @@ def join_ctx(make_ctx: MakeCtx, tmp_path: Path, info: str, **over: object) -> tu
     ips = ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
     ctx, runner = six(make_ctx, tmp_path, "gluster-join", node_ip=ips[0], cluster_ips=ips, **over)
     brick = str(tmp_path / "opt" / "gluster" / "bricks" / "1" / "brick")
-    runner.on("gluster", "--mode=script", "volume", "info", out=info.replace("/opt/shared/gluster/bricks/1/brick", brick))
+    runner.on("gluster", "--mode=script", "--xml", "volume", "info", out=info.replace("/opt/shared/gluster/bricks/1/brick", brick))
     return ctx, runner
 
 
@@ -335,8 +375,8 @@ def test_gluster_join_probes_adds_the_brick_heals_and_is_idempotent(make_ctx: Ma
     ctx, runner = join_ctx(make_ctx, tmp_path, INFO_1)
     probed = {"yes": False}
     runner.on("gluster", "--mode=script", "peer", "probe", action=lambda argv: probed.update(yes=True))
-    peers = {False: "Number of Peers: 0\n", True: PEERS}
-    runner.on("gluster", "--mode=script", "peer", "status", action=lambda argv: CommandResult(argv, 0, peers[probed["yes"]], ""))
+    peers = {False: NO_PEERS, True: PEERS}
+    runner.on("gluster", "--mode=script", "--xml", "peer", "status", action=lambda argv: CommandResult(argv, 0, peers[probed["yes"]], ""))
     result = gluster_join.run(ctx, member=2)
     assert result.status == "changed" and "peer 10.0.2.10 probed" in result.summary and "full heal started" in result.summary
     brick = str(tmp_path / "opt" / "gluster" / "bricks" / "1" / "brick")
@@ -345,7 +385,7 @@ def test_gluster_join_probes_adds_the_brick_heals_and_is_idempotent(make_ctx: Ma
 
     done, runner2 = join_ctx(make_ctx, tmp_path, INFO_3)
     assert gluster_join.run(done, member=3).status == "unchanged"
-    assert not runner2.ran("gluster", "--mode=script", "peer") and not runner2.ran("gluster", "--mode=script", "volume", "heal")
+    assert not [call for call in runner2.calls if "peer" in call] and not runner2.ran("gluster", "--mode=script", "volume", "heal")
 
 
 def test_gluster_join_refusals(make_ctx: MakeCtx, tmp_path: Path) -> None:
@@ -362,12 +402,12 @@ def test_gluster_join_refusals(make_ctx: MakeCtx, tmp_path: Path) -> None:
         gluster_join.run(secondary, member=2)
     assert "runs on the primary" in failed.value.what
     none, runner = join_ctx(make_ctx, tmp_path, "")
-    runner.on("gluster", "--mode=script", "volume", "info", rc=1, err="Volume CloudExchange does not exist\n")
+    runner.on("gluster", "--mode=script", "--xml", "volume", "info", rc=1, out=NO_VOLUME)
     with pytest.raises(PhaseError) as failed:
         gluster_join.run(none, member=2)
     assert "run setup on the primary first" in failed.value.fix
     down, runner = join_ctx(make_ctx, tmp_path, "")
-    runner.on("gluster", "--mode=script", "volume", "info", rc=1, out="Connection failed. Please check if gluster daemon is operational.\n")
+    runner.on("gluster", "--mode=script", "--xml", "volume", "info", rc=1, out="Connection failed. Please check if gluster daemon is operational.\n")
     with pytest.raises(PhaseError) as failed:
         gluster_join.run(down, member=2)
     assert "glusterd is not running" in failed.value.what

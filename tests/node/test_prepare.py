@@ -64,6 +64,19 @@ def test_requirement_satisfaction(version: str, pin: str, ok: bool) -> None:
     assert packages.satisfies(version, specs) is ok
 
 
+RELEASES = ["4.6.2", "4.6.3", "4.7.0", "4.7.3", "4.7.4", "4.8.0", "0.19.2", "0.20.0", "1.0.0", "1.0.1", "5.4.1", "6.0.0", "6.0.1"]
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_the_hand_parser_agrees_with_packaging_on_release_versions(version: str) -> None:
+    """For plain release numbers the bare-python3 parser and PEP 440 (``packaging``) must agree on CE's pins."""
+    from packaging.specifiers import SpecifierSet
+
+    for pin in ("pyyaml>=6.0.0", "python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3,<=4.7.3"):
+        name, specs = packages.parse_requirement(pin)
+        assert packages.satisfies(version, specs) is SpecifierSet(pin[len(name):]).contains(version), (pin, version)
+
+
 def test_unmet_requirements_uses_the_lookup() -> None:
     installed = {"pyyaml": "6.0.1", "python-dotenv": "0.19.2"}
     unmet = packages.unmet_requirements(["pyyaml>=6.0.0", "python-dotenv>=0.20.0,<=1.0.0", "pymongo>=4.6.3"], lookup=installed.get)

@@ -141,6 +141,27 @@ def test_retry_is_bounded_and_stops_on_success(tmp_path: Path) -> None:
     log.close()
 
 
+def test_retry_with_a_time_budget_stops_when_it_is_spent(tmp_path: Path) -> None:
+    log = PhaseLog(str(tmp_path), "t")
+    now = [100.0]
+    calls: list[float] = []
+    told: list[int] = []
+
+    def action() -> bool:
+        calls.append(now[0])
+        return False
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    last = retry(action, should_retry=lambda ok: not ok, log=log, what="x", delay=10, budget=25, sleep=sleep,
+                 clock=lambda: now[0], on_retry=lambda _, attempt: told.append(attempt))  # fmt: skip
+    assert last is False and calls == [100.0, 110.0, 120.0, 130.0] and told == [1, 2, 3]
+    with pytest.raises(ValueError):
+        retry(action, should_retry=lambda ok: not ok, log=log, what="x", delay=1)
+    log.close()
+
+
 def test_write_atomic_sets_mode_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "d" / "f"
     write_atomic(str(target), "x\n", 0o600)

@@ -13,7 +13,7 @@ program, the policy pack and the docs read this module too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, Mapping, Tuple, Union  # noqa: UP035 - keeps the module importable on python 3.8 nodes
 
 from ..catalogue import Implementation
@@ -41,10 +41,7 @@ class PortRange:
 
 @dataclass(frozen=True)
 class GlusterFacts:
-    """CE 6.x's GlusterFS layout (docs/ce-facts.md §1.8, §1.9 B, §2.2): fixed by CE under ``/opt/shared``.
-
-    Node-side tests relocate the whole tree with :meth:`at` (CE has no such switch).
-    """
+    """CE 6.x's GlusterFS layout (docs/ce-facts.md §1.8, §1.9 B, §2.2): fixed by CE under ``/opt/shared``."""
 
     volume: str
     #: CE's fixed base (``is_strict_pathlike`` rejects anything not under /opt/, docs/ce-facts.md §2.2)
@@ -73,10 +70,6 @@ class GlusterFacts:
     def config_dir(self) -> str:
         """CE's shared config: ``.env``, ``.env.keys``, certificates (docs/ce-facts.md §2.2, §8)."""
         return f"{self.mount_dir}/config"
-
-    def at(self, base_dir: str) -> GlusterFacts:
-        """The same layout under another base (tests)."""
-        return replace(self, base_dir=base_dir.rstrip("/") or "/")
 
 
 # ---- how the node agent reaches a line's own code ---------------------------------------------

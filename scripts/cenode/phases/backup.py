@@ -119,6 +119,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     secret_file = ceenv.CeFiles(ce_dir).secret_path(ceenv.CeFiles(ce_dir).env())
     if os.path.exists(secret_file) and not secret_file.startswith(ce_dir + os.sep):
         paths.append(secret_file)
+    ctx.progress(f"reading {', '.join(paths)}", 1, 2)
     fingerprint, entries, size = tree_fingerprint(paths)
     ctx.log.info(f"fingerprint {fingerprint} over {entries} entries, {size} bytes: {paths}")
     prefix = backup_name(cfg.node_name, datetime.datetime(2000, 1, 1), ce_dir).rsplit("-", 1)[0] + "-"
@@ -136,6 +137,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     partial = os.path.join(backups, f".{os.path.basename(final)}.partial-{os.getpid()}")
     argv = ["tar", "--create", "--gzip", "--file", partial, "--numeric-owner", "--sort=name", "-C", "/"]
     argv += [p.lstrip("/") for p in paths]
+    ctx.progress(f"writing {final} ({entries} entries, {size / 1024**2:.0f} MiB before compression)", 2, 2)
     try:
         result = ctx.runner.run(argv, timeout=ctx.timeout("backup"))
         if result.rc == 1:

@@ -8,8 +8,8 @@ volume, else ``/dev/sdf`` / ``/dev/xvdf``) gets a file system ONLY when ``blkid`
 management block of ``glusterd.vol`` gets ``transport.socket.listen-port 24007``, ``base-port
 24009`` and ``max-port 24029`` (from the release's port table, written only when different),
 glusterd is enabled and started (``systemctl enable --now glusterd``; restarted when the ports
-changed; without a systemd unit for it, ``glusterd`` is run directly, as the GlusterFS stand-in's
-README allows), and the brick folder and ``/opt/shared/data`` exist.
+changed; without a systemd unit for it (a GlusterFS installed from source), ``glusterd`` is run
+directly), and the brick folder and ``/opt/shared/data`` exist.
 
 Must not touch: ``/opt/shared/data`` beyond creating the folder (it is the GlusterFS mount point,
 docs/ce-facts.md §2.2: never mounted here), a device that already has a file system or partitions (never
@@ -23,7 +23,7 @@ import shutil
 
 from .. import gluster, lines
 from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, write_atomic
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, write_atomic
 
 FSTAB = "/etc/fstab"
 FSTAB_OPTIONS = "defaults,nofail,x-systemd.device-timeout=30"
@@ -67,18 +67,23 @@ class Bricks:
 
     def find_device(self) -> str:
         candidates = device_candidates(self.cfg.brick_volume_id, self.facts)
-        deadline = self.ctx.clock() + self.ctx.timeout("device")
-        while True:
-            for name in candidates:
-                if os.path.exists(self.ctx.env.host_path(name)):
-                    return name
-            if self.ctx.clock() >= deadline:
-                raise PhaseError(
-                    f"the brick volume {self.cfg.brick_volume_id} is not attached here (none of {', '.join(candidates)})",
-                    "check the volume attachment of this node in the stack (pulumi up attaches it before this phase)",
-                )
-            self.ctx.log.info(f"waiting for {' / '.join(candidates)}")
-            self.ctx.sleep(5)
+        found = retry(
+            lambda: next((name for name in candidates if os.path.exists(self.ctx.env.host_path(name))), None),
+            should_retry=lambda name: name is None,
+            log=self.ctx.log,
+            what="brick volume",
+            delay=5,
+            budget=self.ctx.timeout("device"),
+            sleep=self.ctx.sleep,
+            clock=self.ctx.clock,
+            on_retry=lambda _, __: self.ctx.progress(f"waiting for the brick volume at {' / '.join(candidates)}"),
+        )
+        if found is None:
+            raise PhaseError(
+                f"the brick volume {self.cfg.brick_volume_id} is not attached here (none of {', '.join(candidates)})",
+                "check the volume attachment of this node in the stack (pulumi up attaches it before this phase)",
+            )
+        return found
 
     def blkid(self, device: str) -> dict[str, str]:
         result = self.ctx.runner.run(["blkid", "-p", "-o", "export", device], timeout=60)
@@ -207,14 +212,18 @@ class Bricks:
         self.wait_for_glusterd()
 
     def wait_for_glusterd(self) -> None:
-        deadline = self.ctx.clock() + self.ctx.timeout("gluster")
-        while True:
-            result = gluster.gluster(self.ctx, "peer", "status")
-            if result.ok:
-                return
-            if self.ctx.clock() >= deadline:
-                raise PhaseError(f"glusterd does not answer: {result.tail()}", "see `journalctl -u glusterd` on the node")
-            self.ctx.sleep(2)
+        result = retry(
+            lambda: gluster.gluster(self.ctx, "peer", "status"),
+            should_retry=lambda answer: not answer.ok,
+            log=self.ctx.log,
+            what="glusterd",
+            delay=2,
+            budget=self.ctx.timeout("gluster"),
+            sleep=self.ctx.sleep,
+            clock=self.ctx.clock,
+        )
+        if not result.ok:
+            raise PhaseError(f"glusterd does not answer: {result.tail()}", "see `journalctl -u glusterd` on the node")
 
     def ensure_dirs(self) -> None:
         for path in (self.facts.brick_dir, self.facts.mount_dir):
@@ -229,9 +238,12 @@ class Bricks:
 
     def run(self) -> PhaseResult:
         self.require_glusterfs()
+        self.ctx.progress("the brick file system", 1, 3)
         self.ensure_brick_fs()
+        self.ctx.progress("glusterd's ports and glusterd running", 2, 3)
         vol_changed = self.ensure_vol()
         self.ensure_glusterd(vol_changed)
+        self.ctx.progress("the brick and data folders", 3, 3)
         self.ensure_dirs()
         version = self.version()
         tail = [version, *self.notes]

@@ -134,6 +134,7 @@ def run(ctx: Ctx) -> PhaseResult:
             )
     cloned = False
     if not _has_repo(ce_dir):
+        ctx.progress(f"cloning {cfg.ce_repo_url}")
         clone(ctx, cfg.ce_repo_url, ce_dir)  # --no-checkout: the work tree comes from the checkout below
         changes.append(f"cloned {cfg.ce_repo_url}")
         cloned = True
@@ -156,6 +157,7 @@ def run(ctx: Ctx) -> PhaseResult:
         status = "changed" if changes else "unchanged"
         return PhaseResult(status, f"{ce_dir} at {tag} ({target[:12]})" + (f"; {', '.join(changes)}" if changes else ""))
     if target is None:
+        ctx.progress(f"fetching tag {tag}")
         fetched = git.network("fetch", "--no-tags", "--force", "--", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
         if not fetched.ok:
             missing_tag(git, cfg.ce_repo_url, tag, fetched.tail())
@@ -170,6 +172,7 @@ def run(ctx: Ctx) -> PhaseResult:
             "fetch-ce never moves the standalone's checkout before the cutover",
             f"check out {tag} in {ce_dir} yourself (git -C {ce_dir} checkout {tag}) and restart CE, or set {setting('ceVersion')} to what runs",
         )
+    ctx.progress(f"checking out {tag}")
     checkout = git("checkout", "--quiet", "--detach", target, timeout=300)
     if not checkout.ok:
         raise PhaseError(f"git checkout {tag} failed in {ce_dir}: {checkout.tail()}", f"look at {ce_dir} (untracked files in the way?)")

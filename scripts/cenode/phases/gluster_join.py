@@ -14,7 +14,7 @@ Must not touch: node N itself (its own setup mounts the volume there), other bri
 from __future__ import annotations
 
 from .. import gluster
-from ..system import Ctx, PhaseError, PhaseResult
+from ..system import Ctx, PhaseError, PhaseResult, retry
 
 
 def run(ctx: Ctx, member: int) -> PhaseResult:
@@ -44,12 +44,15 @@ def run(ctx: Ctx, member: int) -> PhaseResult:
             f"join the members in cluster_ips order (gluster-join --member {len(volume.bricks) + 1} first)",
         )
     changes = []
+    ctx.progress(f"probing peer {ip}", 1, 3)
     if probe_until_connected(ctx, ip):
         changes.append(f"peer {ip} probed")
+    ctx.progress(f"adding brick {brick}", 2, 3)
     added = gluster.gluster(ctx, "volume", "add-brick", facts.volume, "replica", str(member), brick, "force")
     if not added.ok:
         raise PhaseError(f"add-brick {brick} failed: {added.tail()}", f"check glusterd on {ip} (bricks phase) and TCP 24007-24029 between the nodes")
     changes.append(f"brick added ({facts.volume} replica {member})")
+    ctx.progress(f"starting a full heal of {facts.volume}", 3, 3)
     healed = gluster.gluster(ctx, "volume", "heal", facts.volume, "full")
     if healed.ok:
         changes.append("full heal started")
@@ -63,25 +66,31 @@ def run(ctx: Ctx, member: int) -> PhaseResult:
 
 def probe_until_connected(ctx: Ctx, ip: str) -> bool:
     """Probe ``ip`` until ``peer status`` shows it Connected (bounded); True when a probe was sent."""
-    status = gluster.gluster(ctx, "peer", "status")
-    if gluster.parse_peer_status(status.out).get(ip) == "Connected":
+    if gluster.peer_status(ctx).get(ip) == "Connected":
         return False
-    deadline = ctx.clock() + ctx.timeout("gluster_peer")
-    last = ""
-    while True:
+
+    def attempt() -> str:
+        """"" once ``ip`` is Connected, else what is in the way."""
         probe = gluster.gluster(ctx, "peer", "probe", ip)
-        if probe.ok:
-            status = gluster.gluster(ctx, "peer", "status")
-            state = gluster.parse_peer_status(status.out).get(ip, "")
-            if state == "Connected":
-                return True
-            last = f"peer status says {state or 'not in the pool'}"
-        else:
-            last = probe.tail()
-        if ctx.clock() >= deadline:
-            raise PhaseError(
-                f"peer {ip} not Connected after {ctx.timeout('gluster_peer')} s: {last}",
-                f"run the bricks phase on {ip} (glusterd) and allow TCP 24007 between the nodes",
-            )
-        ctx.log.info(f"peer {ip}: {last}; retrying")
-        ctx.sleep(3)
+        if not probe.ok:
+            return probe.tail() or f"peer probe {ip} failed"
+        state = gluster.peer_status(ctx).get(ip, "")
+        return "" if state == "Connected" else f"peer status says {state or 'not in the pool'}"
+
+    last = retry(
+        attempt,
+        should_retry=bool,
+        log=ctx.log,
+        what=f"peer {ip}",
+        delay=3,
+        budget=ctx.timeout("gluster_peer"),
+        sleep=ctx.sleep,
+        clock=ctx.clock,
+        on_retry=lambda why, _: ctx.log.info(f"peer {ip}: {why}; retrying"),
+    )
+    if last:
+        raise PhaseError(
+            f"peer {ip} not Connected after {ctx.timeout('gluster_peer')} s: {last}",
+            f"run the bricks phase on {ip} (glusterd) and allow TCP 24007 between the nodes",
+        )
+    return True

@@ -18,7 +18,7 @@ import secrets
 import shutil
 
 from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, setting, write_atomic
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, setting, write_atomic
 
 FSTAB = "/etc/fstab"
 DROPIN_NAME = "cloud-exchange-ha-shared.conf"
@@ -103,24 +103,28 @@ def ensure_dropins(ctx: Ctx, shared_dir: str) -> bool:
 def do_mount(ctx: Ctx, source: str, shared_dir: str, options: str) -> None:
     os.makedirs(shared_dir, exist_ok=True)
     deadline = ctx.clock() + ctx.timeout("mount")
-    attempt = 0
-    while True:
-        attempt += 1
-        remaining = max(deadline - ctx.clock(), 30)
-        limit = min(remaining, 180)
+    attempts = [0]
+
+    def attempt() -> str:
+        """"" once mounted, else why not."""
+        attempts[0] += 1
+        limit = min(max(deadline - ctx.clock(), 30), 180)
+        ctx.progress(f"mounting {source} at {shared_dir}, attempt {attempts[0]} (until {int(deadline - ctx.clock())} s more)")
         try:
             result = ctx.runner.run(["mount", "-t", "nfs4", "-o", options, source, shared_dir], timeout=limit)
-            if result.ok:
-                return
-            why = result.tail()
         except CommandTimeout:  # an unreachable or unresolvable server makes mount.nfs4 retry for minutes
-            why = f"mount did not return within {int(limit)} s"
-        if ctx.clock() + 15 > deadline:
-            raise PhaseError(
-                f"mount {source} at {shared_dir} failed after {attempt} attempts: {why}",
-                "check the EFS mount target in the node's subnet, its security group (TCP 2049 from the nodes) and DNS",
-            )
-        ctx.sleep(15)
+            return f"mount did not return within {int(limit)} s"
+        return "" if result.ok else result.tail() or f"mount exited {result.rc}"
+
+    # the next attempt starts only while 15 s are left of timeouts.mount
+    why = retry(
+        attempt, should_retry=bool, log=ctx.log, what="mount", delay=15, budget=ctx.timeout("mount") - 15, sleep=ctx.sleep, clock=ctx.clock
+    )
+    if why:
+        raise PhaseError(
+            f"mount {source} at {shared_dir} failed after {attempts[0]} attempts: {why}",
+            "check the EFS mount target in the node's subnet, its security group (TCP 2049 from the nodes) and DNS",
+        )
 
 
 def probe(ctx: Ctx, shared_dir: str, node_name: str) -> None:
@@ -196,6 +200,7 @@ def run(ctx: Ctx) -> PhaseResult:
         changes.append("mounted")
     if ensure_dropins(ctx, shared_dir):
         changes.append("docker waits for mount")
+    ctx.progress(f"probing {shared_dir} (write, read, ownership)")
     probe(ctx, shared_dir, cfg.node_name)
     created = ensure_layout(shared_dir)
     if created:

@@ -20,7 +20,7 @@ from .. import lines, release
 from ..findings import Finding, PreflightFailed
 from ..git import git
 from ..installed import check_installed_version, installed_version
-from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, setting
+from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, retry, setting
 
 GIB = 1024**3
 GB = 1000**3
@@ -173,13 +173,17 @@ def wait_for_peers(
     ctx: Ctx, peers: Sequence[str], ports: Sequence[lines.PortRange], probe: Callable[[str, int, float], str | None] = probe_port
 ) -> list[Finding]:
     """The peer check, repeated every 10 s for ``timeouts.peers`` while peers are still booting."""
-    deadline = ctx.clock() + ctx.timeout("peers")
-    while True:
-        findings = check_peers(peers, ports, ctx.timeout("peer_connect"), probe=probe)
-        if not findings or ctx.clock() >= deadline:
-            return findings
-        ctx.log.info(f"waiting for peers: {'; '.join(f.what for f in findings)}")
-        ctx.sleep(10)
+    return retry(
+        lambda: check_peers(peers, ports, ctx.timeout("peer_connect"), probe=probe),
+        should_retry=bool,
+        log=ctx.log,
+        what="peer check",
+        delay=10,
+        budget=ctx.timeout("peers"),
+        sleep=ctx.sleep,
+        clock=ctx.clock,
+        on_retry=lambda findings, _: ctx.log.info(f"waiting for peers: {'; '.join(f.what for f in findings)}"),
+    )
 
 
 # ----------------------------------------------------------------------------- node probes

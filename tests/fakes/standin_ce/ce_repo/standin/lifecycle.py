@@ -2,7 +2,7 @@
 """The stand-in ``./start`` and ``./stop`` (docs/ce-facts.md §6.1, §6.2).
 
 6.x HA (local ``.env`` has ``ENV_FILE``): the shared env is ``ENV_FILE``; ``./.cevenv`` must exist
-(exit 1) and ``./start`` aborts when the GlusterFS volume is not "mounted" (the double's marker).
+(exit 1) and ``./start`` aborts when the GlusterFS volume is not mounted (the mount table, as CE checks).
 
 No containers exist here: "compose up" is launching the fake mongod as a daemon
 (``python3 -m standin.fake_mongod``, pidfile ``data/standin/fake_mongod.pid``, log

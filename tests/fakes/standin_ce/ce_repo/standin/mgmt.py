@@ -2,7 +2,7 @@
 """The stand-in ``./start_management_server``: what the ``cloud-exchange`` unit runs (docs/ce-facts.md §1.7, §2.2).
 
 CE's management server (HTTPS/mTLS API on CE_MANAGEMENT_PORT) is NOT simulated. What is: at
-start, on a 6.x HA node, glusterd is started and the volume "mounted" (the double's marker) if
+start, on a 6.x HA node, glusterd is started and the volume mounted (the stand-in client) if
 needed, as CE's script does at boot; then the process waits for SIGTERM so that
 ``systemctl is-active cloud-exchange`` reports active.
 """

@@ -11,7 +11,7 @@ exception: printed, exit 1 (6.x, docs/ce-facts.md §0).
 
 Double-specific (documented in tests/fakes/README.md): GlusterFS is the stand-in of
 ``standin/gluster/shim.py`` (never installed by setup: ``./standin-install-gluster`` first); the
-"mount" is the marker file ``<data>/.standin-gluster-volume``; certificates use RSA 2048.
+"mount" is the GlusterFS stand-in client's (a bind of the volume folder, or a line in ``STANDIN_MOUNTINFO``); certificates use RSA 2048.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def verify_start_create_volume(node_ip: str) -> None:
 
 def ensure_volume_mounted(node_ip: str) -> None:
     """CE: ``mount -t glusterfs <own ip>:/CloudExchange /opt/shared/data``. The double runs the client
-    stand-in, which only writes the marker (the hosts already share the folder)."""
+    stand-in (see standin/gluster/shim.py for what its "mount" is)."""
     data = common.shared_data_dir()
     result = _run(["glusterfs", f"--volfile-server={node_ip}", f"--volfile-id={VOLUME}", data])
     if result.returncode != 0 or not common.volume_mounted(data):

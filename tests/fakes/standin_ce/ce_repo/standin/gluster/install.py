@@ -3,8 +3,8 @@
 
 Real CE 6.x installs GlusterFS 11 packages itself (docs/ce-facts.md §2.2); the double never installs
 packages, so a host that should play a 6.x node runs this first (as root). It writes
-``<bin>/gluster`` (a copy of ``standin/gluster/shim.py`` with ``--opt-shared``/``--local-dir``
-baked in), the symlinks ``<bin>/glusterd`` and ``<bin>/glusterfs``, optionally
+``<bin>/gluster`` (a copy of ``standin/gluster/shim.py`` with ``--opt-shared``/``--local-dir``/
+``--volume-dir`` baked in), the symlinks ``<bin>/glusterd`` and ``<bin>/glusterfs``, optionally
 ``<mount helper dir>/mount.glusterfs`` (what ``mount -t glusterfs`` runs) and, when the systemd
 unit directory exists, ``glusterd.service`` (``Type=forking``). Existing files that are not the
 stand-in (a real GlusterFS) are never overwritten. Real CE has no such helper.
@@ -23,7 +23,7 @@ MARKER = "TEST DOUBLE of Netskope Cloud Exchange"
 LINKS = ("glusterd", "glusterfs")
 
 
-def shim_text(python: str, opt_shared: str, local_dir: str) -> str:
+def shim_text(python: str, opt_shared: str, local_dir: str, volume_dir: str = "") -> str:
     lines = []
     with open(SHIM, encoding="utf-8") as handle:
         for index, line in enumerate(handle.read().splitlines()):
@@ -33,6 +33,8 @@ def shim_text(python: str, opt_shared: str, local_dir: str) -> str:
                 line = f"DEFAULT_OPT_SHARED = {opt_shared!r}"
             elif line.startswith("DEFAULT_LOCAL_DIR = "):
                 line = f"DEFAULT_LOCAL_DIR = {local_dir!r}"
+            elif line.startswith("DEFAULT_VOLUME_DIR = "):
+                line = f"DEFAULT_VOLUME_DIR = {volume_dir!r}"
             lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systemd-dir", default="/etc/systemd/system", help="glusterd.service goes here if the dir exists; '' = skip")
     parser.add_argument("--opt-shared", default="/opt/shared", help="baked into the shim (CE's fixed /opt/shared)")
     parser.add_argument("--local-dir", default="", help="baked into the shim; '' = /var/lib/glusterd and /etc/glusterfs/glusterd.vol")
+    parser.add_argument(
+        "--volume-dir", default="", help="baked into the shim: the folder every host shares, bind-mounted as the volume; '' = none"
+    )
     parser.add_argument("--python", default=sys.executable or shutil.which("python3") or "/usr/bin/python3")
     args = parser.parse_args(argv)
 
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     _check_free(gluster, gluster)
     tmp = gluster + ".standin-tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(shim_text(args.python, args.opt_shared, args.local_dir))
+        handle.write(shim_text(args.python, args.opt_shared, args.local_dir, args.volume_dir))
     os.chmod(tmp, 0o755)  # noqa: S103 - an executable in a bin directory
     os.replace(tmp, gluster)
     installed = [gluster]

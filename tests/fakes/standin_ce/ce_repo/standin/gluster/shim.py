@@ -8,19 +8,27 @@ kernel module, which the test hosts do not offer; this stand-in replicates and m
 State
 * shared, like the volume metadata glusterd keeps on every peer:
   ``<opt shared>/data/.standin-gluster/state.json`` (trusted pool by UUID, volumes). The test
-  hosts bind-mount one host folder at ``/opt/shared/data``, which stands in for the mounted volume.
+  hosts bind-mount one host folder (the volume's files, ``--volume-dir``) at the same place.
 * local: ``/var/lib/glusterd/glusterd.info`` (``UUID=``), ``standin-glusterd.pid`` and
   ``standin-glusterd.log`` next to it; ``/etc/glusterfs/glusterd.vol`` (``transport.socket.listen-port``,
   ``transport.socket.bind-address``, ``base-port``, ``max-port``).
-* the "mount": ``<opt shared>/data/.standin-gluster-volume`` holding the volume name.
+* the "mount", seen where GlusterFS's is seen: in the mount table, at ``<opt shared>/data``, with
+  the source ``<server>:/<volume>``. On a test host (root) it is a real ``mount --bind`` of the
+  volume folder (``--volume-dir``, a tmpfs the lab names ``...:/CloudExchange``); where the tests
+  cannot mount, ``STANDIN_MOUNTINFO`` names a file that plays ``/proc/self/mountinfo`` and the
+  "mount" is a ``fuse.glusterfs`` line in it. Stopping the volume removes the mount.
 
 The fake glusterd listens on ``bind-address:listen-port`` (default all addresses, 24007) and
 answers each connection with one line ``STANDIN-GLUSTERD <uuid>``: that is how ``peer probe`` finds
 a peer and how ``Connected`` is judged. Every ``gluster`` command needs the local fake glusterd.
+``--xml`` is answered for ``volume info`` and ``peer status`` with GlusterFS's element names
+(``cliOutput``/``opRet``/``opErrstr``, ``volInfo/volumes/volume``, ``peerStatus/peer``).
 
 TEST-ONLY overrides (CE and GlusterFS have none): ``STANDIN_OPT_SHARED`` replaces ``/opt/shared``;
 ``STANDIN_GLUSTER_LOCAL`` is a directory holding glusterd.info, the pidfile, the log and
-glusterd.vol. The installer bakes its ``--opt-shared``/``--local-dir`` into the two constants below.
+glusterd.vol; ``STANDIN_GLUSTER_VOLUME`` is the volume folder; ``STANDIN_MOUNTINFO`` the mount
+table file. The installer bakes its ``--opt-shared``/``--local-dir``/``--volume-dir`` into the
+constants below.
 """
 
 from __future__ import annotations
@@ -29,23 +37,26 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 GLUSTER_VERSION = "11.1"
 BANNER = "STANDIN-GLUSTERD"
 DEFAULT_LISTEN_PORT = 24007
 DEFAULT_BASE_PORT = 24009
-MARKER_NAME = ".standin-gluster-volume"
 MARKER_TEXT = "TEST DOUBLE of Netskope Cloud Exchange"
-#: rewritten by standin-install-gluster (--opt-shared, --local-dir); "" = the real local paths
+#: rewritten by standin-install-gluster (--opt-shared, --local-dir, --volume-dir); "" = the real local paths
 DEFAULT_OPT_SHARED = "/opt/shared"
 DEFAULT_LOCAL_DIR = ""
+DEFAULT_VOLUME_DIR = ""
 
 State = dict[str, Any]
 
@@ -86,12 +97,68 @@ def info_path() -> str:
     return os.path.join(local_dir(), "glusterd.info")
 
 
+def volume_dir() -> str:
+    """Where the volume's files are (shared by all nodes); "" = the data folder itself (local tests)."""
+    return os.environ.get("STANDIN_GLUSTER_VOLUME") or DEFAULT_VOLUME_DIR
+
+
 def state_dir() -> str:
-    return os.path.join(shared_data(), ".standin-gluster")
+    return os.path.join(volume_dir() or shared_data(), ".standin-gluster")
 
 
-def marker_path() -> str:
-    return os.path.join(shared_data(), MARKER_NAME)
+def mount_table() -> str:
+    """The mount table the "mount" goes to: a test's file (``STANDIN_MOUNTINFO``) or "" = the kernel's."""
+    return os.environ.get("STANDIN_MOUNTINFO", "")
+
+
+def _escape(path: str) -> str:
+    return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def mounted_source(mountpoint: str) -> str:
+    """The source of the mount at ``mountpoint`` ("" when none), from the mount table in use."""
+    target = os.path.realpath(mountpoint)
+    found = ""
+    with contextlib.suppress(OSError), open(mount_table() or "/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if len(fields) > 4 and len(tail) > 1 and _unescape(fields[4]) == target:
+                found = _unescape(tail[1])  # the last mount at a point hides the earlier ones
+    return found
+
+
+def _record_mount(source: str, mountpoint: str) -> str:
+    """Make ``mountpoint`` show as the volume's mount; "" on success, else why not."""
+    table = mount_table()
+    if table:
+        line = f"77 22 0:77 / {_escape(os.path.realpath(mountpoint))} rw,relatime - fuse.glusterfs {_escape(source)} rw,user_id=0,group_id=0\n"
+        with open(table, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        return ""
+    if not volume_dir():
+        return "no volume folder to mount (install with --volume-dir, or set STANDIN_MOUNTINFO)"
+    done = subprocess.run(["mount", "--bind", volume_dir(), mountpoint], capture_output=True, text=True, check=False)
+    return "" if done.returncode == 0 else (done.stderr.strip() or f"mount --bind exited {done.returncode}")
+
+
+def _drop_mounts(name: str) -> None:
+    """Clients of a stopped volume lose their mount (this node's, and every node's sharing the table)."""
+    data = shared_data()
+    if not mounted_source(data).endswith(f":/{name}"):
+        return
+    table = mount_table()
+    if table:
+        with open(table, encoding="utf-8") as handle:
+            kept = [line for line in handle if not _unescape((line.partition(" - ")[2].split() + ["", ""])[1]).endswith(f":/{name}")]
+        with open(table, "w", encoding="utf-8") as handle:
+            handle.writelines(kept)
+    else:
+        subprocess.run(["umount", data], capture_output=True, check=False)
 
 
 # ------------------------------------------------------------------------------ local glusterd
@@ -427,12 +494,6 @@ def _volume(state: State, name: str) -> dict[str, Any] | None:
     return volume
 
 
-def _drop_marker(name: str) -> None:
-    with contextlib.suppress(OSError), open(marker_path(), encoding="utf-8") as handle:
-        if handle.read().strip() == name:
-            os.unlink(marker_path())
-
-
 def volume_start(state: State, name: str, force: bool) -> int:
     volume = _volume(state, name)
     if volume is None:
@@ -452,7 +513,7 @@ def volume_stop(state: State, name: str, script: bool) -> int:
     if volume["status"] != "Started":
         return fail(f"volume stop: {name}: failed: Volume {name} is not in the started state")
     volume["status"] = "Stopped"
-    _drop_marker(name)  # clients of a stopped volume lose their mount
+    _drop_mounts(name)  # clients of a stopped volume lose their mount
     return ok(f"volume stop: {name}: success")
 
 
@@ -487,6 +548,81 @@ def volume_info(state: State, names: list[str]) -> int:
         if replica > 1:
             print("cluster.granular-entry-heal: on\nperformance.client-io-threads: off")
         print("transport.address-family: inet\nstorage.fips-mode-rchecksum: on\nnfs.disable: on")
+    return 0
+
+
+def _cli_output(op_ret: int = 0, errno: int = 0, errstr: str = "") -> ElementTree.Element:
+    """GlusterFS's ``--xml`` envelope: ``<cliOutput><opRet/><opErrno/><opErrstr/>...``."""
+    root = ElementTree.Element("cliOutput")
+    ElementTree.SubElement(root, "opRet").text = str(op_ret)
+    ElementTree.SubElement(root, "opErrno").text = str(errno)
+    ElementTree.SubElement(root, "opErrstr").text = errstr or None
+    return root
+
+
+def _print_xml(root: ElementTree.Element) -> None:
+    ElementTree.indent(root)
+    sys.stdout.write('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n")
+
+
+def _add(parent: ElementTree.Element, tag: str, text: object) -> ElementTree.Element:
+    child = ElementTree.SubElement(parent, tag)
+    child.text = str(text)
+    return child
+
+
+def volume_info_xml(state: State, names: list[str]) -> int:
+    """``gluster --xml volume info [NAME]`` in GlusterFS 11's element names (volInfo/volumes/volume)."""
+    if names and names[0] != "all" and names[0] not in state["volumes"]:
+        _print_xml(_cli_output(-1, 30806, f"Volume {names[0]} does not exist"))
+        return 1
+    selected = [names[0]] if names and names[0] != "all" else sorted(state["volumes"])
+    root = _cli_output()
+    volumes = ElementTree.SubElement(ElementTree.SubElement(root, "volInfo"), "volumes")
+    for name in selected:
+        volume = state["volumes"][name]
+        bricks = volume["bricks"]
+        replica = int(volume["replica"])
+        node = ElementTree.SubElement(volumes, "volume")
+        _add(node, "name", name)
+        _add(node, "id", volume["id"])
+        _add(node, "status", 1 if volume["status"] == "Started" else 2 if volume["status"] == "Stopped" else 0)
+        _add(node, "statusStr", volume["status"])
+        _add(node, "snapshotCount", 0)
+        _add(node, "brickCount", len(bricks))
+        _add(node, "distCount", max(len(bricks) // replica, 1))
+        _add(node, "replicaCount", replica)
+        _add(node, "type", 2 if replica > 1 else 0)
+        _add(node, "typeStr", _volume_type(volume))
+        _add(node, "transport", 0)
+        listed = ElementTree.SubElement(node, "bricks")
+        for brick in bricks:
+            entry = _add(listed, "brick", brick)
+            _add(entry, "name", brick)
+            _add(entry, "isArbiter", 0)
+    _add(volumes, "count", len(selected))
+    _print_xml(root)
+    return 0
+
+
+def peer_status_xml(state: State, me: str) -> int:
+    """``gluster --xml peer status`` (peerStatus/peer: hostname, hostnames, connected, stateStr)."""
+    root = _cli_output()
+    listed = ElementTree.SubElement(root, "peerStatus")
+    for member, info in state["pool"].items() if me in state["pool"] else ():
+        if member == me:
+            continue
+        host = _hostname(info)
+        peer = ElementTree.SubElement(listed, "peer")
+        _add(peer, "uuid", member)
+        _add(peer, "hostname", host)
+        names = ElementTree.SubElement(peer, "hostnames")
+        for name in info.get("hostnames", []) or [host]:
+            _add(names, "hostname", name)
+        _add(peer, "connected", 1 if query(host) == member else 0)
+        _add(peer, "state", 3)
+        _add(peer, "stateStr", "Peer in Cluster")
+    _print_xml(root)
     return 0
 
 
@@ -567,11 +703,13 @@ def volume_status(state: State, names: list[str]) -> int:
 
 
 def gluster_main(argv: list[str]) -> int:
-    script = False
+    script = xml = False
     words: list[str] = []
     for arg in argv:
         if arg.startswith("--mode="):
             script = arg == "--mode=script"
+        elif arg == "--xml":
+            xml = True
         elif arg != "--no-color":
             words.append(arg)
     if words[:1] in (["--version"], ["-V"]):
@@ -588,7 +726,7 @@ def gluster_main(argv: list[str]) -> int:
         if command == ("peer", "probe") and rest:
             return peer_probe(state, me, rest[0])
         if command == ("peer", "status"):
-            return peer_status(state, me)
+            return peer_status_xml(state, me) if xml else peer_status(state, me)
         if command == ("peer", "detach") and rest:
             return peer_detach(state, rest[0])
         if command == ("pool", "list"):
@@ -602,7 +740,7 @@ def gluster_main(argv: list[str]) -> int:
         if command == ("volume", "delete") and rest:
             return volume_delete(state, rest[0], script)
         if command == ("volume", "info"):
-            return volume_info(state, rest)
+            return volume_info_xml(state, rest) if xml else volume_info(state, rest)
         if command == ("volume", "list"):
             return volume_list(state)
         if command == ("volume", "add-brick"):
@@ -619,7 +757,7 @@ def gluster_main(argv: list[str]) -> int:
 
 
 def mount_volume(server: str, name: str, mountpoint: str) -> int:
-    """The stand-in "mount": the folder is already shared (bind mount); mark it as the volume."""
+    """The stand-in "mount": a bind of the volume folder (hosts) or a line in the test's mount table."""
     if os.path.realpath(mountpoint) != os.path.realpath(shared_data()):
         return fail(f"STAND-IN: {name} can only be 'mounted' at {shared_data()} (the hosts share that folder); not at {mountpoint}")
     if query(server) is None:
@@ -628,8 +766,11 @@ def mount_volume(server: str, name: str, mountpoint: str) -> int:
         volume = _volume(state, name)
         if volume is None or volume["status"] != "Started":
             return fail(f"Mount failed. Check the log file for more details. (volume {name} missing or not started)")
-    with open(marker_path(), "w", encoding="utf-8") as handle:
-        handle.write(f"{name}\n")
+    if mounted_source(mountpoint).endswith(f":/{name}"):
+        return 0
+    why = _record_mount(f"{server}:/{name}", mountpoint)
+    if why:
+        return fail(f"Mount failed. Check the log file for more details. (STAND-IN: {why})")
     return 0
 
 
