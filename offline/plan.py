@@ -201,7 +201,7 @@ def describe_step(resource: harness.Declared) -> str:
         text += f"   < stdin: {MASK} (secret)"
     elif isinstance(stdin, str):
         text += f"   < stdin: {len(stdin)} bytes"
-    if resource.additional_secret_outputs:  # logging off: pulumi up shows neither output nor progress
+    if resource.inputs.get("logging") == "none":  # pulumi up shows neither its output nor its progress
         text += "   [silent: output is secret, no progress shown]"
     return text
 

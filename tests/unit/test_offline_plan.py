@@ -40,6 +40,13 @@ def test_dev_plan_orders_each_nodes_steps(capsys: pytest.CaptureFixture[str], tm
                      "fetch-ce", "certs", "cutover-setup", "cutover-start"]
 
 
+def test_dev_plan_marks_the_steps_whose_output_is_secret_silent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    _, out = run_plan(capsys, tmp_path, "--stack", "dev")
+    section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
+    silent = [line.split()[2] for line in section.splitlines() if "[silent: output is secret, no progress shown]" in line]
+    assert silent == ["secrets", "cutover-setup"]
+
+
 def test_dev_plan_shows_the_cutover_window(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, out = run_plan(capsys, tmp_path, "--stack", "dev")
     window = out.split("Cutover window", 1)[1].split("\n\n", 1)[0]
