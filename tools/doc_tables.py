@@ -47,7 +47,8 @@ def port_table() -> str:
         rows.append(f"| {label} | {purpose} | " + " | ".join(marks) + " |")
     nfs = ["yes" if storage.KINDS[line.storage].nfs_file_system else "-" for line in known]
     rows.append(f"| {lines.NFS_PORT} | NFS, nodes to EFS only | " + " | ".join(nfs) + " |")
-    rows.append("| uiPort (443) | CE UI, from `uiCidrs` and between nodes | " + " | ".join("yes" for _ in known) + " |")
+    ui = "CE UI, from `uiCidrs` (with a load balancer: from its group, which takes `uiCidrs`) and between nodes"
+    rows.append(f"| uiPort (443) | {ui} | " + " | ".join("yes" for _ in known) + " |")
     rows.append(f"| {lines.SSH_PORT} | SSH, from `sshCidrs` or the bastion's group | " + " | ".join("yes" for _ in known) + " |")
     return "\n".join(rows)
 
