@@ -344,3 +344,10 @@ def test_a_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
 ])
 def test_one_label_wildcard_matching(pattern: str, host: str, covered: bool) -> None:
     assert ui_certificate.covers(pattern, host) is covered
+
+
+def test_the_adopted_primary_is_only_registered_as_a_target() -> None:
+    result = run(stacks.migrate(loadBalancer="internal"))
+    naming = sorted((r.typ, r.name) for r in result.resources if r.custom and PRIMARY in repr(r.inputs))
+    assert naming == [("aws:ec2/amiFromInstance:AmiFromInstance", "ce-1-backup"), (ATTACHMENT, "ce-lb-ce-1")]
+    assert result.named("ce-lb-ce-1").inputs["targetId"] == PRIMARY
