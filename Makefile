@@ -23,9 +23,10 @@ $(NODE_LINT)/.installed: requirements-node-lint.txt
 
 venv: $(VENV)/.installed
 
-## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml (or examples/$(STACK)/)
+## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml (or examples/$(STACK)/);
+## CHANGE=SETTING=VALUE also lists the remote steps that change would run again
 plan: venv
-	$(PY) -m offline.plan --stack $(STACK)
+	$(PY) -m offline.plan --stack $(STACK) $(if $(CHANGE),--change '$(CHANGE)')
 
 ## scripts/ (the node agent) also at NODE_PYTHON: ruff via scripts/ruff.toml, vermin, mypy
 lint: venv $(NODE_LINT)/.installed

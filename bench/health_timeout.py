@@ -1,7 +1,7 @@
 """Wall time of the cluster health check: a healthy set vs one whose member hangs, per timeout.
 
-    .venv/bin/python bench/health_timeout.py            # timeouts 1, 2, 5 s
-    .venv/bin/python bench/health_timeout.py --timeouts 1 3
+    .venv/bin/python -m bench.health_timeout            # timeouts 1, 2, 5 s
+    .venv/bin/python -m bench.health_timeout --timeouts 1 3
 
 Everything runs on 127.0.0.1: mockupdb members (tests/health/mockcluster.py) and a plain HTTP UI.
 The hanging member accepts TCP and never answers; the check should return in about the timeout.
@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.cenode.health import check_cluster  # noqa: E402
-from tests.health.mockcluster import HANG, PRIMARY, SECONDARY, FakeReplicaSet, ui_server  # noqa: E402
+from scripts.cenode.health import check_cluster
+from tests.health.mockcluster import HANG, PRIMARY, SECONDARY, FakeReplicaSet, ui_server
 
 SCENARIOS = {
     "healthy": [PRIMARY, SECONDARY, SECONDARY],

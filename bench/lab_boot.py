@@ -1,7 +1,7 @@
 """How long the real-host test lab takes: image (cold/cached), mirror, hosts to ssh-ready, teardown.
 
-    sudo .venv/bin/python bench/lab_boot.py            # uses the normal cache (cached if present)
-    sudo .venv/bin/python bench/lab_boot.py --cold     # a throw-away cache: cold image, mirror, wheels
+    sudo .venv/bin/python -m bench.lab_boot            # uses the normal cache (cached if present)
+    sudo .venv/bin/python -m bench.lab_boot --cold     # a throw-away cache: cold image, mirror, wheels
 
 Needs what the lab needs (root, debootstrap, systemd-nspawn: .ci/hosts-deps.sh).
 """
@@ -15,10 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "hosts"))
-
-from lab import CACHE_ROOT, Lab, LabConfig, build_apt_repo, build_image, build_wheelhouse  # noqa: E402
-from lab._util import rmtree  # noqa: E402
+from tests.hosts.lab import CACHE_ROOT, Lab, LabConfig, build_apt_repo, build_image, build_wheelhouse
+from tests.hosts.lab._util import rmtree
 
 
 def main() -> int:

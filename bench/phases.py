@@ -1,8 +1,8 @@
 """How long each node-side phase takes on the lab hosts: first run (converging) and second run
 (nothing to do), for a whole 5.x migrate on 3 booted hosts with the stand-in CE.
 
-    sudo .venv/bin/python bench/phases.py            # table: phase, node, first s, second s
-    sudo .venv/bin/python bench/phases.py --json     # one JSON object
+    sudo .venv/bin/python -m bench.phases            # table: phase, node, first s, second s
+    sudo .venv/bin/python -m bench.phases --json     # one JSON object
 
 Uses tests/hosts/nodes.py (the same shipping and command strings as the Pulumi program) and the
 lab of tests/hosts/lab (root, systemd-nspawn, debootstrap: .ci/hosts-deps.sh). "second" of
@@ -20,10 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "hosts"))
-
-import nodes  # noqa: E402
-from lab import Lab, LabConfig  # noqa: E402
+from tests.hosts import nodes
+from tests.hosts.lab import Lab, LabConfig
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from offline.replay import StepResult
+from tests.hosts.replay import StepResult
 from tests.hosts.replay_support import start_flow
 
 

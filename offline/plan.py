@@ -5,7 +5,8 @@ or any path; plus ``Pulumi.yaml`` defaults), running the program under ``AwsMock
 the resources grouped by component with their key properties, the ordered remote steps per node
 with secrets masked, the cutover window, policy violations (exit 3 when a mandatory
 policy is violated, as ``pulumi preview --policy-pack`` would fail), and any settings errors
-(exit 2). It also writes the dependency graph as Mermaid and JSON.
+(exit 2). It also writes the dependency graph as Mermaid and JSON. With ``--change SETTING=VALUE``
+it plans the changed stack too and lists the remote steps that change would run again (``offline.rerun``).
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
@@ -24,7 +25,7 @@ import yaml
 
 from components import bundle as node_bundle
 from components.settings import PROJECT, schema
-from offline import harness
+from offline import harness, rerun
 from offline.mocks import AwsWorld
 from scripts.cenode import lines as release_lines
 
@@ -256,6 +257,37 @@ def render_steps(result: harness.Run) -> list[str]:
     return lines
 
 
+def parse_changes(items: list[str]) -> dict[str, Any]:
+    """``SETTING=VALUE`` pairs; a value is read as YAML, as in the stack file (``nodeCount=5``, ``ceVersion=v5.1.3``)."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--change {item!r}: expected SETTING=VALUE")
+        changes[name.strip()] = yaml.safe_load(value)
+    return changes
+
+
+def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any]) -> list[str]:
+    """Which remote steps a change runs again (and which it adds or removes), per node."""
+    shown = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in changes.items())
+    lines = [f"Re-runs after {shown} (pulumi-command runs a step again only when its own inputs change):"]
+    for title, names in (("again", reruns.again), ("new", reruns.new), ("gone", reruns.gone)):
+        if not names:
+            lines.append(f"  {title}: none")
+            continue
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for name in names:
+            node, _, step = name.partition("-steps-")
+            by_node[node].append(step)
+        lines.append(f"  {title} ({len(names)}):")
+        lines += [f"    {node}: {', '.join(steps)}" for node, steps in by_node.items()]
+    window = [n for n in reruns.again + reruns.new if CUTOVER_PREFIX in n]
+    lines.append(f"  left alone: {len(reruns.unchanged)} steps; "
+                 + (f"the cutover runs again ({len(window)} steps: CE goes down)" if window else "no cutover step runs (CE stays up)"))
+    return lines
+
+
 def _show(value: Any) -> str:
     """Compact JSON with whole numbers as integers (the mocks hand numbers back as floats)."""
 
@@ -321,13 +353,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="stack name: reads Pulumi.<stack>.yaml, else examples/<stack>/Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--stack-file", help="path of a Pulumi.<stack>.yaml to plan instead (its name gives the stack)")
     parser.add_argument("--out", default="build/plan", help="folder for <stack>.json and <stack>.mmd")
+    parser.add_argument("--change", action="append", default=[], metavar="SETTING=VALUE",
+                        help="also list the remote steps this change of a setting would run again (repeatable)")
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         path = Path(args.stack_file) if args.stack_file else stack_file(args.stack, Path(args.root))
         stack = stack_name(path)
         config, placeheld = read_stack_file(path)
-    except FileNotFoundError as missing:
+        changes = parse_changes(args.change)
+    except (FileNotFoundError, ValueError) as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
     result = harness.run(config, stack=stack, world=world_for(config, aws_region(path)),
@@ -342,6 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
     (out / f"{stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
     print(f"\nGraph written to {out / (stack + '.mmd')} (Mermaid) and {out / (stack + '.json')}")
+    if changes:
+        changed = harness.run({**config, **changes}, stack=stack, world=world_for(config, aws_region(path)),
+                              secret_keys=list(PLACEHOLDER_SECRETS))
+        if changed.error:
+            print(mask(f"\nThe change is refused (pulumi up would stop before any resource):\n{changed.error}", secrets))
+            return EXIT_SETTINGS
+        print(mask("\n" + "\n".join(render_reruns(rerun.compare(result, changed), changes)), secrets))
     blocking = mandatory(violations)
     if blocking:
         print(f"\n{len(blocking)} mandatory policy violation(s): pulumi preview/up with the policy pack would stop here", file=sys.stderr)

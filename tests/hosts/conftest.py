@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.hosts.lab import Host, Lab, LabConfig, missing_prerequisites, reap_stale_labs
+
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from lab import Host, Lab, LabConfig, missing_prerequisites, reap_stale_labs  # noqa: E402
-
 _fresh_names = itertools.count(1)
 
 

@@ -20,21 +20,13 @@ import re
 import secrets
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parents[2]
-for _p in (REPO, REPO / "tests" / "fakes"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from lab import Host, Lab, LabConfig  # noqa: E402
-
-from components import bundle as node_bundle  # noqa: E402
-from components.provisioning import (  # noqa: E402
+from components import bundle as node_bundle
+from components.provisioning import (
     DEFAULT_PHASE_TIMEOUT_S,
     PHASE_TIMEOUT_S,
     WRITE_NODE_FILE,
@@ -43,7 +35,8 @@ from components.provisioning import (  # noqa: E402
     phase_command,
     staged_path,
 )
-from scripts.cenode.nodeconfig import NodeConfig, NodeSecrets  # noqa: E402
+from scripts.cenode.nodeconfig import NodeConfig, NodeSecrets
+from tests.hosts.lab import Host, Lab, LabConfig
 
 CE_DIR = "/opt/ta_cloud_exchange"
 SHARED_DIR = "/mnt/ce-ha"
@@ -206,7 +199,7 @@ def parallel(fn: Callable[[Host], T], hosts: Iterable[Host]) -> list[T]:
 
 def make_standin_repo(workdir: Path) -> Path:
     """The stand-in CE as a bare repo (tags v4.2.0, v5.1.0, v5.1.1, v5.1.2), ready for dumb http."""
-    from standin_ce.make_repo import make_repo
+    from tests.fakes.standin_ce.make_repo import make_repo
 
     return Path(make_repo(workdir))
 

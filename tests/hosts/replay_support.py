@@ -11,23 +11,17 @@ Must not touch: the session lab of the other host tests (each flow boots its own
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from lab import Host, Lab, LabConfig  # noqa: E402
-from nodes import ce6_lab_config, install_gluster_standin, standin_tree  # noqa: E402
-
-from offline import harness  # noqa: E402
-from offline.mocks import AwsWorld  # noqa: E402
-from offline.replay import Replay  # noqa: E402
-from tests.fakes.standin_ce.make_repo import make_repo  # noqa: E402
+from offline import harness
+from offline.mocks import AwsWorld
+from tests.fakes.standin_ce.make_repo import make_repo
+from tests.hosts.lab import Host, Lab, LabConfig
+from tests.hosts.nodes import ce6_lab_config, install_gluster_standin, standin_tree
+from tests.hosts.replay import Replay
 
 CE_DIR = "/opt/ta_cloud_exchange"
 MAINTENANCE = "Replay-maint-5521"

@@ -36,13 +36,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nodes
 import pytest
-from conftest import _unavailable
-from lab import Host, Lab, missing_prerequisites
-from nodes import LOG_DIR, PhaseRun, Secrets, install_gluster_standin, must, run_phase, standin_tree
 
 from tests.fakes.standin_ce.make_repo import make_repo
+from tests.hosts import nodes
+from tests.hosts.conftest import _unavailable
+from tests.hosts.lab import Host, Lab, missing_prerequisites
+from tests.hosts.nodes import LOG_DIR, PhaseRun, Secrets, install_gluster_standin, must, run_phase, standin_tree
 
 pytestmark = pytest.mark.hosts
 

@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import lab as labpkg
 import pytest
-from lab import CommandTimeout, Host, Lab, LabConfig, LabError
-from lab import net as labnet
-from lab._util import proc_starttime
+
+from tests.hosts import lab as labpkg
+from tests.hosts.lab import CommandTimeout, Host, Lab, LabConfig, LabError
+from tests.hosts.lab import net as labnet
+from tests.hosts.lab._util import proc_starttime
 
 pytestmark = pytest.mark.hosts
 

@@ -30,12 +30,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nodes
 import pytest
-from lab import Host, Lab
-from nodes import CE_DIR, LOG_DIR, SHARED_DIR, STATE_DIR, Flow, PhaseRun, Secrets, must, run_phase, snapshot
 
 from components import bundle as node_bundle
+from tests.hosts import nodes
+from tests.hosts.lab import Host, Lab
+from tests.hosts.nodes import CE_DIR, LOG_DIR, SHARED_DIR, STATE_DIR, Flow, PhaseRun, Secrets, must, run_phase, snapshot
 
 pytestmark = pytest.mark.hosts
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from offline import harness
-from offline.replay import Replay
+from tests.hosts.replay import Replay
 from tests.hosts.replay_support import JWT, MAINTENANCE, Flow, start_flow, verify_report
 
 Replayed = tuple[Flow, harness.Run, Replay]

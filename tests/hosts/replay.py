@@ -4,8 +4,9 @@ Owns: taking the ``remote.Command`` / ``remote.CopyToRemote`` resources a mocked
 (``offline.harness``), and executing them against real hosts in the dependency order the program
 declared, concurrently where the engine would (a step starts when every step it depends on has
 finished), with the provider's rules: no PTY, stdin as given, ``create`` runs once and again
-only when the step's inputs changed (kept in a state file, like the engine's state), a failed
-step stops every step that depends on it. Used by the host tests and the benchmarks.
+only when the step's inputs changed (``offline.rerun``'s rule; the digests are kept in a state
+file, like the engine's state), a failed step stops every step that depends on it. Used by the
+host tests and the benchmarks only; the offline plan (the product) never connects anywhere.
 
 Must not touch: anything but the hosts named in the steps' connections. Secrets are never
 printed: outputs of steps whose stdout/stderr are marked secret are withheld from errors.
@@ -13,7 +14,6 @@ printed: outputs of steps whose stdout/stderr are marked secret are withheld fro
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import socket
@@ -27,34 +27,8 @@ from typing import Any
 
 import paramiko
 
-from offline.harness import SECRET_SIG, Declared, Run
-
-REMOTE = ("command:remote:Command", "command:remote:CopyToRemote")
-
-
-def unwrap(value: Any) -> Any:
-    """Plain value of an input, with Pulumi's secret wrappers removed."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return unwrap(value.get("value"))
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
-def digest(step: Declared) -> str:
-    """What the engine compares to decide whether a step runs again: all of its inputs."""
-    def plain(value: Any) -> Any:
-        if hasattr(value, "text"):  # StringAsset
-            return {"asset": hashlib.sha256(str(value.text).encode()).hexdigest()}
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in sorted(value.items())}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return hashlib.sha256(json.dumps(plain(unwrap(step.inputs)), sort_keys=True, default=str).encode()).hexdigest()
+from offline.harness import Declared, Run
+from offline.rerun import digest, remote_steps, unwrap
 
 
 @dataclass
@@ -91,7 +65,7 @@ class Replay:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def steps(self) -> dict[str, Declared]:
-        return {r.name: r for r in self.run.resources if r.typ in REMOTE}
+        return remote_steps(self.run)
 
     def _load_state(self) -> dict[str, str]:
         if self.state_file.exists():

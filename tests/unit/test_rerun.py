@@ -1,0 +1,87 @@
+"""offline.rerun: which remote steps a change runs again (pulumi-command's rule), and the plan's --change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from components import bundle as node_bundle
+from offline import harness, plan, rerun
+from tests.unit import stacks
+
+PREPARATION_5X_SECONDARY = ["wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
+
+
+def migrate_run(**overrides: object) -> harness.Run:
+    result = harness.run(stacks.migrate(**overrides), secret_keys=stacks.SECRET_KEYS)
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture(scope="module")
+def before() -> harness.Run:
+    return migrate_run()
+
+
+def steps_of(names: list[str], node: str) -> list[str]:
+    return [n.split("-steps-")[1] for n in names if n.startswith(f"{node}-steps-")]
+
+
+def test_an_unchanged_run_reruns_nothing(before: harness.Run) -> None:
+    reruns = rerun.compare(before, migrate_run())
+    assert (reruns.again, reruns.new, reruns.gone) == ([], [], [])
+    assert len(reruns.unchanged) == 43  # 17 remote steps on the migrate primary, 13 on each of the 2 secondaries
+
+
+def test_a_new_ce_version_reruns_preparation_and_the_whole_cutover(before: harness.Run) -> None:
+    reruns = rerun.compare(before, migrate_run(ceVersion="v5.1.3"))
+    assert steps_of(reruns.again, "ce-2") == ["config", *PREPARATION_5X_SECONDARY, "cutover-setup", "cutover-start"]
+    assert "cutover-stop" in steps_of(reruns.again, "ce-1") and "verify" in steps_of(reruns.again, "ce-1")
+    assert steps_of(reruns.unchanged, "ce-2") == ["booted", "bundle", "install", "secrets"]
+    assert reruns.new == [] and reruns.gone == []
+
+
+def test_a_new_bundle_reruns_preparation_but_not_the_cutover(
+    before: harness.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed = tmp_path / "scripts"
+    shutil.copytree(node_bundle.SCRIPTS, changed)
+    (changed / "cenode" / "_revision.py").write_text('"""Marks a changed bundle."""\n')
+    rebuilt = node_bundle.build(changed)
+    monkeypatch.setattr(node_bundle, "build", lambda: rebuilt)
+    reruns = rerun.compare(before, migrate_run())
+    assert steps_of(reruns.again, "ce-3") == ["bundle", "install", *PREPARATION_5X_SECONDARY]
+    assert "verify" in steps_of(reruns.again, "ce-1")
+    assert [n for n in reruns.again if "-cutover-" in n] == []
+
+
+def test_a_secret_wrapped_input_counts_by_its_value() -> None:
+    def step(stdin: object) -> harness.Declared:
+        return harness.Declared("command:remote:Command", "ce-1-steps-secrets", True, None, inputs={"create": "x", "stdin": stdin})
+
+    wrapped = {harness.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret-a"}
+    assert rerun.digest(step(wrapped)) == rerun.digest(step("s3cret-a"))
+    assert rerun.digest(step(wrapped)) != rerun.digest(step({**wrapped, "value": "s3cret-b"}))
+
+
+def test_the_plan_lists_what_a_change_reruns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = plan.main(["--out", str(tmp_path), "--stack", "dev", "--change", "ceVersion=v5.1.3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out.split("Re-runs after ceVersion=v5.1.3", 1)[1]
+    assert "    ce-2: config, wait, preflight, prepare, mount, fetch-ce, certs, cutover-setup, cutover-start\n" in section
+    assert "the cutover runs again (7 steps: CE goes down)" in section
+
+
+def test_the_plan_without_change_has_no_rerun_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert plan.main(["--out", str(tmp_path), "--stack", "dev"]) == 0
+    assert "Re-runs after" not in capsys.readouterr().out
+
+
+def test_the_plan_refuses_a_change_the_settings_refuse(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert plan.main(["--out", str(tmp_path), "--stack", "dev", "--change", "nodeCount=2"]) == 2
+    assert "The change is refused" in capsys.readouterr().out
+    assert plan.main(["--out", str(tmp_path), "--stack", "dev", "--change", "nodeCount"]) == 2
+    assert "expected SETTING=VALUE" in capsys.readouterr().err
