@@ -28,9 +28,11 @@ venv: $(VENV)/.installed
 plan: venv
 	$(PY) -m offline.plan --stack $(STACK) $(if $(CHANGE),--change '$(CHANGE)')
 
-## scripts/ (the node agent) also at NODE_PYTHON: ruff via scripts/ruff.toml, vermin, mypy
+## scripts/ (the node agent) also at NODE_PYTHON: ruff via scripts/ruff.toml, vermin, mypy;
+## the layers (import-linter contracts in pyproject.toml): who may import whom
 lint: venv $(NODE_LINT)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy .
 	$(NODE_LINT)/bin/mypy --python-version $(NODE_PYTHON) scripts
 	$(VENV)/bin/vermin --quiet --no-tips --violations --target=$(NODE_PYTHON)- scripts
