@@ -120,9 +120,10 @@ _CATALOGUE = (
     Phase("start", "CE's ./start, judged by the replica set", needs_node=True,
           implementation=Implementation("phases.service", "start"), outer_s=1800,
           budgets=(("start", 1), ("member", 1), ("lock", 1)), changes_node=True),
-    Phase("stop", "CE's ./stop, judged by the containers left", needs_node=True,
-          implementation=Implementation("phases.service", "stop"), outer_s=900, budgets=(("stop", 1), ("lock", 1)),
-          changes_node=True),
+    Phase("stop", "CE's ./stop, judged by the containers left; skipped on a healthy member whose setup would change nothing",
+          needs_node=True, implementation=Implementation("phases.service", "stop"),
+          options=(Option("--force", "force", "stop CE even when setup would change nothing and this node is healthy", flag_only=True),),
+          outer_s=900, budgets=(("stop", 1), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True),
 )

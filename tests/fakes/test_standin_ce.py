@@ -473,6 +473,8 @@ def test_cluster_start_join_stop(bare_repo: str, pins_dir: str, tmp_path: Path, 
     assert hello(NODE_IPS[1])["isWritablePrimary"] is True
     repeat = run_script(node1, "stop", env)
     assert repeat.returncode == 0 and "not running" in repeat.stdout
+    stops = (node1 / "data" / "standin" / "stops.log").read_text().splitlines()
+    assert [line.split()[1] for line in stops] == ["stopped", "not-running"]  # every ./stop is recorded
 
     assert run_script(node3, "stop", env).returncode == 0
     last = run_script(node2, "stop", env)

@@ -521,16 +521,16 @@ def test_prepare_6x_installs_python311_where_python3_is_too_old(make_ctx: MakeCt
 
 
 def test_setup_6x_needs_both_secrets_in_a_writable_form(make_ctx: MakeCtx, tmp_path: Path) -> None:
-    from scripts.cenode.phases import setup_ce6
+    from scripts.cenode import setup_due
     from scripts.cenode.prompts import Answers
 
     def answers(mp: str, jwt: str) -> Answers:
         return Answers("secondary", "test", "/opt/shared/data", ["10.0.1.10", "10.0.2.10"], "10.0.2.10", jwt_secret=jwt, maintenance_password=mp)
 
-    setup_ce6.validate(answers("Mp#1", "Jwt1"))
+    setup_due.validate6(answers("Mp#1", "Jwt1"))
     for mp, jwt, setting in (("", "Jwt1", "maintenancePassword"), ("Mp#1", "", "jwtSecret"), ("Mp#1", "Jwt\n1", "jwtSecret")):
         with pytest.raises(PhaseError) as failed:
-            setup_ce6.validate(answers(mp, jwt))
+            setup_due.validate6(answers(mp, jwt))
         assert f"cloud-exchange-ha:{setting}" in failed.value.fix
 
 

@@ -176,10 +176,16 @@ def test_migrate_flow_on_the_standin(lab: Path, standin_repo: str) -> None:
     assert phase(secondaries[0], "start").startswith("start: unchanged already a healthy member")
     assert phase(primary, "start").startswith("start: unchanged")
 
+    # the cutover again with the same inputs: setup would change nothing, every member is healthy: CE keeps running
+    for env in (primary, *secondaries):
+        assert phase(env, "stop").startswith("stop: unchanged CE left running (setup would change nothing here")
+        assert phase(env, "setup").startswith("setup: unchanged")
+        assert phase(env, "start").startswith("start: unchanged already a healthy member")
+
     for env in reversed(secondaries):
-        assert phase(env, "stop").startswith("stop: changed")
+        assert phase(env, "stop", "--force").startswith("stop: changed")
     assert phase(secondaries[0], "stop").startswith("stop: unchanged")
-    assert phase(primary, "stop").startswith("stop: changed")
+    assert phase(primary, "stop", "--force").startswith("stop: changed")
 
     logs = "".join(p.read_text() for p in lab.glob("node*/log/*.log"))
     assert JWT not in logs and PASSWORD not in logs and "Maint%231pass" not in logs

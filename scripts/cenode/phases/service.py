@@ -1,7 +1,9 @@
 """Phases ``start`` and ``stop``: CE's ``./start`` / ``./stop``, bounded, judged by cluster state.
 
 Owns: deciding whether to run them (start: not when this node already is a healthy replica-set
-member; stop: not when none of CE's containers run), running them with a timeout, and judging the
+member; stop: not when none of CE's containers run, nor, unless ``--force``, when the setup that
+follows would change nothing here (``cenode.setup_due``) and this node is a healthy member: a re-run
+of the cutover with the same inputs leaves CE running), running them with a timeout, and judging the
 outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, §6.3, §9.8: ``./start`` exits
 non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
 ``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
@@ -18,6 +20,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import setup_due
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, retry, setting
 
 if TYPE_CHECKING:
@@ -107,11 +110,12 @@ def ce_containers(names: list[str], ce_dir: str) -> list[str]:
 Probe: TypeAlias = "Callable[[], dict[str, Any] | None]"  # a string: python 3.8 cannot subscript abc.Callable
 
 
-def running_containers(ctx: Ctx, ce_dir: str) -> list[str]:
+def running_containers(ctx: Ctx, ce_dir: str, every: bool = False) -> list[str]:
+    """CE's containers that run (``every``: that exist, running or not) by the engine's ``ps``."""
     engine = "docker" if ctx.runner.which("docker") else "podman" if ctx.runner.which("podman") else ""
     if not engine:
         return []
-    result = ctx.runner.run([engine, "ps", "--format", "{{.Names}}"], timeout=60)
+    result = ctx.runner.run([engine, "ps", *(["-a"] if every else []), "--format", "{{.Names}}"], timeout=60)
     if not result.ok:
         ctx.log.warn(f"{engine} ps failed: {result.tail()}")
         return []
@@ -186,12 +190,39 @@ def local_hello(node_ip: str, timeout_ms: int = 2000) -> dict[str, Any] | None:
     return hello(node_ip, timeout_ms=timeout_ms) or hello(LOOPBACK, timeout_ms=timeout_ms)
 
 
-def stop(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
+def nothing_to_redo(ctx: Ctx, probe: Probe) -> str:
+    """Why CE may keep running through this cutover ("" when it must stop), logged either way.
+
+    Only when the setup that follows would change nothing here (``setup_due.pending``: same CE
+    commit, cluster list, answers, outputs present) and this node is a healthy member: its mongod
+    PRIMARY or SECONDARY and listed in its replica set, none of CE's containers stopped.
+    """
+    cfg = ctx.cfg
+    why = setup_due.pending(ctx)
+    if why:
+        ctx.log.info(f"stopping: {why}")
+        return ""
+    doc = probe()
+    if not is_healthy_member(doc, cfg.node_ip):
+        ctx.log.info(f"stopping: setup would change nothing but this node is not a healthy member ({describe(doc)})")
+        return ""
+    running_now = running_containers(ctx, cfg.ce_dir)
+    stopped = [name for name in running_containers(ctx, cfg.ce_dir, every=True) if name not in running_now]
+    if stopped:
+        ctx.log.info(f"stopping: setup would change nothing but CE's containers {', '.join(stopped)} are not running")
+        return ""
+    return f"setup would change nothing here and this node is a healthy member: {describe(doc)}"
+
+
+def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
     probe = probe or (lambda: local_hello(cfg.node_ip))
     before = running(ctx, probe)
     if not before:
         return PhaseResult("unchanged", "CE is not running here (no container, mongod not answering)")
+    kept = "" if force else nothing_to_redo(ctx, probe)
+    if kept:
+        return PhaseResult("unchanged", f"CE left running ({kept}; --force stops it)")
     ctx.log.info(f"running before stop: {', '.join(before)}")
     if not os.path.isfile(os.path.join(cfg.ce_dir, "stop")):
         raise PhaseError(f"no CE stop script in {cfg.ce_dir}", f"check {setting('ceDir')} is the CE folder that runs here")

@@ -4,7 +4,8 @@ Owns: choosing the command line (primary ``./setup``; secondary ``./setup --loca
 <shared_dir>``; ``--ignore-failures`` only with ``allow_undersized``), the answers (node.json +
 root-only secrets.json, never argv/env), running :class:`cenode.prompts.SetupDriver`, judging
 success by ``Setup completed successfully`` alone (5.x exits 0 on failure), and the marker in the
-state dir (``cenode.setup_marker``) so a second run with the same inputs and CE commit does not run setup again.
+state dir (``cenode.setup_marker``) so a second run with the same inputs and CE commit does not run setup again
+(the command line, the inputs' digest and the outputs checked are ``cenode.setup_due``'s, which ``stop`` shares).
 
 The marker holds an HMAC (key: a random root-only file next to it) of the inputs, so it reveals
 nothing about the secrets. ``--force`` runs setup regardless.
@@ -14,43 +15,13 @@ Must not touch: CE's files itself (setup does that), the shared folder.
 
 from __future__ import annotations
 
-import hmac
 import os
 
-from .. import ceenv, setup_marker
-from ..git import head_commit
-from ..prompts import PRIMARY_PROMPTS, SECONDARY_PROMPTS, Answers, DriverLimits, SetupDriver
+from .. import setup_due, setup_marker
+from ..prompts import PRIMARY_PROMPTS, SECONDARY_PROMPTS, DriverLimits, SetupDriver
 from ..release import SETUP_SUCCESS_TEXT
-from ..setup_inputs import answers_for, child_env
+from ..setup_inputs import child_env
 from ..system import Ctx, PhaseError, PhaseResult, setting
-
-
-def setup_argv(role: str, shared_dir: str, ignore_failures: bool) -> list[str]:
-    argv = ["./setup"]
-    if role != "primary":
-        argv += ["--location", shared_dir]
-    if ignore_failures:
-        argv.append("--ignore-failures")
-    return argv
-
-
-def input_digest(key: bytes, answers: Answers, commit: str, argv: list[str]) -> str:
-    fields = {
-        "answers": {k: v for k, v in vars(answers).items()},
-        "commit": commit,
-        "argv": argv,
-    }
-    return setup_marker.digest(key, fields)
-
-
-def outputs_present(ce_dir: str, shared_dir: str, node_ip: str) -> bool:
-    """What a completed 5.x HA setup leaves behind on this node and in the shared folder."""
-    local = ceenv.read_dotenv(os.path.join(ce_dir, ".env"))
-    return (
-        local.get("HA_CURRENT_NODE", "") == node_ip
-        and os.path.isfile(os.path.join(shared_dir, "config", ".env"))
-        and os.path.isfile(os.path.join(ce_dir, "docker-compose-ha.yml"))
-    )
 
 
 def run(ctx: Ctx, force: bool = False) -> PhaseResult:
@@ -65,12 +36,9 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"{cfg.shared_dir}/config/.env is missing: the primary's setup has not run",
             "run setup on the primary first (cutover order: primary, then each secondary)",
         )
-    answers = answers_for(ctx)
-    answers.validate()
-    argv = setup_argv(cfg.role, cfg.shared_dir, cfg.allow_undersized)
-    head = head_commit(ctx, ce_dir)
-    digest = input_digest(setup_marker.marker_key(ctx.env.state_dir), answers, head, argv)
-    if not force and hmac.compare_digest(setup_marker.recorded(ctx.env.state_dir), digest) and outputs_present(ce_dir, cfg.shared_dir, cfg.node_ip):
+    inputs = setup_due.inputs5(ctx)
+    answers, argv = inputs.answers, inputs.argv
+    if not force and setup_due.recorded(ctx, inputs) and setup_due.outputs_present5(ce_dir, cfg.shared_dir, cfg.node_ip):
         return PhaseResult("unchanged", f"CE setup already done as {cfg.role} with these settings (--force runs it again)")
 
     ctx.log.info(f"running {' '.join(argv)} in {ce_dir} as {cfg.role}")
@@ -91,7 +59,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"CE's setup ended (exit {result.exit_status}) without '{SETUP_SUCCESS_TEXT}'; last output: {result.last_line!r}",
             f"read {ctx.log.path} (CE's own checks say what failed; lab nodes may need {setting('allowUndersized')})",
         )
-    setup_marker.record(ctx.env.state_dir, digest, cfg.role, head)
+    setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
     notes = [f"answered {len(result.answered)} prompts"]
     if "press Enter" in result.answered:
         notes.append("some prerequisite checks could not be verified (see log)")

@@ -17,7 +17,8 @@ Owns (docs/ce-facts.md §1.7-§1.9, §2.2, §9.10-§9.12, §C6 and §C9):
   keeping the containers' group 1001 able to read; ``systemctl is-active cloud-exchange``
   reported (a warning when not active; ``verify`` judges the cluster);
 * the re-run marker shared with 5.x (``cenode.setup_marker``, an HMAC of the inputs): same inputs and outputs present ->
-  "unchanged" without running CE.
+  "unchanged" without running CE. The inputs (interpreter, command line, config text), their checks and
+  the outputs checked are ``cenode.setup_due``'s, which ``stop`` shares.
 
 Must not touch: the GlusterFS volume itself (CE's setup creates it on the primary; gluster-join
 adds bricks), other nodes. The config file never reaches the log.
@@ -25,15 +26,12 @@ adds bricks), other nodes. The config file never reaches the log.
 
 from __future__ import annotations
 
-import hmac
 import os
 
-from .. import ce6, gluster, lines, release, setup_marker
-from ..ceenv import read_dotenv
-from ..git import head_commit
+from .. import ce6, gluster, lines, setup_due, setup_marker
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
-from ..setup_inputs import answers_for, child_env
+from ..setup_inputs import child_env
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, setting, write_atomic
 
 CONFIG_FILE = "cloudexchange.config"
@@ -41,51 +39,6 @@ SERVICE = "cloud-exchange"
 #: (path below the shared config dir, mode it is tightened to) - docs/ce-facts.md §C6
 TIGHTEN = ((".env.keys", 0o440), ("ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key", 0o640))
 LOCAL_CA_KEY = "data/ssl_certs/mongodb_rabbitmq_certs/tls_cert_ca.key"
-
-
-def validate(answers: Answers) -> None:
-    answers.validate()  # forbidden characters, node_ip in cluster_ips (as for 5.x)
-    for value, name in ((answers.maintenance_password, "maintenancePassword"), (answers.jwt_secret, "jwtSecret")):
-        if not value:
-            raise PhaseError(f"secrets.json has no {name}: CE 6.x would generate one and print it (docs/ce-facts.md §9.10)", f"set {setting(name)}")
-        if ce6.unsafe_in_config(value):
-            raise PhaseError(f"the {name} cannot be written to cloudexchange.config (line break or surrounding quotes)", f"change {setting(name)}")
-
-
-def config_input(ctx: Ctx, answers: Answers, facts: lines.GlusterFacts) -> ce6.ConfigInput:
-    cfg = ctx.cfg
-    line = ctx.line
-    proxy, user, password = answers.proxy_parts
-    return ce6.ConfigInput(
-        ui_protocol=cfg.ui_protocol,
-        ui_port=cfg.ui_port,
-        management_port=line.management_port or 8000,
-        tls12=cfg.tls12,
-        maintenance_password=answers.maintenance_password,
-        jwt_secret=answers.jwt_secret,
-        proxy_url=proxy,
-        proxy_username=user,
-        proxy_password=password,
-        cluster_ips=tuple(cfg.cluster_ips),
-        node_ip=cfg.node_ip,
-        primary=cfg.is_primary,
-        data_dir=facts.mount_dir,
-        glusterfs_base_port=facts.bricks.from_port,
-        glusterfs_max_port=facts.bricks.to_port,
-    )
-
-
-def outputs_present(ctx: Ctx, facts: lines.GlusterFacts) -> bool:
-    """What a completed 6.x HA setup leaves: reduced local .env, shared .env, compose file, .cevenv, the mount."""
-    ce_dir = ctx.cfg.ce_dir
-    local = read_dotenv(os.path.join(ce_dir, ".env"))
-    return (
-        local.get("HA_CURRENT_NODE", "") == ctx.cfg.node_ip
-        and os.path.isfile(os.path.join(facts.config_dir, ".env"))
-        and os.path.isfile(os.path.join(ce_dir, "docker-compose-ha.yml"))
-        and os.path.isfile(os.path.join(ce_dir, ".cevenv", "bin", "activate"))
-        and gluster.mount_state(ctx, facts)[0]
-    )
 
 
 def tighten_all(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
@@ -187,26 +140,14 @@ def setup_env(ctx: Ctx, answers: Answers) -> dict[str, str]:
 
 def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
-    line = ctx.line
     facts = gluster.layout(ctx)
     ce_dir = cfg.ce_dir
     if not os.path.isfile(os.path.join(ce_dir, "setup")):
         raise PhaseError(f"no CE setup script in {ce_dir}", "run the fetch-ce phase first")
-    answers = answers_for(ctx)
-    validate(answers)
-    python, seen = ce6.find_python(ctx, line.python_min)
-    if python is None or not python.usable:
-        shown = ", ".join(p.shown + ("" if p.usable else " (no venv/ensurepip/pip)") for p in seen) or "none"
-        raise PhaseError(
-            f"no python >= {release.format_version(line.python_min)} with venv, ensurepip and pip for CE's setup (found: {shown})",
-            "run the prepare phase first (it installs python3-venv and python3-pip)",
-        )
-    config_text = ce6.render_config(config_input(ctx, answers, facts))
-    argv = [python.path, "./setup"] + (["--ignore-failures"] if cfg.allow_undersized else [])
-    head = head_commit(ctx, ce_dir)
-    fields = {"config": config_text, "commit": head, "argv": argv, "role": cfg.role}
-    digest = setup_marker.digest(setup_marker.marker_key(ctx.env.state_dir), fields)
-    if not force and hmac.compare_digest(setup_marker.recorded(ctx.env.state_dir), digest) and outputs_present(ctx, facts):
+    inputs = setup_due.inputs6(ctx, facts)
+    answers, argv, config_text, python = inputs.answers, inputs.argv, inputs.config_text, inputs.python
+    assert python is not None  # inputs6 refuses without one
+    if not force and setup_due.recorded(ctx, inputs) and setup_due.outputs_present6(ctx, facts):
         tightened = tighten_all(ctx, facts)
         if tightened:
             return PhaseResult("changed", f"CE setup already done as {cfg.role}; tightened {'; '.join(tightened)}")
@@ -237,7 +178,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
         )
     if "Setting following random" in result.out:
         ctx.log.warn("CE generated a secret although cloudexchange.config had both (value redacted)")
-    setup_marker.record(ctx.env.state_dir, digest, cfg.role, head)
+    setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
     notes = [f"with {python.shown}", *changes]
     tightened = tighten_all(ctx, facts)
     if tightened:

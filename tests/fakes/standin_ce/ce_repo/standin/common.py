@@ -36,6 +36,8 @@ MONGO_USER = "root"
 LOCAL_SECRET_FILE = "./.env.keys"
 PIDFILE = os.path.join("data", "standin", "fake_mongod.pid")
 LOGFILE = os.path.join("data", "standin", "fake_mongod.log")
+#: one line per ``./stop`` run, "<epoch seconds> <what it did>": the tests' record of every stop
+STOPLOG = os.path.join("data", "standin", "stops.log")
 STATE_DIR = ".standin"
 STATE_FILE = "replset.json"
 CONTAINER_UID = 1001

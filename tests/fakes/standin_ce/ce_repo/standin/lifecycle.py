@@ -103,19 +103,30 @@ def _terminate(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _record_stop(outcome: str) -> None:
+    """Append this ``./stop`` run to the stop log (the tests count stops by it)."""
+    os.makedirs(os.path.dirname(common.STOPLOG), exist_ok=True)
+    with open(common.STOPLOG, "a", encoding="utf-8") as log:
+        log.write(f"{time.time():.3f} {outcome}\n")
+
+
 def stop_main(argv: list[str] | None = None) -> int:
     if not common.v6_ha_gate(check_mount=False):
+        _record_stop("refused")
         return 1
     env = common.merged_env()
     pid = common.running_pid()
     if pid is None:
+        _record_stop("not-running")
         print("Cloud Exchange (stand-in) is not running.")
         return 0
     if common.is_ha(env):
         code = replset.main(["--remove"])
         if code == 1:  # CE's stop exits 0 without stopping anything here (docs/ce-facts.md §6.2, §9.9)
+            _record_stop(f"kept pid {pid}")
             print("Could not leave the replica set; CE was not stopped.")
             return 0
     _terminate(pid)
+    _record_stop(f"stopped pid {pid}")
     print("Cloud Exchange (stand-in) stopped.")
     return 0
