@@ -53,6 +53,7 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 COMMAND = "command:remote:Command"
+LOCAL_COMMAND = "command:local:Command"  # none declared today; a delete script on one would run at destroy too
 #: the load balancer types (aws:alb/... are the provider's older names of the same resources)
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
@@ -741,11 +742,11 @@ def check_primary_not_managed(resources: Sequence[Resource], context: Context) -
             if named:
                 violations.append(Violation(name, resource.name, f"{resource.typ} attaches to the adopted primary {named[0]}: "
                                             "the primary keeps its own addresses; only the new nodes have interfaces of this stack"))
-        if resource.typ == COMMAND:
+        if resource.typ in (COMMAND, LOCAL_COMMAND):
             delete = resource.props.get("delete")
             if delete is UNKNOWN or (isinstance(delete, str) and delete.strip()):
-                violations.append(Violation(name, resource.name, "remote Command has a delete script: pulumi destroy would run it over "
-                                            "SSH (destructively on the adopted primary, or against a host already gone)"))
+                violations.append(Violation(name, resource.name, f"{resource.typ} has a delete script: pulumi destroy would run it "
+                                            "(over SSH destructively on the adopted primary, or against a host already gone)"))
     for step in steps_on_primary(resources, context):
         if step.full_options and step.deleted_with:
             violations.append(Violation(name, step.name, f"step on the adopted primary is deleted_with {step.deleted_with}: the primary "
@@ -790,8 +791,9 @@ POLICIES: tuple[PolicySpec, ...] = (
                "The adopted standalone primary is only read, never managed: no aws:ec2/instance or aws:ec2/instanceState may name "
                "its id (stack config primaryInstanceId, this policy's primaryInstanceId, or the backup AMI's sourceInstanceId), no "
                "network interface, interface attachment, Elastic IP or EIP association may attach to it (it keeps its own addresses), no "
-               "command:remote:Command may have a delete script, and no remote step on the primary may be deleted_with another "
-               "resource. The engine passes neither deleted_with nor an import id to policies: those are checked offline only."),
+               "command:remote:Command or command:local:Command may have a delete script, and no remote step on the primary may be "
+               "deleted_with another resource. The engine passes neither deleted_with nor an import id to policies: those are checked "
+               "offline only."),
     PolicySpec(IMDSV2, "resource", "mandatory",
                "Every EC2 instance (and launch template) requires IMDSv2: metadataOptions.httpTokens = 'required'."),
     PolicySpec(ENCRYPTED, "resource", "mandatory",

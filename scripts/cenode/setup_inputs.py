@@ -1,7 +1,8 @@
 """What CE's setup is given on either release line: the answers and the environment it runs in.
 
 Owns: :func:`answers_for` (node.json + the root-only secrets.json as :class:`cenode.prompts.Answers`;
-5.x types them at setup's prompts, 6.x writes them to ``cloudexchange.config``) and
+5.x types them at setup's prompts, 6.x writes them to ``cloudexchange.config``; a missing secrets.json
+stops setup with one line naming the file, as the stack writes it before any phase) and
 :func:`child_env`, setup's plain root environment (nothing secret, no PYTHONPATH of ours), which
 6.x extends with its proxy and pip mirror.
 
@@ -12,13 +13,18 @@ from __future__ import annotations
 
 import os
 
-from .nodeconfig import load_secrets
+from .nodeconfig import SECRETS_FILE, load_secrets
 from .prompts import Answers
-from .system import Ctx
+from .system import Ctx, PhaseError
 
 
 def answers_for(ctx: Ctx) -> Answers:
     cfg = ctx.cfg
+    path = os.path.join(ctx.env.config_dir, SECRETS_FILE)
+    if not os.path.exists(path):
+        raise PhaseError(
+            f"{path} is missing: the stack's secrets step has not run on this node", "run pulumi up (it writes secrets.json before any phase)"
+        )
     wanted = load_secrets(ctx.env.config_dir)
     return Answers(
         role=cfg.role,

@@ -170,3 +170,16 @@ def test_certs_need_the_shared_config(make_ctx: Callable[..., tuple[Ctx, FakeRun
     ctx, _ = make_ctx("certs", shared_dir=str(tmp_path / "nope"))
     with pytest.raises(PhaseError):
         certs.run(ctx)
+
+
+def test_backups_folder_made_by_someone_else_is_closed_to_others(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    standalone(tmp_path)
+    backups = tmp_path / "shared" / "backups"
+    backups.mkdir(mode=0o755)
+    backups.chmod(0o755)  # world-readable: a tarball of CE's secrets must not sit in it
+    assert backup.run(backup_ctx(make_ctx, tmp_path), now=T0).status == "changed"
+    assert backups.stat().st_mode & 0o777 == 0o700 and backups.stat().st_uid == os.getuid()
+    (tarball,) = backups.glob("*.tar.gz")
+    assert tarball.stat().st_mode & 0o777 == 0o600
+    for extra in (".sha256", ".tree"):
+        assert (backups / (tarball.name + extra)).stat().st_mode & 0o777 == 0o600

@@ -166,3 +166,58 @@ def test_relative_or_spaced_shared_dir_is_refused(make_ctx: Callable[..., tuple[
     with pytest.raises(PhaseError) as failed:
         mount.run(ctx)
     assert "cloud-exchange-ha:sharedDir" in failed.value.fix
+
+
+# ----------------------------------------------------------------------------- the probe's chown (root squash)
+
+
+def probe_ctx(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> tuple[Ctx, Path]:
+    ctx, _ = make_ctx("mount")
+    shared = tmp_path / "share"
+    shared.mkdir()
+    return ctx, shared
+
+
+def test_probe_fails_when_root_may_not_chown_naming_root_squash_and_shared_dir(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, shared = probe_ctx(make_ctx, tmp_path)
+
+    def squashed(path: str, uid: int, gid: int) -> None:  # EFS with root squash: root is nobody
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(mount.os, "chown", squashed)
+    with pytest.raises(PhaseError) as failed:
+        mount.probe(ctx, str(shared), "ce-1")
+    assert "root squash" in failed.value.what and "1001" in failed.value.what and "Operation not permitted" in failed.value.what
+    assert "root squash" in failed.value.fix and "cloud-exchange-ha:sharedDir" in failed.value.fix
+    assert list(shared.iterdir()) == []  # the probe file is gone
+
+
+def test_probe_fails_when_the_chown_is_accepted_but_not_done(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, shared = probe_ctx(make_ctx, tmp_path)
+    monkeypatch.setattr(mount.os, "chown", lambda path, uid, gid: None)  # a squashing server that ignores the call
+    with pytest.raises(PhaseError) as failed:
+        mount.probe(ctx, str(shared), "ce-1")
+    assert f"stays owned by uid {os.getuid()}" in failed.value.what and "cloud-exchange-ha:sharedDir" in failed.value.fix
+    assert list(shared.iterdir()) == []
+
+
+@needs_root
+def test_probe_chowns_its_file_to_ces_uid_1001_where_root_may(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, shared = probe_ctx(make_ctx, tmp_path)
+    seen: list[tuple[int, int, int]] = []
+    real_chown = os.chown
+
+    def recording(path: str, uid: int, gid: int) -> None:
+        real_chown(path, uid, gid)
+        seen.append((os.stat(path).st_uid, uid, gid))
+
+    monkeypatch.setattr(mount.os, "chown", recording)
+    mount.probe(ctx, str(shared), "ce-1")
+    assert seen == [(1001, 1001, 1001)]
+    assert list(shared.iterdir()) == []

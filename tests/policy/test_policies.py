@@ -684,3 +684,18 @@ def test_check_run_sees_options_the_engine_hides(broken_program_run: harness.Run
 def test_check_run_sees_a_public_ssh_rule(broken_program_run: harness.Run) -> None:
     found = {(v.policy, v.resource) for v in policies.check_run(broken_program_run)}
     assert (rules.NO_PUBLIC_SSH, "ce-net-node-ingress-22-0.0.0.0_0") in found
+
+
+@pytest.mark.parametrize("typ", [rules.COMMAND, "command:local:Command"])
+@pytest.mark.parametrize("delete", ["sudo rm -rf /opt/ta_cloud_exchange", "x", rules.UNKNOWN])
+def test_any_delete_script_on_a_command_is_refused(typ: str, delete: object) -> None:
+    # on any step, not only the primary's: destroy runs it against whatever host is left (or none)
+    step = rules.Resource(typ, "ce-2-steps-x", {**command("echo create"), "delete": delete})
+    (violation,) = rules.check_primary_not_managed([step], rules.Context())
+    assert violation.resource == "ce-2-steps-x" and "delete script" in violation.message
+
+
+@pytest.mark.parametrize("delete", [None, "", "  \n"])
+def test_an_absent_or_blank_delete_script_passes(delete: object) -> None:
+    step = rules.Resource(rules.COMMAND, "ce-2-steps-x", {**command("echo create"), "delete": delete})
+    assert rules.check_primary_not_managed([step], rules.Context()) == []

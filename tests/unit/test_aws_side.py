@@ -384,3 +384,50 @@ def test_greenfield_has_no_backup_and_no_attachment(greenfield_run: harness.Run)
     assert greenfield_run.of_type(AMI_BACKUP) == []
     assert greenfield_run.outputs["backupImageId"] is None
     assert not [r for r in greenfield_run.resources if r.typ.endswith("NetworkInterfaceSecurityGroupAttachment")]
+
+
+# ---- egress and the UI port, against CE's own port lists (docs/ce-facts.md §3.1, §3.2) ----------
+#: written from CE's facts, not read from the release lines' table: a wrong table must fail here
+CE5_CLUSTER_PORTS = {(4369, 4369), (5672, 5672), (15672, 15672), (25672, 25672), (35672, 35672), (27017, 27017)}
+CE6_CLUSTER_PORTS = {(4369, 4369), (5671, 5671), (15671, 15671), (25672, 25672), (35672, 35672), (27017, 27017),
+                     (24007, 24007), (24009, 24029), (8000, 8000)}
+
+
+def between_members(result: harness.Run, typ: str) -> set[tuple[int, int]]:
+    node_group = sg_id(result, "ce-net-nodes")
+    return {(r["fromPort"], r["toPort"]) for r in rules(result, typ, "ce-net-nodes") if r.get("referencedSecurityGroupId") == node_group}
+
+
+@pytest.mark.parametrize(("version", "cluster"), [("v5.1.2", CE5_CLUSTER_PORTS), ("v6.1.0", CE6_CLUSTER_PORTS)])
+def test_members_reach_each_others_cluster_ports_both_ways(version: str, cluster: set[tuple[int, int]]) -> None:
+    result = run(stacks.greenfield(ceVersion=version))
+    assert between_members(result, INGRESS) == cluster | {(443, 443)}  # + the UI, checked between nodes by verify
+    assert between_members(result, EGRESS) == cluster | {(443, 443)}
+
+
+def test_nodes_send_nfs_to_the_efs_group_only(migrate_run: harness.Run) -> None:
+    efs_group = sg_id(migrate_run, "ce-net-efs")
+    nfs = [r for r in rules(migrate_run, EGRESS, "ce-net-nodes") if r["fromPort"] == 2049]
+    assert [(r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in nfs] == [(2049, efs_group, None)]
+
+
+def test_a_proxy_on_its_own_port_gets_egress_and_a_proxy_on_443_adds_none() -> None:
+    def to_anywhere(result: harness.Run) -> list[int]:
+        return sorted(r["fromPort"] for r in rules(result, EGRESS, "ce-net-nodes") if r.get("cidrIpv4") == "0.0.0.0/0")
+
+    assert to_anywhere(run(stacks.migrate())) == [80, 443]
+    proxied = run(stacks.migrate(proxyUrl="http://proxy.example:3128"))
+    assert proxied.error is None, proxied.error
+    assert to_anywhere(proxied) == [80, 443, 3128]
+    assert to_anywhere(run(stacks.migrate(proxyUrl="https://proxy.example:443"))) == [80, 443]
+
+
+def test_every_ui_rule_follows_ui_port() -> None:
+    result = run(stacks.migrate(uiPort=8443))
+    assert result.error is None, result.error
+    ui_rules = [r.inputs for r in result.of_type(INGRESS) + result.of_type(EGRESS) if "UI" in r.inputs["description"]]
+    assert len(ui_rules) == 3  # from uiCidrs, between nodes in and out
+    assert {(r["fromPort"], r["toPort"]) for r in ui_rules} == {(8443, 8443)}
+    from_users = [r for r in rules(result, INGRESS, "ce-net-nodes") if r.get("cidrIpv4") == "198.51.100.0/24" and r["fromPort"] != 22]
+    assert [(r["fromPort"], r["toPort"]) for r in from_users] == [(8443, 8443)]
+    assert (8443, 8443) in between_members(result, INGRESS) and (443, 443) not in between_members(result, INGRESS)

@@ -402,3 +402,15 @@ def test_the_probe_fails_naming_the_node_when_sudo_wants_a_password(
                          capture_output=True, text=True, env={**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False)
     assert ran.returncode == code
     assert getattr(ran, stream).strip() == message
+
+
+def test_every_phase_on_every_node_runs_after_that_nodes_secrets_and_config_are_written(
+    migrate_run: harness.Run, greenfield_run: harness.Run, six_run: harness.Run
+) -> None:
+    for result in (migrate_run, greenfield_run, six_run):
+        phases = [step for step in commands(result) if "/ce-node " in str(step.inputs["create"])]
+        nodes = {step.name.split("-steps-")[0] for step in phases}
+        assert nodes == {"ce-1", "ce-2", "ce-3"} and len(phases) >= 3 * 6  # wait .. certs on each node at least
+        for step in phases:
+            node = step.name.split("-steps-")[0]
+            assert {f"{node}-steps-secrets", f"{node}-steps-config"} <= ancestors(result, step.name), step.name

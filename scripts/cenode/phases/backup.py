@@ -114,6 +114,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     elif not os.path.isdir(cfg.shared_dir):
         raise PhaseError(f"shared folder {cfg.shared_dir} is missing", "run the mount phase first")
     os.makedirs(backups, mode=0o700, exist_ok=True)
+    os.chmod(backups, 0o700)  # root only, also when someone made the folder before us
 
     paths = [ce_dir]
     secret_file = ceenv.CeFiles(ce_dir).secret_path(ceenv.CeFiles(ce_dir).env())

@@ -143,14 +143,19 @@ def probe(ctx: Ctx, shared_dir: str, node_name: str) -> None:
         raise PhaseError(f"cannot write to {shared_dir}: {exc.strerror}", "mount the shared folder read-write (EFS access policy)") from None
     try:
         os.chown(path, CE_UID, CE_UID)
+        owner = os.stat(path).st_uid  # a squashing server may accept the call and keep its own owner
+        why = "" if owner == CE_UID else f"the probe file stays owned by uid {owner}"
     except OSError as exc:
-        raise PhaseError(
-            f"root cannot chown in {shared_dir} ({exc.strerror}); CE chowns its files to uid 1001",
-            "allow root access on the EFS file system (no root squash / ClientRootAccess in its policy)",
-        ) from None
+        why = exc.strerror or type(exc).__name__
     finally:
         if os.path.exists(path):
             os.unlink(path)
+    if why:
+        raise PhaseError(
+            f"root cannot chown to uid {CE_UID} in {shared_dir} ({why}): root squash? CE chowns its files to that uid",
+            f"allow root access on the EFS file system (no root squash: ClientRootAccess in its policy), or set {setting('sharedDir')} "
+            "to a share where root may chown",
+        )
 
 
 def ensure_layout(shared_dir: str) -> list[str]:
