@@ -53,7 +53,13 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 COMMAND = "command:remote:Command"
-LOCAL_COMMAND = "command:local:Command"  # none declared today; a delete script on one would run at destroy too
+LOCAL_COMMAND = "command:local:Command"
+#: the one delete script allowed: the destroy guard's (a local command; components/destroy_guard.py). It only reports the
+#: applied allowDestroy and exits 0, or prints its refusal and exits 1: nothing but echo, one known variable, single quotes
+DESTROY_GUARD_DELETE = re.compile(
+    r'if \[ "\$\{CE_HA_ALLOW_DESTROY:-\}" = true \]; then echo "[^"$`\\]*\$\{CE_HA_ALLOW_DESTROY\}"; exit 0; fi; '
+    r"echo '[^']*' >&2; exit 1"
+)
 #: the load balancer types (aws:alb/... are the provider's older names of the same resources)
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
@@ -744,7 +750,8 @@ def check_primary_not_managed(resources: Sequence[Resource], context: Context) -
                                             "the primary keeps its own addresses; only the new nodes have interfaces of this stack"))
         if resource.typ in (COMMAND, LOCAL_COMMAND):
             delete = resource.props.get("delete")
-            if delete is UNKNOWN or (isinstance(delete, str) and delete.strip()):
+            guard = resource.typ == LOCAL_COMMAND and isinstance(delete, str) and DESTROY_GUARD_DELETE.fullmatch(delete) is not None
+            if not guard and (delete is UNKNOWN or (isinstance(delete, str) and delete.strip())):
                 violations.append(Violation(name, resource.name, f"{resource.typ} has a delete script: pulumi destroy would run it "
                                             "(over SSH destructively on the adopted primary, or against a host already gone)"))
     for step in steps_on_primary(resources, context):
@@ -791,7 +798,8 @@ POLICIES: tuple[PolicySpec, ...] = (
                "The adopted standalone primary is only read, never managed: no aws:ec2/instance or aws:ec2/instanceState may name "
                "its id (stack config primaryInstanceId, this policy's primaryInstanceId, or the backup AMI's sourceInstanceId), no "
                "network interface, interface attachment, Elastic IP or EIP association may attach to it (it keeps its own addresses), no "
-               "command:remote:Command or command:local:Command may have a delete script, and no remote step on the primary may be "
+               "command:remote:Command or command:local:Command may have a delete script (but the destroy guard's local one, which "
+               "only reports allowDestroy or refuses), and no remote step on the primary may be "
                "deleted_with another resource. The engine passes neither deleted_with nor an import id to policies: those are checked "
                "offline only."),
     PolicySpec(IMDSV2, "resource", "mandatory",

@@ -699,3 +699,25 @@ def test_any_delete_script_on_a_command_is_refused(typ: str, delete: object) -> 
 def test_an_absent_or_blank_delete_script_passes(delete: object) -> None:
     step = rules.Resource(rules.COMMAND, "ce-2-steps-x", {**command("echo create"), "delete": delete})
     assert rules.check_primary_not_managed([step], rules.Context()) == []
+
+
+def test_the_destroy_guards_delete_is_the_one_allowed() -> None:
+    from components import destroy_guard
+
+    def violations(typ: str, delete: str) -> list[rules.Violation]:
+        return rules.check_primary_not_managed([rules.Resource(typ, "ce-destroy-guard-check", {"create": "echo", "delete": delete})], rules.Context())
+
+    real = destroy_guard.delete_script()
+    assert violations("command:local:Command", real) == []
+    assert violations(rules.COMMAND, real) != []  # on a node it is not the guard
+    refusal = "echo 'ERROR destroy guard: refused' >&2; exit 1"
+    state = 'echo "destroy guard: allowDestroy=${CE_HA_ALLOW_DESTROY}"'
+    assert violations("command:local:Command", f'if [ "${{CE_HA_ALLOW_DESTROY:-}}" = true ]; then {state}; exit 0; fi; {refusal}') == []
+    for smuggled in (
+        real + "; rm -rf /tmp/x",
+        real.replace("exit 1", "rm -rf ~"),
+        f'if [ "${{CE_HA_ALLOW_DESTROY:-}}" = true ]; then echo "$(rm -rf ~)${{CE_HA_ALLOW_DESTROY}}"; exit 0; fi; {refusal}',
+        f'if [ "${{CE_HA_ALLOW_DESTROY:-}}" = true ]; then {state}; exit 0; fi; echo \'x\' >&2; rm -rf ~; exit 1',
+        f'if [ "${{OTHER:-}}" = true ]; then {state}; exit 0; fi; {refusal}',
+    ):
+        assert violations("command:local:Command", smuggled) != [], smuggled
