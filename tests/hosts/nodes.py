@@ -412,7 +412,7 @@ class Flow:
 def set_link(host: Host, up: bool) -> None:
     """Unplug (or plug back) a host's only network interface, from the machine, inside the lab's
     namespace of that host: the host keeps running but is unreachable, as a stopped peer is."""
-    from lab._util import run as lab_run
+    from tests.hosts.lab._util import run as lab_run
 
     lab_run(["ip", "-n", host.netns, "link", "set", "eth0", "up" if up else "down"])
 

@@ -523,8 +523,9 @@ def test_a_second_changing_phase_waits_then_names_the_holder(fault_ready: FaultH
         f"from cenode.nodelock import NodeLock; import os, time; NodeLock({STATE_DIR!r}, 'stop', 0).acquire(); "
         "print(os.getpid(), flush=True); time.sleep(120)"
     )
+    background = f"PYTHONPATH={node_bundle.INSTALL_DIR} nohup python3 -c {shlex.quote(holder)} </dev/null >/tmp/lock-holder.out 2>&1 &"
     rc, out, err = host.run(
-        f"sudo sh -c 'PYTHONPATH={node_bundle.INSTALL_DIR} nohup python3 -c {shlex.quote(holder)} </dev/null >/tmp/lock-holder.out 2>&1 &' && "
+        f"sudo rm -f /tmp/lock-holder.out && sudo sh -c {shlex.quote(background)} && "
         "for i in $(seq 50); do [ -s /tmp/lock-holder.out ] && break; sleep 0.2; done; cat /tmp/lock-holder.out"
     )
     assert rc == 0 and out.strip().isdigit(), out + err
