@@ -122,3 +122,19 @@ def test_plan_exits_non_zero_on_a_mandatory_policy_violation(
     assert code == 3
     assert "[ce-data-protected] ce-1-backup" in captured.out
     assert "mandatory policy violation(s)" in captured.err
+
+
+def test_dev_plan_prints_the_load_balancer_listener_target_group_and_targets(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Issue 16: ``make plan`` shows the NLB (internal, cross-zone), its TCP listener on the UI port, the
+    target group's HTTPS health check and one target per node, the adopted primary included."""
+    _, out = run_plan(capsys, tmp_path, "--stack", "dev")
+    lb = out.split("+ cloudexchange:ha:LoadBalancer  ce-lb\n", 1)[1].split("\n    [wave", 1)[0]
+    assert re.search(r'\+ aws:lb/loadBalancer:LoadBalancer  ce-lb-nlb\n +loadBalancerType="network"  internal=true  '
+                     r'subnets=\[[^]]+\]  enableCrossZoneLoadBalancing=true', lb)
+    assert re.search(r'\+ aws:lb/listener:Listener  ce-lb-ui\n +port=443  protocol="TCP"', lb)
+    assert re.search(r'\+ aws:lb/targetGroup:TargetGroup  ce-lb-nodes\n +port=443  protocol="TCP"  targetType="instance"  '
+                     r'healthCheck=\{[^\n]*"protocol":"HTTPS"', lb)
+    targets = re.findall(r"\+ aws:lb/targetGroupAttachment:TargetGroupAttachment  ce-lb-(ce-\d)\n +targetId=\"(i-\w+)\"  port=443", lb)
+    assert [name for name, _ in targets] == ["ce-1", "ce-2", "ce-3"]
+    assert targets[0][1] == "i-0123456789abcdef0"  # the adopted primary (Pulumi.dev.yaml's primaryInstanceId)
