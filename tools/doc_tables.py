@@ -1,23 +1,31 @@
-"""README tables generated from their one source, so the docs cannot drift.
+"""Doc tables generated from their one source, so the docs cannot drift.
 
-Owns: the settings table (from ``Pulumi.yaml``), the port table (from the release lines in ``scripts/cenode/lines``)
-and rewriting the marked blocks of ``README.md``. ``make docs`` rewrites them; a test fails when
-the README is stale.
+Owns: the settings table (from ``Pulumi.yaml``), the port table (from the release lines in ``scripts/cenode/lines``),
+the module table of ``docs/architecture.md`` (each module's path and its docstring's summary) and rewriting the
+marked blocks (``<!-- BEGIN name -->`` ... ``<!-- END name -->``) of ``README.md`` and ``docs/architecture.md``.
+``make docs`` rewrites them; ``make lint`` (``--check``) and a test fail when a document is stale, and the
+module table refuses a module without a docstring.
 
-Must not touch: anything but README.md's marked blocks.
+Must not touch: anything but those documents' marked blocks.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from components import storage
 from components.settings import key, schema
 from scripts.cenode import lines
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+#: the folders whose modules the architecture's module table lists, in its order (after ``__main__.py``)
+MODULE_FOLDERS = ("components", "scripts/cenode", "scripts/cenode/lines", "scripts/cenode/phases", "offline", "policy", "tools", "bench")
 
 
 def settings_table() -> str:
@@ -53,30 +61,57 @@ def port_table() -> str:
     return "\n".join(rows)
 
 
-BLOCKS = {"settings": settings_table, "ports": port_table}
+def modules() -> list[Path]:
+    """Every module the module table lists: ``__main__.py``, then each of ``MODULE_FOLDERS`` in name order."""
+    return [ROOT / "__main__.py"] + [path for folder in MODULE_FOLDERS for path in sorted((ROOT / folder).glob("*.py"))]
 
 
-def render(text: str) -> str:
-    for name, make in BLOCKS.items():
+def summary(path: Path) -> str:
+    """The module docstring's summary (its first paragraph) on one line; SystemExit naming a module without one."""
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    if not docstring or not docstring.strip():
+        raise SystemExit(f"{path.relative_to(ROOT)} has no docstring: say in one sentence what the module owns")
+    return " ".join(docstring.strip().split("\n\n")[0].split())
+
+
+def module_table() -> str:
+    rows = ["| module | what it owns (its docstring's summary) |", "|---|---|"]
+    for path in modules():
+        rows.append(f"| `{path.relative_to(ROOT).as_posix()}` | " + summary(path).replace("|", "\\|") + " |")
+    return "\n".join(rows)
+
+
+Blocks = dict[str, Callable[[], str]]
+BLOCKS: Blocks = {"settings": settings_table, "ports": port_table}
+#: each generated document and its blocks
+DOCUMENTS: dict[Path, Blocks] = {README: BLOCKS, ARCHITECTURE: {"modules": module_table}}
+
+
+def render(text: str, blocks: Blocks = BLOCKS, where: str = "README.md") -> str:
+    for name, make in blocks.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- BEGIN {name} --> block")
         match = pattern.search(text)
-        assert match is not None
+        if match is None:
+            raise SystemExit(f"{where} has no <!-- BEGIN {name} --> block")
         text = text[: match.start()] + match.group(1) + make() + "\n" + match.group(2) + text[match.end():]
     return text
 
 
 def main() -> int:
-    current = README.read_text(encoding="utf-8")
-    updated = render(current)
-    if "--check" in sys.argv:
-        if updated != current:
-            print("README.md tables are stale: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(updated, encoding="utf-8")
-    return 0
+    stale = []
+    for document, blocks in DOCUMENTS.items():
+        where = document.relative_to(ROOT).as_posix()
+        current = document.read_text(encoding="utf-8")
+        updated = render(current, blocks, where)
+        if updated == current:
+            continue
+        if "--check" in sys.argv:
+            stale.append(where)
+        else:
+            document.write_text(updated, encoding="utf-8")
+    for where in stale:
+        print(f"{where} tables are stale: run make docs", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

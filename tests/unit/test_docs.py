@@ -1,11 +1,14 @@
 """The README's generated tables match their sources, its first lines give the two commands, and the CE facts it
-and the code cite live in docs/ with every cited section present."""
+and the code cite live in docs/ with every cited section present; docs/architecture.md draws one mermaid picture
+and its generated module table lists every module with its docstring's summary."""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
+
+import pytest
 
 from tools import doc_tables
 
@@ -130,3 +133,56 @@ def test_the_citation_check_catches_what_it_should() -> None:
                 "ce-ha-fact\x73.md", "facts,\x20correction 10"):
         assert OUTSIDE.search(old), old
     assert not OUTSIDE.search("CE's GlusterFS facts (None on 5.x)")
+
+
+# ---- docs/architecture.md: one picture, and a module table that cannot go stale ----------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+#: the folders whose every module the table must list (written here, not read from doc_tables)
+LISTED_FOLDERS = ("components", "scripts/cenode", "scripts/cenode/lines", "scripts/cenode/phases", "offline", "policy")
+
+
+def test_architecture_tables_are_current() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    assert doc_tables.render(text, doc_tables.DOCUMENTS[doc_tables.ARCHITECTURE], "docs/architecture.md") == text, \
+        "docs/architecture.md tables are stale: run make docs"
+
+
+def test_architecture_draws_one_mermaid_picture() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    assert text.count("```mermaid\n") == 1
+    picture = text.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
+    for part in ("__main__.py", "components/settings.py", "components/cluster.py", "scripts/ce-node", "cenode/catalogue.py",
+                 "for_version", "cenode/phases/", "policy/", "offline/", "ce-health", "tests/"):
+        assert part in picture, part
+
+
+def test_the_module_table_lists_every_module_with_its_summary() -> None:
+    table = ARCHITECTURE.read_text(encoding="utf-8").split("<!-- BEGIN modules -->\n", 1)[1].split("<!-- END modules -->", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \|", table, re.M)
+    expected = {f"{folder}/{name}" for folder in LISTED_FOLDERS for name in os.listdir(ROOT / folder) if name.endswith(".py")}
+    assert len(expected) > 60
+    assert expected <= set(listed), sorted(expected - set(listed))
+    assert "scripts/cenode/lines/ce6.py" in listed and "scripts/cenode/phases/gluster_join.py" in listed
+    assert len(listed) == len(set(listed))
+    assert "| `scripts/cenode/lines/__init__.py` | CE release lines: the ONE place that maps a version tag to its line (``for_version``). |" in table
+
+
+def test_a_module_without_a_docstring_fails_the_module_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for folder in LISTED_FOLDERS:
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "__main__.py").write_text('"""Entry point.\n\nMore."""\n', encoding="utf-8")
+    (tmp_path / "components" / "good.py").write_text('"""Owns a | pipe\nover two lines.\n\nDetails."""\n', encoding="utf-8")
+    monkeypatch.setattr(doc_tables, "ROOT", tmp_path)
+    monkeypatch.setattr(doc_tables, "MODULE_FOLDERS", LISTED_FOLDERS)
+    assert doc_tables.module_table().splitlines()[2:] == [
+        "| `__main__.py` | Entry point. |", "| `components/good.py` | Owns a \\| pipe over two lines. |"]
+    (tmp_path / "offline" / "bare.py").write_text("X = 1\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="offline/bare.py has no docstring"):
+        doc_tables.module_table()
+
+
+def test_the_readme_points_to_the_architecture_instead_of_copying_its_table() -> None:
+    section = readme_section("Architecture").split("\n### ", 1)[0]
+    assert "docs/architecture.md" in section
+    assert "| `components/" not in section and "```mermaid" not in section
