@@ -76,7 +76,6 @@ SENSITIVE_FIELD = re.compile(r"(?i)(private_?key|password|passphrase|secret)$")
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 #: base64 of "-----BEGIN": a PEM block shipped base64-encoded inside a command or user data
 PRIVATE_KEY_B64 = "LS0tLS1CRUdJTi"
-SSH_PORT = 22
 #: Pulumi's marker of a secret value in wire-form inputs (what the offline harness records)
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a marker, not a secret
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a marker, not a secret
@@ -125,6 +124,8 @@ def _load_lines() -> ModuleType:
 
 
 lines = _load_lines()
+#: SSH, from the release lines' table like the cluster ports
+SSH_PORT: int = lines.SSH_PORT
 
 
 def cluster_ports(ce_version: str | None = None) -> tuple[PortSpan, ...]:
