@@ -716,8 +716,11 @@ def _mirrors(v: dict[str, Any]) -> list[Problem]:
         if unsafe:
             problems += unsafe
             continue
-        if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
-            problems += _p(name, f"{url!r} must be an http(s) URL" + (" or os" if name == "dockerRepoUrl" else ""))
+        if url and name == "dockerRepoUrl" and (urlparse(url).scheme != "https" or not urlparse(url).netloc):
+            # the nodes fetch the repo's signing key from <url>/gpg: only over https (never an unsigned repo)
+            problems += _p(name, f"{url!r} must be an https URL (its signing key is fetched from <url>/gpg) or os")
+        elif url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+            problems += _p(name, f"{url!r} must be an http(s) URL")
     return problems
 
 

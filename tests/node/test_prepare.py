@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.cenode import packages
+from scripts.cenode import openpgp, packages
 from scripts.cenode.phases import prepare
 from scripts.cenode.system import CommandResult, Ctx, PhaseError
 
 from .conftest import FakeRunner
 from .test_system import RHEL_94, UBUNTU_2204
 
-KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n"
+#: a real ed25519 public key made with gpg 2 (``gpg --armor --export``); ``gpg --export`` of it (238
+#: bytes) has this sha256, and ``gpg --dearmor`` of KEY gives the same bytes
+KEY = """-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEaxEMlxYJKwYBBAHaRw8BAQdA5uroXUNa0ETdZCjOR2SruTPRiaGlEJciZ7a2
+RlR18A20JUxhYiBEb2NrZXIgUmVwbyA8bGFiQGV4YW1wbGUuaW52YWxpZD6IkAQT
+FggAOBYhBMIBhOpS4KlPsz5d/L8R2WHfdoIHBQJrEQyXAhsDBQsJCAcCBhUKCQgL
+AgQWAgMBAh4BAheAAAoJEL8R2WHfdoIHv38A/2aiDzZt5GhTgbZ+xTaK/Zyd4o7l
+7qsDSjetY9B4cPJhAQDP+NyKnSrIZKX5d7bS88Z+k7XxHFQpcxHpmtfTcX/TDA==
+=7dxO
+-----END PGP PUBLIC KEY BLOCK-----
+"""
+KEY_BINARY_SHA256 = "9efe4127552fc1d7a27ce2bd7bcf3fa055256b83acaf311a622aae5f4228eec1"
+KEY_BINARY_LENGTH = 238
 
 # ----------------------------------------------------------------------------- pure parts
 
@@ -110,10 +126,34 @@ def test_rewrite_selinux_config() -> None:
     assert prepare.rewrite_selinux_config("SELINUXTYPE=targeted\n") == ("SELINUXTYPE=targeted\nSELINUX=disabled\n", True)
 
 
-def test_docker_source_line() -> None:
-    line = prepare.docker_source_line("https://download.docker.com/linux/ubuntu/", "jammy", "amd64", signed=True)
-    assert line == f"deb [arch=amd64 signed-by={prepare.DOCKER_KEYRING}] https://download.docker.com/linux/ubuntu jammy stable\n"
-    assert "trusted=yes" in prepare.docker_source_line("http://mirror", "jammy", "arm64", signed=False)
+def test_docker_source_line_is_always_signed_by_the_keyring() -> None:
+    line = prepare.docker_source_line("https://download.docker.com/linux/ubuntu/", "jammy", "amd64")
+    assert line == (
+        "deb [arch=amd64 signed-by=/etc/apt/keyrings/cloud-exchange-ha-docker.gpg] https://download.docker.com/linux/ubuntu jammy stable\n"
+    )
+    assert "trusted" not in prepare.docker_source_line("https://mirror.example/docker", "noble", "arm64")
+
+
+def test_dearmor_gives_what_gpg_dearmor_gives() -> None:
+    data = openpgp.dearmor("junk before\n" + KEY.replace("\n", "\r\n"))
+    assert len(data) == KEY_BINARY_LENGTH and hashlib.sha256(data).hexdigest() == KEY_BINARY_SHA256
+    assert openpgp.dearmor(KEY.replace("\n=7dxO", "")) == data  # the checksum line is optional
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("<html>Not Found</html>", "no ASCII-armored"),
+        (KEY.replace("=7dxO", "=AAAA"), "CRC-24"),
+        (KEY.replace("mDMEaxEM", "mDMEaxEN"), "CRC-24"),  # one changed character in the key
+        (KEY.replace("mDMEaxEM", "m!MEaxEM"), "base64"),
+        # a signature packet (tag 2), armored as if it were a key block
+        ("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\niQ==\n-----END PGP PUBLIC KEY BLOCK-----\n", "no OpenPGP public key"),
+    ],
+)
+def test_dearmor_refuses_what_is_not_a_public_key(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        openpgp.dearmor(text)
 
 
 # ----------------------------------------------------------------------------- Ubuntu runs
@@ -218,52 +258,138 @@ def test_existing_engine_is_never_replaced(make_ctx: Callable[..., tuple[Ctx, Fa
     assert not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists()
 
 
-def test_docker_repo_is_configured_with_its_key(
-    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ctx, runner = make_ctx("prepare", docker_repo_url="https://mirror.example/docker/")
-    ubuntu(ctx, runner, prepare.APT_BASE, docker=False)
-    monkeypatch.setattr(prepare.Prepare, "fetch_key", lambda self, url: KEY if url == "https://mirror.example/docker/gpg" else None)
-    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", action=lambda argv: runner.tools.add("docker"))
-    result = prepare.run(ctx)
-    source = Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).read_text()
-    assert source == f"deb [arch=amd64 signed-by={prepare.DOCKER_KEYRING}] https://mirror.example/docker jammy stable\n"
-    assert Path(ctx.env.host_path(prepare.DOCKER_KEYRING)).read_text() == KEY
-    (install,) = installs(runner)
-    assert install[install.index("install") + 1 :] == sorted(prepare.APT_DOCKER_REPO)
-    assert "docker repo" in result.summary
-
-
 @pytest.fixture
-def key_server() -> Iterator[str]:
+def key_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An https repo on 127.0.0.1 (certificate trusted through SSL_CERT_FILE, as a node trusts its CAs):
+    /repo/gpg the key, /damaged/gpg a changed key, /html/gpg a web page, anything else 404."""
+    from tests.health.mockcluster import write_self_signed
+
+    bodies = {"/repo/gpg": KEY, "/damaged/gpg": KEY.replace("mDMEaxEM", "mDMEaxEN"), "/html/gpg": "<html>Not Found</html>"}
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path == "/repo/gpg":
-                body = KEY.encode()
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(body)
-            else:
-                self.send_response(404)
-                self.end_headers()
+            body = bodies.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            self.wfile.write((body or "").encode())
 
         def log_message(self, *args: object) -> None:
             pass
 
+    cert, key = write_self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"https://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
 
-def test_fetch_key_over_http(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], key_server: str) -> None:
-    ctx, _ = make_ctx("prepare")
-    Path(ctx.env.host_path("/etc/os-release")).write_text(UBUNTU_2204)
-    step = prepare.Prepare(ctx)
-    assert step.fetch_key(f"{key_server}/repo/gpg") == KEY
-    assert step.fetch_key(f"{key_server}/unsigned/gpg") is None  # 404: repo without key
+def test_docker_repo_is_written_signed_by_its_key_fetched_over_https(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, key_server: str
+) -> None:
+    ctx, runner = make_ctx("prepare", docker_repo_url=f"{key_server}/repo/")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=False)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", action=lambda argv: runner.tools.add("docker"))
+    result = prepare.run(ctx)
+    source = Path(ctx.env.host_path("/etc/apt/sources.list.d/cloud-exchange-ha-docker.list"))
+    assert source.read_text() == f"deb [arch=amd64 signed-by=/etc/apt/keyrings/cloud-exchange-ha-docker.gpg] {key_server}/repo jammy stable\n"
+    keyring = Path(ctx.env.host_path("/etc/apt/keyrings/cloud-exchange-ha-docker.gpg")).read_bytes()
+    assert hashlib.sha256(keyring).hexdigest() == KEY_BINARY_SHA256  # dearmored, as gpg --dearmor writes it
+    (install,) = installs(runner)
+    assert install[install.index("install") + 1 :] == ["containerd.io", "docker-ce", "docker-ce-cli", "docker-compose-plugin"]
+    assert "docker repo" in result.summary
+
+
+def refused_docker_repo(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], url: str) -> tuple[str, Ctx, FakeRunner]:
+    ctx, runner = make_ctx("prepare", docker_repo_url=url)
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=False)
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    return failed.value.line("prepare"), ctx, runner
+
+
+FIX = (
+    " - fix: set cloud-exchange-ha:dockerRepoUrl to an https repository that serves its signing key at <url>/gpg "
+    "(Docker's: https://download.docker.com/linux/ubuntu, or a mirror of it), or to os for the OS's own packages"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("/unsigned", "cannot fetch the Docker repo's signing key {url}/unsigned/gpg (HTTP 404)"),
+        ("/html", "{url}/html/gpg is not the Docker repo's signing key (no ASCII-armored OpenPGP public key block)"),
+        ("/damaged", "{url}/damaged/gpg is not the Docker repo's signing key (the key block's CRC-24 checksum does not match (damaged in transit?))"),
+    ],
+)
+def test_no_key_no_docker_source_one_line_naming_the_setting(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, key_server: str, path: str, what: str
+) -> None:
+    line, ctx, runner = refused_docker_repo(make_ctx, key_server + path)
+    assert line == "ERROR prepare: " + what.format(url=key_server) + FIX
+    assert not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists()
+    assert not Path(ctx.env.host_path(prepare.DOCKER_KEYRING)).exists()
+    assert not runner.ran("apt-get")
+
+
+def test_an_http_docker_repo_is_refused_before_anything_is_fetched(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetched: list[str] = []
+    monkeypatch.setattr(prepare.Prepare, "fetch_key", lambda self, url: fetched.append(url))
+    line, ctx, runner = refused_docker_repo(make_ctx, "http://mirror.example/docker")
+    assert line == (
+        "ERROR prepare: cloud-exchange-ha:dockerRepoUrl http://mirror.example/docker is not https: "
+        "the Docker repo's signing key must come over https" + FIX
+    )
+    assert fetched == [] and not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists() and not runner.ran("apt-get")
+
+
+def test_an_unreachable_key_is_retried_then_named(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    with socket.socket() as unused:  # a port nothing listens on: connection refused
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    line, ctx, _ = refused_docker_repo(make_ctx, f"https://127.0.0.1:{port}/docker")
+    assert line.startswith(f"ERROR prepare: cannot fetch the Docker repo's signing key https://127.0.0.1:{port}/docker/gpg (")
+    assert line.endswith(FIX) and "Connection refused" in line
+    assert (Path(ctx.env.log_dir) / "prepare.log").read_text().count("attempt") == 2  # 3 tries, 2 waits
+
+
+def test_an_unsigned_docker_source_left_by_an_earlier_version_is_rewritten_signed(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, key_server: str
+) -> None:
+    ctx, runner = make_ctx("prepare", docker_repo_url=f"{key_server}/repo")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=True)  # the engine is there: nothing is installed
+    source = Path(ctx.env.host_path(prepare.DOCKER_SOURCE))
+    source.parent.mkdir(parents=True)
+    source.write_text(f"deb [arch=amd64 trusted=yes] {key_server}/repo jammy stable\n")
+    result = prepare.run(ctx)
+    assert source.read_text() == f"deb [arch=amd64 signed-by=/etc/apt/keyrings/cloud-exchange-ha-docker.gpg] {key_server}/repo jammy stable\n"
+    assert result.status == "changed" and "docker repo signed" in result.summary and not installs(runner)
+    again, again_runner = make_ctx("prepare", docker_repo_url=f"{key_server}/repo")
+    ubuntu(again, again_runner, prepare.APT_BASE, docker=True)
+    assert prepare.run(again).status == "unchanged"
+
+
+def test_rhel_writes_no_repository_and_never_skips_gpg_checks(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RHEL: CE runs on Podman from the OS's own repositories (dnf checks them, gpgcheck=1 as shipped);
+    dockerRepoUrl is not used there, so prepare adds no repository and never passes --nogpgcheck."""
+    ctx, runner = make_ctx("prepare", docker_repo_url="https://download.docker.com/linux/ubuntu")
+    rhel(ctx, runner, "Disabled", "selinux=0")
+    runner.tools.discard("podman-compose")  # engine incomplete: dnf installs
+    runner.on("rpm", "-q", out="\n".join(prepare.DNF_BASE + ["python3-pexpect", "podman"]) + "\n")
+    monkeypatch.setattr(prepare, "unmet_requirements", lambda pins: [])
+    prepare.run(ctx)
+    assert runner.ran("dnf", "-y", "install")
+    assert not any("--nogpgcheck" in call or any("gpgcheck=0" in part for part in call) for call in runner.calls)
+    assert not (Path(ctx.env.root) / "etc" / "yum.repos.d").exists()
 
 
 def test_pins_are_installed_with_root_pip_flags(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch) -> None:

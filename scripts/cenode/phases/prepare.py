@@ -2,7 +2,8 @@
 
 Owns: installing what CE's setup and our phases need (docker + compose on Debian/Ubuntu, the
 podman stack on RHEL, python3 + pip, git, zip, the NFS client, python3-pexpect,
-python3-cryptography, openssl), the optional Docker apt repo (``docker_repo_url``), root's pip
+python3-cryptography, openssl), the optional Docker apt repo (``docker_repo_url``: https only,
+always ``signed-by`` its key from ``<url>/gpg``, never ``trusted=yes``; RHEL adds no repo), root's pip
 install of the line's ``python_pins`` into the system python CE's setup runs with, enabling the
 docker service, and disabling SELinux (config file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
 
@@ -19,15 +20,17 @@ import os
 import re
 import sysconfig
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 
-from .. import release
+from .. import openpgp, release
 from ..packages import PIP_TRANSIENT, Apt, Dnf, PackageManager, unmet_requirements
-from ..system import CommandResult, Ctx, OsInfo, PhaseError, PhaseResult, read_os, read_text, retry, setting, write_atomic
+from ..system import CommandResult, Ctx, OsInfo, PhaseError, PhaseResult, read_bytes, read_os, read_text, retry, setting, write_atomic
 
 DOCKER_SOURCE = "/etc/apt/sources.list.d/cloud-exchange-ha-docker.list"
-DOCKER_KEYRING = "/etc/apt/keyrings/cloud-exchange-ha-docker.asc"
+#: the Docker repo's signing key, dearmored (``openpgp.dearmor``), named by the source's ``signed-by=``
+DOCKER_KEYRING = "/etc/apt/keyrings/cloud-exchange-ha-docker.gpg"
 SELINUX_CONFIG = "/etc/selinux/config"
 
 APT_BASE = [
@@ -79,9 +82,20 @@ def rewrite_selinux_config(text: str) -> tuple[str, bool]:
     return new, new != (text if text.endswith("\n") else text + "\n")
 
 
-def docker_source_line(url: str, codename: str, arch: str, signed: bool) -> str:
-    option = f"signed-by={DOCKER_KEYRING}" if signed else "trusted=yes"
-    return f"deb [arch={arch} {option}] {url.rstrip('/')} {codename} stable\n"
+def docker_source_line(url: str, codename: str, arch: str) -> str:
+    """The Docker apt source: always ``signed-by`` its key (never ``trusted=yes``)."""
+    return f"deb [arch={arch} signed-by={DOCKER_KEYRING}] {url.rstrip('/')} {codename} stable\n"
+
+
+#: what the fix says when the Docker repo's key cannot be had
+DOCKER_REPO_FIX = (
+    f"set {setting('dockerRepoUrl')} to an https repository that serves its signing key at <url>/gpg "
+    "(Docker's: https://download.docker.com/linux/ubuntu, or a mirror of it), or to os for the OS's own packages"
+)
+
+
+class PermanentFailure(str):
+    """A fetch answer that retrying will not change (HTTP 4xx)."""
 
 
 #: how prepare's progress lines name a release line's extra steps (``ReleaseLine.prepare_extras``)
@@ -158,49 +172,57 @@ class Prepare:
                     )
 
     def setup_docker_repo(self) -> bool:
-        """Write the Docker apt source (+ key) for ``docker_repo_url``; True when changed."""
+        """Write the Docker apt source and its key for ``docker_repo_url``; True when changed.
+
+        The key comes over https from ``<url>/gpg`` (where Docker documents it), dearmored into
+        ``DOCKER_KEYRING``; the source names it with ``signed-by=``. No key, no source: an
+        unsigned Docker repo is never written."""
         url = self.cfg.docker_repo_url.rstrip("/")
+        if urllib.parse.urlsplit(url).scheme != "https":
+            raise PhaseError(f"{setting('dockerRepoUrl')} {url} is not https: the Docker repo's signing key must come over https", DOCKER_REPO_FIX)
         arch_result = self.ctx.runner.run(["dpkg", "--print-architecture"], timeout=30)
         arch = arch_result.out.strip() or "amd64"
         codename = self.os.codename
         if not codename:
-            raise PhaseError("os-release has no VERSION_CODENAME for the Docker repo", f"unset {setting('dockerRepoUrl')}")
-        keyring = self.ctx.env.host_path(DOCKER_KEYRING)
-        changed = False
+            raise PhaseError("os-release has no VERSION_CODENAME for the Docker repo", f"set {setting('dockerRepoUrl')} to os")
         key = self.fetch_key(f"{url}/gpg")
-        if key is not None and read_text(keyring, default="") != key:
+        changed = False
+        keyring = self.ctx.env.host_path(DOCKER_KEYRING)
+        if read_bytes(keyring) != key:
             write_atomic(keyring, key, 0o644)
             changed = True
-        if key is None:
-            self.ctx.log.warn(f"{url}/gpg not found: the Docker repo is added as trusted=yes (unsigned)")
-            self.notes.append("docker repo unsigned (no /gpg)")
         source = self.ctx.env.host_path(DOCKER_SOURCE)
-        line = docker_source_line(url, codename, arch, signed=key is not None)
+        line = docker_source_line(url, codename, arch)
         if read_text(source, default="") != line:
             write_atomic(source, line, 0o644)
             changed = True
         return changed
 
-    def fetch_key(self, url: str) -> str | None:
-        """The repo's ASCII-armored key, None when the repo serves none (404)."""
+    def unsigned_docker_source(self) -> bool:
+        """Did an earlier version leave our Docker source ``trusted=yes``? (rewritten signed)"""
+        return "trusted=yes" in read_text(self.ctx.env.host_path(DOCKER_SOURCE), default="")
+
+    def fetch_key(self, url: str) -> bytes:
+        """The repo's signing key (https), dearmored; a PhaseError naming the setting when it cannot be had."""
 
         def attempt() -> object:
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - operator's URL
+                with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - https only (setup_docker_repo)
                     return response.read().decode("utf-8", "replace")
             except urllib.error.HTTPError as exc:
-                return None if exc.code == 404 else exc
+                return PermanentFailure(f"HTTP {exc.code}") if exc.code < 500 else exc
             except (urllib.error.URLError, OSError) as exc:
                 return exc
 
         result = retry(
             attempt, attempts=3, delay=10, should_retry=lambda r: isinstance(r, Exception), log=self.ctx.log, what=f"GET {url}", sleep=self.ctx.sleep
         )
-        if isinstance(result, Exception):
-            raise PhaseError(f"cannot fetch the Docker repo key {url}: {result}", f"check {setting('dockerRepoUrl')} and the node's outbound access")
-        if result is not None and "BEGIN PGP PUBLIC KEY BLOCK" not in str(result):
-            raise PhaseError(f"{url} is not an ASCII-armored GPG key", f"check {setting('dockerRepoUrl')}")
-        return None if result is None else str(result)
+        if isinstance(result, (Exception, PermanentFailure)):
+            raise PhaseError(f"cannot fetch the Docker repo's signing key {url} ({result})", DOCKER_REPO_FIX)
+        try:
+            return openpgp.dearmor(str(result))
+        except ValueError as exc:
+            raise PhaseError(f"{url} is not the Docker repo's signing key ({exc})", DOCKER_REPO_FIX) from None
 
     def engine_packages(self) -> list[str]:
         """The engine packages to install (call after the index update)."""
@@ -244,12 +266,15 @@ class Prepare:
         installed = self.pm.installed(wanted)
         missing = sorted(p for p in wanted if p not in installed and not self._satisfied_by_pip(p))
         engine_missing = not self.engine_ok()
+        docker_repo = self.os.family == "debian" and bool(self.cfg.docker_repo_url)
+        if docker_repo and not engine_missing and self.unsigned_docker_source() and self.setup_docker_repo():
+            self.changes.append("docker repo signed")
         if not missing and not engine_missing:
             self.ctx.log.info("all packages present")
             return
         if engine_missing:
             self.ctx.log.info("no usable container engine with compose: installing one")
-            if self.os.family == "debian" and self.cfg.docker_repo_url and self.setup_docker_repo():
+            if docker_repo and self.setup_docker_repo():
                 self.changes.append("docker repo")
         self.pm.update()
         pip_fallback: list[str] = []
