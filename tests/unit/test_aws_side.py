@@ -293,19 +293,6 @@ def rules(result: harness.Run, typ: str, group: str) -> list[dict[str, Any]]:
     return [r.inputs for r in result.of_type(typ) if r.inputs["securityGroupId"] == gid]
 
 
-@pytest.mark.parametrize("version", ["v5.1.2", "v6.1.0"])
-def test_node_group_opens_exactly_the_port_table_between_members(version: str) -> None:
-    result = run(stacks.greenfield(ceVersion=version))
-    node_group = sg_id(result, "ce-net-nodes")
-    from_members = {
-        (r["fromPort"], r["toPort"]) for r in rules(result, INGRESS, "ce-net-nodes")
-        if r.get("referencedSecurityGroupId") == node_group
-    }
-    line = release.line_for(release.parse_version(version))
-    expected = {(p.from_port, p.to_port) for p in line.cluster_ports} | {(443, 443)}  # + UI for verify
-    assert from_members == expected
-
-
 def test_no_ingress_from_anywhere_unless_the_user_listed_it(migrate_run: harness.Run) -> None:
     ingress = [r.inputs for r in migrate_run.of_type(INGRESS)]
     assert not [r for r in ingress if r.get("cidrIpv4") == "0.0.0.0/0"]
