@@ -427,10 +427,50 @@ def test_shared_folder_not_mounted_fails_naming_the_setting(fault_ready: FaultHo
     assert host.run("cat /etc/fstab")[1] == fstab
     entry = [ln for ln in fstab.splitlines() if " /srv/efs-missing " in ln]
     assert len(entry) == 1 and entry[0].startswith(f"{fault.lab.infra_ip}:/ ") and ",_netdev,nofail " in entry[0], fstab
+    above = fstab.splitlines()[fstab.splitlines().index(entry[0]) - 1]
+    assert above == "# cloud-exchange-ha: the next line is managed by cloud-exchange-ha", fstab  # its mark
     # the next run with the folder that is mounted finishes
     fault.config()
     assert must(fault.phase("mount")).status in ("changed", "unchanged")
     assert host.run(f"sudo test -d {FAULT_SHARE}/config/ssl_certs && echo ok")[1] == "ok\n"
+
+
+def test_mount_refuses_a_non_empty_folder_and_an_fstab_line_it_did_not_write(fault_ready: FaultHost) -> None:
+    """Rule 1 of issue 13: nothing is mounted over files, and someone else's fstab line stays byte for byte."""
+    fault = fault_ready
+    host = fault.host
+    source = f"{fault.lab.infra_ip}:/"
+    fstab_sum = "sha256sum /etc/fstab"
+    before = host.run(fstab_sum)[1]
+    # a folder with someone's files in it, not mounted
+    rc, out, err = host.run("sudo mkdir -p /srv/ce-nonempty/old && echo kept | sudo tee /srv/ce-nonempty/notes.txt >/dev/null")
+    assert rc == 0, out + err
+    fault.config(shared_dir="/srv/ce-nonempty", shared_source=source, timeouts={"mount": 1})
+    lines = failed_with(fault.phase("mount"), "shared folder /srv/ce-nonempty is not mounted and not empty (2 entries: notes.txt, old)",
+                        "cloud-exchange-ha:sharedDir", "move its contents away")
+    assert len(lines) == 1
+    assert host.run(fstab_sum)[1] == before
+    assert host.run("sudo cat /srv/ce-nonempty/notes.txt")[1] == "kept\n"
+    log = host.run(f"sudo cat {LOG_DIR}/mount.log")[1]
+    assert not [ln for ln in log.splitlines() if "$ mount " in ln and "/srv/ce-nonempty" in ln], log[-2000:]
+    # someone else's line for the folder (and the lab's own lines) in fstab: refused, fstab byte-identical
+    theirs = "nfs.example.internal:/exports/ce /srv/ce-foreign nfs4 defaults 0 0"
+    rc, out, err = host.run(f"sudo mkdir -p /srv/ce-foreign && sudo cp -p /etc/fstab /root/fstab.before-test && "
+                            f"echo {shlex.quote(theirs)} | sudo tee -a /etc/fstab >/dev/null && {fstab_sum}")
+    assert rc == 0, out + err
+    with_theirs = out
+    try:
+        fault.config(shared_dir="/srv/ce-foreign", shared_source=source, timeouts={"mount": 1})
+        lines = failed_with(fault.phase("mount"), "/etc/fstab already mounts /srv/ce-foreign with a line cloud-exchange-ha did not write",
+                            theirs, "remove or comment out that line in /etc/fstab")
+        assert len(lines) == 1
+        assert host.run(fstab_sum)[1] == with_theirs
+    finally:
+        host.run("sudo cp -p /root/fstab.before-test /etc/fstab && sudo rm -rf /srv/ce-nonempty /srv/ce-foreign /root/fstab.before-test")
+    assert host.run(fstab_sum)[1] == before
+    # the next run with the mounted share finishes
+    fault.config()
+    must(fault.phase("mount"))
 
 
 def test_dirty_ce_tree_is_refused_by_fetch_ce(fault_ready: FaultHost) -> None:

@@ -273,7 +273,8 @@ def test_bricks_formats_an_empty_volume_once_mounts_it_by_uuid_and_starts_gluste
     assert [c[0] for c in runner.calls if c[0].startswith("mkfs")] == ["mkfs.xfs"]
     fstab = Path(ctx.env.host_path("/etc/fstab")).read_text()
     brick_fs = str(tmp_path / "opt" / "gluster")
-    assert fstab == f"UUID={UUID} {brick_fs} xfs defaults,nofail,x-systemd.device-timeout=30 0 2\n"
+    mark = "# cloud-exchange-ha: the next line is managed by cloud-exchange-ha\n"
+    assert fstab == f"{mark}UUID={UUID} {brick_fs} xfs defaults,nofail,x-systemd.device-timeout=30 0 2\n"
     assert runner.ran("mount", "-t", "xfs", f"UUID={UUID}", brick_fs)
     assert runner.ran("/usr/bin/systemctl", "enable", "--now", "glusterd.service")
     vol = Path(ctx.env.host_path("/etc/glusterfs/glusterd.vol")).read_text()
@@ -294,6 +295,23 @@ def test_bricks_formats_an_empty_volume_once_mounts_it_by_uuid_and_starts_gluste
     assert result.status == "unchanged", result
     assert not any(c[0].startswith("mkfs") or c[0] == "mount" for c in runner2.calls)
     assert Path(again.env.host_path("/etc/fstab")).read_text().count(brick_fs) == 1
+
+
+def test_bricks_refuses_an_fstab_line_for_the_brick_folder_it_did_not_write(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    ctx, runner = six(make_ctx, tmp_path, "bricks", brick_volume_id=VOLUME_ID)
+    attach(ctx)
+    Disk(runner)
+    glusterd(runner)
+    brick_fs = str(tmp_path / "opt" / "gluster")
+    theirs = f"/dev/sdz1 {brick_fs} ext4 defaults 0 2\n"
+    fstab = Path(ctx.env.host_path("/etc/fstab"))
+    fstab.write_text("UUID=abc / ext4 defaults 0 1\n" + theirs)
+    with pytest.raises(PhaseError) as failed:
+        bricks.run(ctx)
+    assert f"already mounts {brick_fs} with a line cloud-exchange-ha did not write" in failed.value.what
+    assert "remove or comment out that line in /etc/fstab" in failed.value.fix
+    assert fstab.read_text() == "UUID=abc / ext4 defaults 0 1\n" + theirs
+    assert not runner.ran("mount")
 
 
 def test_bricks_refuses_a_foreign_mount_and_a_partitioned_disk(make_ctx: MakeCtx, tmp_path: Path) -> None:

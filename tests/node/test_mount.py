@@ -34,23 +34,63 @@ def test_fstab_escapes_spaces() -> None:
 
 
 BASE = "# /etc/fstab\nUUID=abc / ext4 defaults 0 1\n"
+MARK = "# cloud-exchange-ha: the next line is managed by cloud-exchange-ha\n"
+OURS = MARK + WANTED + "\n"
+#: other people's lines, with their odd spacing, tabs and comments, that must keep every byte
+FOREIGN = (
+    "# /etc/fstab: static file system information.\n"
+    "UUID=abc\t/\text4\terrors=remount-ro 0       1\n"
+    "\n"
+    "tmpfs /tmp tmpfs defaults,size=1g 0 0   # the admin's comment\n"
+    "srv:/home   /home  nfs4  rw,hard  0 0\n"
+    "#old:/ /mnt/ce-ha nfs4 defaults 0 0\n"
+)
 
 
 @pytest.mark.parametrize(
     ("before", "after", "changed"),
     [
-        (BASE, BASE + WANTED + "\n", True),  # absent: appended
-        (BASE + WANTED + "\n", BASE + WANTED + "\n", False),  # exactly there: untouched
-        (BASE + WANTED.replace(" 0 0", "   0   0") + "\n", BASE + WANTED.replace(" 0 0", "   0   0") + "\n", False),  # spacing only
-        (BASE + "old:/ /mnt/ce-ha nfs4 defaults 0 0\n", BASE + WANTED + "\n", True),  # different: rewritten
-        (BASE + WANTED + "\n" + WANTED + "\n", BASE + WANTED + "\n", True),  # duplicates: one left
-        (BASE + "#old:/ /mnt/ce-ha nfs4 defaults 0 0\n", BASE + "#old:/ /mnt/ce-ha nfs4 defaults 0 0\n" + WANTED + "\n", True),
-        (BASE + "old:/ /mnt/ce-ha/ nfs4 defaults 0 0\n", BASE + WANTED + "\n", True),  # same mountpoint, trailing slash
-        ("", WANTED + "\n", True),
+        (BASE, BASE + OURS, True),  # absent: appended with its mark
+        (BASE + OURS, BASE + OURS, False),  # exactly there: untouched
+        (BASE + MARK + WANTED.replace(" 0 0", "   0   0") + "\n", BASE + MARK + WANTED.replace(" 0 0", "   0   0") + "\n", False),  # spacing
+        (BASE + MARK + "old:/ /mnt/ce-ha nfs4 defaults 0 0\n", BASE + OURS, True),  # ours, different: rewritten
+        (BASE + OURS + OURS, BASE + OURS, True),  # our duplicates: one left
+        (BASE + MARK + "old:/ /mnt/ce-ha/ nfs4 defaults 0 0\n", BASE + OURS, True),  # ours, trailing slash
+        (FOREIGN, FOREIGN + OURS, True),  # a commented-out line is not a line
+        (FOREIGN.rstrip("\n"), FOREIGN + OURS, True),  # no line end at the end: only one is added
+        ("", OURS, True),
+        # someone else's line that says exactly what we would write: left as the one line
+        (BASE + WANTED + "\n", BASE + WANTED + "\n", False),
+        (BASE + WANTED + "\n" + OURS, BASE + WANTED + "\n", True),  # ours would duplicate it: ours goes
+        # our line for another folder (sharedDir changed) is not this mount point's: kept
+        (BASE + MARK + "old:/ /mnt/other nfs4 defaults 0 0\n", BASE + MARK + "old:/ /mnt/other nfs4 defaults 0 0\n" + OURS, True),
     ],
 )
 def test_rewrite_fstab(before: str, after: str, changed: bool) -> None:
     assert mounts.rewrite_fstab(before, WANTED, "/mnt/ce-ha") == (after, changed)
+
+
+def test_rewrite_fstab_keeps_every_foreign_byte_when_it_replaces_its_own_line() -> None:
+    before = FOREIGN + MARK + "old:/ /mnt/ce-ha nfs4 defaults 0 0\n" + "srv:/data /data nfs4 rw 0 0\n"
+    after, changed = mounts.rewrite_fstab(before, WANTED, "/mnt/ce-ha")
+    assert changed and after == FOREIGN + "srv:/data /data nfs4 rw 0 0\n" + OURS
+    assert after.startswith(FOREIGN)  # byte-identical, tabs and trailing comment included
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "old:/ /mnt/ce-ha nfs4 defaults 0 0",  # someone else's mount of the folder
+        "old:/ /mnt/ce-ha/ nfs4 defaults 0 0",  # the same folder, spelled with a slash
+        "UUID=123 /mnt/ce-ha ext4 defaults 0 2",
+        WANTED.replace(",_netdev,nofail", ""),  # almost ours, but not marked and not equal
+    ],
+)
+def test_rewrite_fstab_refuses_another_line_for_the_mount_point(line: str) -> None:
+    for before in (FOREIGN + line + "\n", FOREIGN + line + "\n" + OURS, FOREIGN + OURS + line + "\n"):
+        with pytest.raises(mounts.ForeignFstabLine) as refused:
+            mounts.rewrite_fstab(before, WANTED, "/mnt/ce-ha")
+        assert refused.value.line.strip() == line and "/mnt/ce-ha" in str(refused.value)
 
 
 MOUNTINFO = """22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/root rw
@@ -85,7 +125,7 @@ def test_already_mounted_folder_is_not_remounted_but_made_durable(make_ctx: Call
     result = mount.run(ctx)
     assert result.status == "changed"
     assert not runner.ran("mount")
-    assert fstab.read_text() == BASE + f"{SOURCE} {shared} nfs4 {OPTS},_netdev,nofail 0 0\n"
+    assert fstab.read_text() == BASE + MARK + f"{SOURCE} {shared} nfs4 {OPTS},_netdev,nofail 0 0\n"
     assert Path(ctx.env.host_path("/etc/fstab.cloud-exchange-ha.bak")).read_text() == BASE
     dropin = Path(ctx.env.host_path(f"/etc/systemd/system/docker.service.d/{mount.DROPIN_NAME}"))
     assert f"RequiresMountsFor={shared}" in dropin.read_text()
@@ -153,6 +193,62 @@ def test_no_source_and_not_mounted_fails(make_ctx: Callable[..., tuple[Ctx, Fake
         mount.run(ctx)
     assert "shared_source" in failed.value.what and "cloud-exchange-ha:sharedDir" in failed.value.fix
     assert not (tmp_path / "mnt").exists()  # nothing made where nothing is mounted
+
+
+def test_a_non_empty_folder_that_is_not_the_share_is_refused_before_anything_is_written(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path
+) -> None:
+    shared = tmp_path / "mnt"
+    shared.mkdir()
+    (shared / "notes.txt").write_text("someone's file\n")
+    (shared / ".hidden").mkdir()
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE, tools=["docker", "systemctl"])
+    fstab = Path(ctx.env.host_path("/etc/fstab"))
+    fstab.write_text(FOREIGN)
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    line = failed.value.line("mount")
+    assert f"shared folder {shared} is not mounted and not empty (2 entries: .hidden, notes.txt)" in line
+    assert "cloud-exchange-ha:sharedDir" in failed.value.fix and "move its contents away" in failed.value.fix
+    assert runner.calls == [] and fstab.read_text() == FOREIGN  # no mount, no fstab line, no drop-in
+    assert not Path(ctx.env.host_path("/etc/systemd/system")).exists()
+    assert sorted(p.name for p in shared.iterdir()) == [".hidden", "notes.txt"]
+
+
+def test_an_empty_folder_is_mounted(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    shared = tmp_path / "mnt"
+    shared.mkdir()
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE)
+    runner.on("mount", rc=32, err="mount.nfs4: Connection timed out")  # stops right after the attempt
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    assert "Connection timed out" in failed.value.what
+    assert runner.ran("mount", "-t", "nfs4")
+
+
+@needs_root
+def test_a_non_empty_folder_that_already_is_the_share_is_used(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "repos").mkdir()  # the share's own content
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE)
+    mounted(ctx, shared)
+    assert mount.run(ctx).status == "changed" and not runner.ran("mount")
+
+
+def test_another_fstab_line_for_the_folder_is_refused_naming_it(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    shared = tmp_path / "mnt"
+    theirs = f"fs-other.efs.eu-west-1.amazonaws.com:/ {shared} nfs4 defaults 0 0"
+    ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE)
+    fstab = Path(ctx.env.host_path("/etc/fstab"))
+    fstab.write_text(FOREIGN + theirs + "\n")
+    with pytest.raises(PhaseError) as failed:
+        mount.run(ctx)
+    line = failed.value.line("mount")
+    assert f"/etc/fstab already mounts {shared} with a line cloud-exchange-ha did not write: '{theirs}'" in line
+    assert "remove or comment out that line in /etc/fstab" in failed.value.fix and "cloud-exchange-ha:sharedDir" in failed.value.fix
+    assert fstab.read_text() == FOREIGN + theirs + "\n" and runner.calls == []
+    assert not Path(ctx.env.host_path("/etc/fstab.cloud-exchange-ha.bak")).exists()
 
 
 def test_6x_has_nothing_to_mount(make_ctx: Callable[..., tuple[Ctx, FakeRunner]]) -> None:

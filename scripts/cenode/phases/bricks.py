@@ -2,7 +2,7 @@
 
 Owns (docs/ce-facts.md §1.9 B.1, §2.2): with ``brick_volume_id`` the attached EBS volume (by-id link of the
 volume, else ``/dev/sdf`` / ``/dev/xvdf``) gets a file system ONLY when ``blkid`` finds none
-(xfs when ``mkfs.xfs`` exists, else ext4), one ``/etc/fstab`` line by UUID
+(xfs when ``mkfs.xfs`` exists, else ext4), one marked ``/etc/fstab`` line by UUID
 (``defaults,nofail,x-systemd.device-timeout=30``) and is mounted at ``/opt/shared/gluster``; with
 ``brick_volume_id`` "" the bricks stay on the root disk (said in the summary). Then the
 management block of ``glusterd.vol`` gets ``transport.socket.listen-port 24007``, ``base-port
@@ -13,7 +13,7 @@ directly), and the brick folder and ``/opt/shared/data`` exist.
 
 Must not touch: ``/opt/shared/data`` beyond creating the folder (it is the GlusterFS mount point,
 docs/ce-facts.md §2.2: never mounted here), a device that already has a file system or partitions (never
-formatted), fstab lines of other mount points, the GlusterFS volume (CE's setup creates it).
+formatted), fstab lines it did not write (another line for the brick folder is refused), the GlusterFS volume (CE's setup creates it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import shutil
 
 from .. import gluster, lines
-from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
+from ..mounts import ForeignFstabLine, fstab_escape, parse_mountinfo, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, write_atomic
 
 FSTAB = "/etc/fstab"
@@ -149,7 +149,13 @@ class Bricks:
 
     def ensure_fstab(self, line: str, mountpoint: str) -> None:
         path = self.ctx.env.host_path(FSTAB)
-        new, changed = rewrite_fstab(read_text(path, default=""), line, mountpoint)
+        try:
+            new, changed = rewrite_fstab(read_text(path, default=""), line, mountpoint)
+        except ForeignFstabLine as foreign:
+            raise PhaseError(
+                f"{foreign}; not changing it",
+                f"remove or comment out that line in {FSTAB} (CE fixes {mountpoint}; the bricks phase writes its own line)",
+            ) from None
         if not changed:
             return
         if os.path.exists(path):

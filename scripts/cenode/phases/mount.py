@@ -1,14 +1,17 @@
 """Phase ``mount`` (5.x): the shared folder (EFS over NFS 4.1) at ``shared_dir``, for good.
 
-Owns: the one ``/etc/fstab`` line for ``shared_dir`` (``_netdev,nofail``, rewritten if it
-differs), mounting it when it is not a mountpoint yet (bounded retries: a new EFS mount target's
+Owns: the one ``/etc/fstab`` line for ``shared_dir`` (``_netdev,nofail``, marked as ours and
+rewritten if it differs; another line for that folder is refused, ``mounts.rewrite_fstab``),
+refusing to mount over a folder that is not empty (its files would be hidden by the share), mounting
+it when it is not a mountpoint yet (bounded retries: a new EFS mount target's
 DNS name takes a while to resolve), a systemd drop-in so the container engine starts only after
 the mount (``RequiresMountsFor=``), a write/read/chown probe (root must be able to chown, CE
 chowns to uid 1001), and the sub-folders CE expects in the shared folder (created when missing,
 never changed when present).
 
 Must not touch: the contents of the shared folder beyond creating missing folders and its probe
-file; an existing mount (test hosts bind-mount the folder; it is not remounted).
+file; an existing mount (test hosts bind-mount the folder; it is not remounted); fstab lines it
+did not write; the files of a non-empty folder that is not mounted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import secrets
 import shutil
 
-from ..mounts import fstab_escape, parse_mountinfo, rewrite_fstab
+from ..mounts import ForeignFstabLine, fstab_escape, parse_mountinfo, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, setting, write_atomic
 
 FSTAB = "/etc/fstab"
@@ -63,7 +66,13 @@ def is_mountpoint(ctx: Ctx, path: str) -> tuple[bool, str]:
 def ensure_fstab(ctx: Ctx, line: str, shared_dir: str) -> bool:
     path = ctx.env.host_path(FSTAB)
     text = read_text(path, default="")
-    new, changed = rewrite_fstab(text, line, shared_dir)
+    try:
+        new, changed = rewrite_fstab(text, line, shared_dir)
+    except ForeignFstabLine as foreign:
+        raise PhaseError(
+            f"{foreign}; not changing it",
+            f"remove or comment out that line in {FSTAB} (the mount phase writes its own), or set {setting('sharedDir')} to another folder",
+        ) from None
     if changed:
         backup = path + ".cloud-exchange-ha.bak"
         if os.path.exists(path):
@@ -98,6 +107,23 @@ def ensure_dropins(ctx: Ctx, shared_dir: str) -> bool:
         else:
             ctx.log.warn("no systemctl: drop-in written, not loaded")
     return changed
+
+
+def refuse_non_empty(shared_dir: str) -> None:
+    """A folder that is not the share yet must be empty: mounting over it hides its files from CE and from people."""
+    try:
+        entries = sorted(os.listdir(shared_dir))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise PhaseError(f"shared folder {shared_dir} exists and is not a folder", f"move it away or set {setting('sharedDir')}") from None
+    if entries:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise PhaseError(
+            f"shared folder {shared_dir} is not mounted and not empty ({len(entries)} entries: {shown}): "
+            "mounting the share over it would hide them",
+            f"move its contents away (or mount the share there yourself), or set {setting('sharedDir')} to an empty folder",
+        )
 
 
 def do_mount(ctx: Ctx, source: str, shared_dir: str, options: str) -> None:
@@ -188,6 +214,8 @@ def run(ctx: Ctx) -> PhaseResult:
         raise PhaseError(f"shared folder {cfg.shared_dir!r} must be an absolute path without spaces", f"set {setting('sharedDir')}")
     changes: list[str] = []
     mounted, what = is_mountpoint(ctx, shared_dir)
+    if cfg.shared_source and not mounted:
+        refuse_non_empty(shared_dir)  # before anything is written
     if cfg.shared_source:
         if ensure_fstab(ctx, fstab_line(cfg.shared_source, shared_dir, "nfs4", cfg.nfs_options), shared_dir):
             changes.append("fstab")
