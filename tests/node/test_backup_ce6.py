@@ -22,7 +22,7 @@ def test_6x_backup_goes_to_the_nodes_own_disk_without_a_shared_folder(
                       shared_dir=str(tmp_path / "shared"))
     result = backup.run(real_ctx(ctx), now=T0)
     assert result.status == "changed"
-    local = Path(ctx.env.host_path(backup.LOCAL_BACKUPS))
+    local = Path(ctx.env.host_path("/var/backups/cloud-exchange-ha"))  # README: 6.x keeps the tarball on the primary's own disk
     assert (local / "ce-1-ta_cloud_exchange-20250301T120000Z.tar.gz").is_file()
     assert not (tmp_path / "shared").exists(), "nothing may be created where GlusterFS will mount"
     again = backup.run(real_ctx(ctx), now=T0 + datetime.timedelta(minutes=5))

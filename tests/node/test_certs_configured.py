@@ -34,7 +34,7 @@ def test_configured_certificate_lands_in_the_shared_config_once(make_ctx: Callab
     assert first.status == "changed"
     assert (ssl / "cte_cert.crt").read_text() == CERT and (ssl / "cte_cert_key.key").read_text() == KEY
     assert (ssl / "cte_cert_key.key").stat().st_mode & 0o777 == 0o600
-    assert (ssl / "cte_cert_key.key").stat().st_uid == certs.CE_UID
+    assert (ssl / "cte_cert_key.key").stat().st_uid == 1001  # CE's containers run as uid 1001 (docs/ce-facts.md §2.1, §C6)
     assert certs.run(ctx).status == "unchanged"
     ctx.log.close()
     assert "a2V5" not in Path(ctx.log.path).read_text(), "the key's content reached the phase log"

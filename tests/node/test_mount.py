@@ -20,6 +20,17 @@ SOURCE = "fs-0123.efs.eu-west-1.amazonaws.com:/"
 OPTS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
 WANTED = f"{SOURCE} /mnt/ce-ha nfs4 {OPTS},_netdev,nofail 0 0"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to uid 1001 needs root")
+#: CE's shared layout as docs/ce-facts.md §2.1 states it (create_required_files), not read from mount.SHARED_LAYOUT:
+#: folder -> (mode, owner uid); config's owner is not CE's, backups/ is ours (the backup phase's tarballs, closed to others)
+SHARED_LAYOUT = [
+    ("config", 0o744, 0),
+    ("config/ssl_certs", 0o755, 1001),
+    ("config/ca_certs", 0o755, 1001),
+    ("repos", 0o755, 1001),
+    ("plugins", 0o755, 1001),
+    ("custom_plugins", 0o755, 1001),
+    ("backups", 0o700, 0),
+]
 
 
 def test_fstab_line_adds_netdev_and_nofail_once() -> None:
@@ -127,13 +138,13 @@ def test_already_mounted_folder_is_not_remounted_but_made_durable(make_ctx: Call
     assert not runner.ran("mount")
     assert fstab.read_text() == BASE + MARK + f"{SOURCE} {shared} nfs4 {OPTS},_netdev,nofail 0 0\n"
     assert Path(ctx.env.host_path("/etc/fstab.cloud-exchange-ha.bak")).read_text() == BASE
-    dropin = Path(ctx.env.host_path(f"/etc/systemd/system/docker.service.d/{mount.DROPIN_NAME}"))
+    dropin = Path(ctx.env.host_path("/etc/systemd/system/docker.service.d/cloud-exchange-ha-shared.conf"))  # systemd reads *.conf
     assert f"RequiresMountsFor={shared}" in dropin.read_text()
     assert runner.ran("/usr/bin/systemctl", "daemon-reload")
     assert (shared / "config").stat().st_mode & 0o777 == 0o700
-    for rel, mode, ce_owned in mount.SHARED_LAYOUT:
+    for rel, mode, uid in SHARED_LAYOUT:
         st = (shared / rel).stat()
-        assert st.st_uid == (1001 if ce_owned else 0), rel
+        assert st.st_uid == uid, rel
         if rel != "config":
             assert st.st_mode & 0o777 == mode, rel
     assert (shared / "config" / "ca_certs" / ".keep").exists()

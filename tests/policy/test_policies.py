@@ -15,6 +15,7 @@ import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import proto, set_all_config
 from pulumi_policy import (
+    EnforcementLevel,
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
@@ -28,7 +29,6 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components import network
 from components import nodes as node_components
-from components import release as project_release
 from offline import harness, policies
 from policy import pack, rules
 from tests.unit import stacks
@@ -245,11 +245,18 @@ def test_the_pack_imports_its_rules_from_its_own_folder() -> None:
 
 # ---- ce-cluster-ports-members-only ---------------------------------------------------------------
 
-def test_cluster_ports_are_the_release_table() -> None:
-    every_line = {(p.from_port, p.to_port) for line in project_release.LINES.values() for p in line.cluster_ports}
-    assert set(rules.cluster_ports()) == every_line
-    assert set(rules.cluster_ports("v5.1.2")) == {(p.from_port, p.to_port) for p in project_release.CE5.cluster_ports}
-    assert set(rules.cluster_ports("not-a-version")) == every_line
+#: CE's ports between nodes, written from docs/ce-facts.md §3.1 and §3.2 (not read from the release lines'
+#: table the pack loads: a wrong table must fail here); NFS 2049 goes to the storage, not between nodes
+CE5_PORTS = {(4369, 4369), (5672, 5672), (15672, 15672), (25672, 25672), (35672, 35672), (27017, 27017)}
+CE6_PORTS = {(4369, 4369), (5671, 5671), (15671, 15671), (25672, 25672), (35672, 35672), (27017, 27017),
+             (24007, 24007), (24009, 24029), (8000, 8000)}
+
+
+def test_cluster_ports_are_ces_ports_per_line() -> None:
+    assert set(rules.cluster_ports("v5.1.2")) == CE5_PORTS
+    assert set(rules.cluster_ports("v6.1.0")) == CE6_PORTS
+    assert set(rules.cluster_ports()) == CE5_PORTS | CE6_PORTS  # every line's when the version is not known
+    assert set(rules.cluster_ports("not-a-version")) == CE5_PORTS | CE6_PORTS
 
 
 @pytest.mark.parametrize("typ, props, expect", [
@@ -541,7 +548,7 @@ def test_pack_has_one_policy_per_rule() -> None:
     for policy, spec in zip(built, rules.POLICIES, strict=True):
         assert isinstance(policy, ResourceValidationPolicy if spec.kind == "resource" else StackValidationPolicy)
         assert policy.description == spec.description and len(spec.description) > 40
-        assert policy.enforcement_level is pack.LEVELS[spec.level]
+        assert policy.enforcement_level is EnforcementLevel.MANDATORY, spec.name  # docs/policy.md: "All are mandatory"
 
 
 @pytest.fixture
@@ -596,7 +603,8 @@ def test_pack_files() -> None:
 
 def test_secret_config_keys_match_the_project_schema() -> None:
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
-    assert set(rules.SECRET_CONFIG_KEYS) == {k for k, v in schema.items() if isinstance(v, dict) and v.get("secret")}
+    in_schema = {k for k, v in schema.items() if isinstance(v, dict) and v.get("secret")}
+    assert set(rules.SECRET_CONFIG_KEYS) == in_schema == {"sshPrivateKey", "maintenancePassword", "jwtSecret"}  # docs/policy.md: three
 
 
 # ---- check_run over the real program's mocked graph ----------------------------------------------

@@ -32,10 +32,11 @@ def test_valid_migrate_and_greenfield_parse() -> None:
 def test_defaults_come_from_pulumi_yaml() -> None:
     parsed = s.parse(stacks.migrate())
     spec = s.schema()
-    assert parsed.ce_version == spec["ceVersion"]["default"]
-    assert parsed.ui_port == spec["uiPort"]["default"]
-    assert parsed.ssh_user == spec["sshUser"]["default"]
-    assert parsed.backup_reboot is spec["backupReboot"]["default"]
+    # the values themselves as the README's settings table documents them, so a wrong default in Pulumi.yaml fails too
+    assert parsed.ce_version == spec["ceVersion"]["default"] == "v5.1.2"
+    assert parsed.ui_port == spec["uiPort"]["default"] == 443
+    assert parsed.ssh_user == spec["sshUser"]["default"] == "ubuntu"
+    assert parsed.backup_reboot is spec["backupReboot"]["default"] is True
 
 
 def test_every_pulumi_yaml_key_is_a_settings_field_and_back() -> None:
