@@ -32,6 +32,8 @@ from components import nodes as node_components
 from offline import harness, policies
 from policy import pack, rules
 from tests.unit import stacks
+from tests.unit.test_aws_side import CE5_CLUSTER_PORTS as CE5_PORTS
+from tests.unit.test_aws_side import CE6_CLUSTER_PORTS as CE6_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIMARY = "i-0123456789abcdef0"
@@ -245,14 +247,8 @@ def test_the_pack_imports_its_rules_from_its_own_folder() -> None:
 
 # ---- ce-cluster-ports-members-only ---------------------------------------------------------------
 
-#: CE's ports between nodes, written from docs/ce-facts.md §3.1 and §3.2 (not read from the release lines'
-#: table the pack loads: a wrong table must fail here); NFS 2049 goes to the storage, not between nodes
-CE5_PORTS = {(4369, 4369), (5672, 5672), (15672, 15672), (25672, 25672), (35672, 35672), (27017, 27017)}
-CE6_PORTS = {(4369, 4369), (5671, 5671), (15671, 15671), (25672, 25672), (35672, 35672), (27017, 27017),
-             (24007, 24007), (24009, 24029), (8000, 8000)}
-
-
 def test_cluster_ports_are_ces_ports_per_line() -> None:
+    """CE's ports as the tests write them from docs/ce-facts.md §3.1 and §3.2, not the release lines' table the pack loads."""
     assert set(rules.cluster_ports("v5.1.2")) == CE5_PORTS
     assert set(rules.cluster_ports("v6.1.0")) == CE6_PORTS
     assert set(rules.cluster_ports()) == CE5_PORTS | CE6_PORTS  # every line's when the version is not known
