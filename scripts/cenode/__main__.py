@@ -7,6 +7,9 @@ Owns: the command line, loading node.json, the per-phase log file, and the outpu
 * failure: exit 1 and ONE stderr line per problem ``ERROR <phase>: <what> - fix: <what to change>``
   (preflight may print several); details are in ``<log-dir>/<phase>.log``;
 * usage or setup errors of the tool itself (bad arguments, not root, unreadable node.json): exit 2;
+* ended by SIGTERM (the Pulumi step's outer ``timeout N`` ran out): every command the phase started
+  is ended with its process group (``cenode.children``), then exit 1 and ONE line
+  ``ERROR <phase>: ended by SIGTERM after ... (the step's outer bound is timeout N s) ...``;
 * progress: while it runs, a phase that takes more than a few seconds prints short lines on
   stderr, each starting with ``progress <phase>: `` (what it does now, ``(n/m)`` when counted),
   e.g. ``progress prepare: installing packages (1/6)``. They carry no secret (they pass the same
@@ -30,11 +33,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from . import catalogue, lines, nodeconfig
+from . import catalogue, children, lines, nodeconfig
 from .nodelock import NodeLock
 from .system import Ctx, NodeEnv, PhaseError, PhaseLog, PhaseResult, Runner, is_root, setting
 
@@ -83,6 +90,23 @@ def dispatch(ctx: Ctx, args: argparse.Namespace) -> PhaseResult:
     if isinstance(run, PhaseResult):
         return run
     return run(ctx, **{option.dest: getattr(args, option.dest) for option in entry.options})
+
+
+def ended_line(phase: str, entry: catalogue.Phase, ended: children.Ended, seconds: float, log_path: str) -> str:
+    """The one line of a phase ended by a signal: which phase, the step's outer timeout, what was ended."""
+    name = signal.Signals(ended.signum).name
+    groups = f"ended {len(ended.groups)} command process group(s) it had started" if ended.groups else "no command was running"
+    return (
+        f"ERROR {phase}: ended by {name} after {seconds:.0f} s (the step's outer bound is timeout {entry.outer_s} s); {groups} - fix: "
+        f"read {log_path} for the step that hung, then run it again (the phase finishes what it began)"
+    )
+
+
+def _handle_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (only the main thread may); returns the one it replaces."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _scrubber(config_dir: str) -> Callable[[str], str]:
@@ -141,10 +165,17 @@ def main(
         scrub = _scrubber(env.config_dir)
         ctx = Ctx(phase=phase, env=env, log=log, runner=Runner(log), node=node, report=lambda line: progress(scrub(line)))
         lock = NodeLock(env.state_dir, phase, ctx.timeout("lock")) if entry.changes_node else None
+        started = time.monotonic()
+        previous = _handle_sigterm(children.on_sigterm(children.CHILDREN))
         try:
             if lock is not None:  # one change at a time per node: a second caller waits, then fails naming the holder
                 lock.acquire()
             result = dispatch(ctx, args)
+        except children.Ended as ended:  # the outer `timeout N` (or someone) ended the phase: its commands are ended too
+            line = ended_line(phase, entry, ended, time.monotonic() - started, log.path)
+            log.info(line)
+            err(line)
+            return EXIT_FAILED
         except PhaseError as exc:
             lines = exc.lines(phase) if hasattr(exc, "lines") else [exc.line(phase)]
             for line in lines:
@@ -158,6 +189,7 @@ def main(
         finally:
             if lock is not None:
                 lock.release()
+            _handle_sigterm(previous)
         if result.status == "reveal":  # inspect --reveal: the JSON line, nothing else
             json.loads(result.summary)  # a broken line must never reach the Pulumi side
             out(result.summary)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .children import CHILDREN
 from .nodeconfig import FORBIDDEN_IN_JWT, FORBIDDEN_IN_PASSWORD, refused_characters
 from .redaction import RedactingWriter, Redactor
 from .release import SETUP_SUCCESS_TEXT
@@ -343,6 +344,7 @@ class SetupDriver:
             dimensions=(50, 250),
             timeout=None,
         )
+        CHILDREN.started(child.pid)  # pexpect's pty fork makes it a session leader: ended with ce-node
         return child  # type: ignore[no-any-return]
 
     def fail(self, child: Child, what: str, fix: str, output: str) -> SetupFailed:
@@ -354,11 +356,17 @@ class SetupDriver:
         return SetupFailed(f"{what}; last output: {shown!r}", fix)
 
     def run(self) -> DriverResult:
+        child = self.spawn()
+        try:
+            return self.drive(child)
+        finally:
+            CHILDREN.finished(getattr(child, "pid", None))
+
+    def drive(self, child: Child) -> DriverResult:
         import pexpect
 
         limits = self.limits
         writer = RedactingWriter(lambda text: self.log(text.rstrip("\n")) if text.strip() else None, self.answers.secrets())
-        child = self.spawn()
         child.logfile_read = writer
         start = last_output = self.clock()
         window = ""  # output since the last answer (its tail)

@@ -1,8 +1,9 @@
 """Shared plumbing for the node-side phases: paths, logging, running commands, results, errors.
 
 Owns: ``NodeEnv`` (where system files, logs, config and state live, so tests can redirect
-them), ``PhaseLog`` (the per-phase log file, through stdlib ``logging``), ``Runner`` (run a command bounded by a timeout,
-logged), ``Ctx`` (what a phase gets), ``PhaseResult`` / ``PhaseError`` (the one-line outcome),
+them), ``PhaseLog`` (the per-phase log file, through stdlib ``logging``), ``Runner`` (run a
+command bounded by a timeout, logged, in a process group of its own that ``cenode.children`` ends
+with ce-node), ``Ctx`` (what a phase gets), ``PhaseResult`` / ``PhaseError`` (the one-line outcome),
 ``/etc/os-release`` parsing and the stack-setting names used in "fix:" hints.
 
 Must not touch: anything on the node by itself; it only does what a phase asks. Runs on a bare
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from .children import CHILDREN
 from .nodeconfig import CONFIG_DIR, LOG_DIR, STATE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -191,6 +193,10 @@ class CommandTimeout(Exception):
 class Runner:
     """Runs commands without a shell, bounded by a timeout, logging command and output.
 
+    The one place the node agent starts a command (besides pexpect's pty for CE 5.x's setup,
+    ``prompts.SetupDriver.spawn``): each in a session of its own, registered in
+    ``children.CHILDREN`` while it runs, so that ce-node ending on SIGTERM ends it too.
+
     Never pass a secret in ``argv`` or ``env``: both are logged (argv) or visible in /proc.
     ``input_text`` is sent on stdin and is not logged.
     """
@@ -235,12 +241,15 @@ class Runner:
         except OSError as exc:
             self.log.info(f"  cannot start: {exc}")
             return CommandResult(argv, 127, "", str(exc))
+        CHILDREN.started(proc.pid)  # its own group: ended with ce-node (cenode.children)
         try:
             out_b, err_b = proc.communicate(input=input_text.encode() if input_text is not None else None, timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             self.log.info(f"  TIMEOUT after {int(timeout)} s, killed")
             raise CommandTimeout(argv, timeout) from None
+        finally:
+            CHILDREN.finished(proc.pid)
         out = out_b.decode("utf-8", "replace")
         err = err_b.decode("utf-8", "replace")
         if log_output:

@@ -582,6 +582,44 @@ def test_a_second_changing_phase_waits_then_names_the_holder(fault_ready: FaultH
     fault.config()
 
 
+HANGING_GIT = """#!/bin/sh
+# a git that hangs with a child of its own, as a clone from an unanswering server would
+sleep 301 &
+echo $! > /run/ce-test-git/grandchild
+echo $$ > /run/ce-test-git/child
+exec sleep 302
+"""
+
+
+def test_the_outer_timeout_ends_the_phase_and_every_command_it_started(fault_ready: FaultHost) -> None:
+    """Issue 13, rule 2: coreutils timeout (the step's outer bound) ends ce-node; no git, no sleep is left."""
+    fault = fault_ready
+    host = fault.host
+    fault.config()
+    host.put(HANGING_GIT.encode(), "/home/ubuntu/hanging-git")
+    rc, out, err = host.run("sudo install -d /opt/ce-test-bin /run/ce-test-git && sudo install -m 0755 /home/ubuntu/hanging-git /opt/ce-test-bin/git")
+    assert rc == 0, out + err
+    command = f"sudo env PATH=/opt/ce-test-bin:/usr/sbin:/usr/bin:/sbin:/bin timeout 8 {node_bundle.INSTALL_DIR}/ce-node fetch-ce"
+    try:
+        started = time.monotonic()
+        rc, out, err = host.run(command, timeout=120)
+        took = time.monotonic() - started
+        assert rc == 124 and out == "", (rc, out, err)  # timeout's own exit status for "it ran out"
+        lines = [ln for ln in err.splitlines() if not ln.startswith("progress fetch-ce: ")]
+        assert len(lines) == 1, err
+        assert lines[0].startswith("ERROR fetch-ce: ended by SIGTERM after "), lines
+        assert "(the step's outer bound is timeout 900 s); ended 1 command process group(s) it had started - fix: read " in lines[0]
+        assert took < 8 + 6 + 10, took  # TERM obeyed: no waiting out the grace
+        child = host.run("sudo cat /run/ce-test-git/child /run/ce-test-git/grandchild")[1].split()
+        assert len(child) == 2, child
+        left = host.run(f"for p in {' '.join(child)}; do [ -d /proc/$p ] && echo $p; done; pgrep -af 'sleep 30[12]|[c]e-node|[c]enode' || true")[1]
+        assert left.strip() == "", f"left running after the timeout:\n{left}"
+    finally:
+        host.run("sudo sh -c 'for f in /run/ce-test-git/child /run/ce-test-git/grandchild; do [ -s $f ] && kill -9 $(cat $f) 2>/dev/null; done; "
+                 "rm -rf /opt/ce-test-bin /run/ce-test-git /home/ubuntu/hanging-git'")
+    must(fault.phase("fetch-ce"), "unchanged")  # the lock went with it; the next run finishes
+
+
 def test_unreachable_peer_is_named_with_its_ports(fault: FaultHost, lab: Lab) -> None:
     host = fault.host
     peer = lab.add_host("peer-1")

@@ -41,6 +41,22 @@ def test_outer_timeouts_and_inner_budgets(name: str, outer: int, inner: int) -> 
     assert sum(DEFAULT_TIMEOUTS[key] * times for key, times in phase.budgets) == inner
 
 
+#: after a command's own timeout the runner ends its group: SIGTERM, up to 10 s, SIGKILL, up to 5 s
+ENDING_A_TIMED_OUT_COMMAND_S = 15
+#: the budgets that bound one command each (the others bound waits and retry loops of short commands)
+ONE_COMMAND_EACH = {"apt", "pip", "git", "backup", "setup", "start", "stop", "gluster"}
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.PHASES))
+def test_a_phase_ends_on_its_own_bounds_with_room_to_end_its_command_before_the_outer_timeout(name: str) -> None:
+    """Issue 13, rule 2: the outer ``timeout`` (SIGTERM, then ``cenode.children`` ends the groups) is the
+    last resort; the phase's own budgets, plus ending the command that overran one, come first."""
+    phase = catalogue.PHASES[name]
+    inner = sum(DEFAULT_TIMEOUTS[key] * times for key, times in phase.budgets)
+    ended = ENDING_A_TIMED_OUT_COMMAND_S * sum(times for key, times in phase.budgets if key in ONE_COMMAND_EACH)
+    assert inner + ended < phase.outer_s, f"{name}: {inner} s + {ended} s to end its commands do not fit in timeout {phase.outer_s}"
+
+
 def test_every_budget_key_is_a_known_timeout_and_every_timeout_bounds_some_phase() -> None:
     used = {key for phase in catalogue.PHASES.values() for key, _ in phase.budgets}
     assert used <= set(DEFAULT_TIMEOUTS)
