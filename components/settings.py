@@ -43,6 +43,14 @@ SHARED_PARENTS = ("/opt", "/mnt", "/media", "/srv")
 #: AWS tag limits per resource (the program adds Project and Name itself)
 MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 50, 128, 256
 PROGRAM_TAG_KEYS = ("Project", "Name")
+#: what to set for a required setting whose plain "is required" would not say enough
+REQUIRED_HINTS = {
+    "ceVersion": (
+        "is not set, and has no default on purpose (a default that changed would silently make an existing cluster an "
+        "upgrade): set the version the cluster runs, e.g. pulumi config set ceVersion v5.1.2 for an existing 5.x cluster; "
+        "for a new cluster pulumi config set ceVersion v6.1.0 (CE 5.x is end of life on 2026-10-31)"
+    ),
+}
 DEFAULT_INSTANCE_TYPE = "m5.2xlarge"
 DEFAULT_ROOT_GB = 100
 MIN_ROOT_GB = {8: 80, 16: 120}  # CE's disk check: 90 % of these totals (docs/ce-facts.md §4)
@@ -228,7 +236,8 @@ def _typed(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
                 value = spec["default"]
             else:
                 how = "--secret " if spec.get("secret") else ""
-                problems.append(Problem(setting=name, message=f"is required; set it with: pulumi config set {how}{name} ..."))
+                problems.append(Problem(setting=name, message=REQUIRED_HINTS.get(
+                    name, f"is required; set it with: pulumi config set {how}{name} ...")))
                 continue
         try:
             value = _coerce(name, spec, value)

@@ -27,6 +27,8 @@ from components.settings import PROJECT
 from offline.mocks import AwsMocks, AwsWorld
 
 MAIN = Path(__file__).resolve().parent.parent / "__main__.py"
+#: the organization the runs are in (what a self-managed backend calls every stack's organization)
+ORGANIZATION = "organization"
 
 
 @dataclass
@@ -136,7 +138,7 @@ def run(
     """Run the program once with this config; never raises for a settings error (see Run.error)."""
     mocks = mocks or AwsMocks(world)
     pulumi.runtime.reset_options()  # also forgets the previous run's root stack
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, organization=ORGANIZATION)
     pulumi.runtime.set_all_config(full_config(config), [k if ":" in k else f"{PROJECT}:{k}" for k in (secret_keys or [])])
     recorder = _Recorder()
     pulumi.runtime.register_stack_transformation(recorder)

@@ -1,7 +1,7 @@
 """Pulumi mocks that answer like AWS would for this program, deterministically.
 
 Owns: answers to the look-ups the program makes (the adopted instance, subnets, Canonical's AMI,
-instance type descriptions)
+instance type descriptions, the stack's own previous outputs)
 and plausible computed state for declared resources (ids, the nodes' private IPs on their network
 interfaces and instances, Elastic IPs, the EFS DNS name, the load balancer's DNS name, zone and ARNs).
 Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
@@ -60,6 +60,9 @@ class AwsWorld:
     ubuntu_image_id: str = "ami-0ubuntu00000000001"
     #: the canonical hosted zone of Network Load Balancers in the region (what an alias record points into)
     load_balancer_zone_id: str = "Z2IFOLAFXWLO4F"
+    #: the ``ceVersion`` output the stack exported last (what ``pulumi:pulumi:readStackOutputs`` answers); None: the
+    #: stack has never been deployed
+    deployed_ce_version: str | None = None
     #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
     instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
 
@@ -87,9 +90,15 @@ class AwsMocks(pulumi.runtime.Mocks):
     def __init__(self, world: AwsWorld | None = None):
         self.world = world or AwsWorld()
         self.declared: list[tuple[str, str, dict[str, Any]]] = []
+        #: the stacks whose outputs the program read back, in order
+        self.stacks_read: list[str] = []
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         w = self.world
+        if args.token == "pulumi:pulumi:readStackOutputs":  # the engine's reader of a stack's outputs
+            self.stacks_read.append(args.args["name"])
+            outputs = {} if w.deployed_ce_version is None else {"ceVersion": w.deployed_ce_version}
+            return ({"name": args.args["name"], "outputs": outputs, "secretOutputNames": []}, [])
         if args.token == "aws:ec2/getInstance:getInstance":
             return ({
                 "id": w.primary_instance_id,

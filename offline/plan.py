@@ -6,7 +6,10 @@ the resources grouped by component with their key properties, the ordered remote
 with secrets masked, the cutover window, policy violations (exit 3 when a mandatory
 policy is violated, as ``pulumi preview --policy-pack`` would fail), and any settings errors
 (exit 2). It also writes the dependency graph as Mermaid and JSON. With ``--change SETTING=VALUE``
-it plans the changed stack too and lists the remote steps that change would run again (``offline.rerun``).
+it plans the changed stack too (as an update of the planned one, which it then runs) and lists the
+remote steps that change would run again (``offline.rerun``). The plan has no state: the version a
+stack runs now comes from ``--deployed-version`` (none: a first deployment), and the plan says what
+the program would do with it, the same line and the same refusal as ``pulumi preview``.
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
@@ -24,10 +27,12 @@ from typing import Any
 import yaml
 
 from components import bundle as node_bundle
+from components import version_change
 from components.settings import PROJECT, schema
 from offline import harness, rerun
 from offline.mocks import AwsWorld
 from scripts.cenode import lines as release_lines
+from scripts.cenode import release
 
 ROOT = Path(__file__).resolve().parent.parent
 MASK = "****"
@@ -121,11 +126,22 @@ def mask(text: str, secrets: list[str]) -> str:
 EXIT_SETTINGS, EXIT_POLICY = 2, 3
 
 
+def version_line(config: dict[str, Any], deployed: str | None) -> str | None:
+    """What the run does with the CE version (``version_change.describe``); None when ceVersion is not a tag."""
+    try:
+        wanted = release.tag_name(str(config["ceVersion"]))
+        return version_change.describe(None if deployed is None else release.tag_name(deployed), wanted)
+    except (KeyError, ValueError):
+        return None  # unset or not a tag: the settings errors say so
+
+
 def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[str],
-           config: dict[str, Any] | None = None, violations: list[Any] | None = None) -> str:
+           config: dict[str, Any] | None = None, violations: list[Any] | None = None, version: str | None = None) -> str:
     lines = [f"Offline plan for stack '{stack}' (mocked AWS answers; nothing was contacted)"]
     if placeheld:
         lines.append(f"  secrets not in the stack file, shown as {MASK}: {', '.join(placeheld)}")
+    if version:
+        lines.append(f"  version: {version}")
     if result.error:
         lines += ["", "SETTINGS ERRORS (pulumi up would stop here, before any resource):", result.error]
         return mask("\n".join(lines), secrets)
@@ -303,9 +319,10 @@ def _show(value: Any) -> str:
     return json.dumps(tidy(value), separators=(",", ":"))
 
 
-def world_for(config: dict[str, Any], region: str | None = None) -> AwsWorld:
-    """A fake account consistent with the stack file: its region, VPC, primary, and subnets in distinct zones."""
-    world = AwsWorld()
+def world_for(config: dict[str, Any], region: str | None = None, deployed: str | None = None) -> AwsWorld:
+    """A fake account consistent with the stack file: its region, VPC, primary, and subnets in distinct zones,
+    and the stack's state: the CE version it runs (``deployed``; None: never deployed)."""
+    world = AwsWorld(deployed_ce_version=deployed)
     if region:
         world.region = region
         world.primary_zone = f"{region}a"
@@ -355,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="build/plan", help="folder for <stack>.json and <stack>.mmd")
     parser.add_argument("--change", action="append", default=[], metavar="SETTING=VALUE",
                         help="also list the remote steps this change of a setting would run again (repeatable)")
+    parser.add_argument("--deployed-version", metavar="TAG",
+                        help="the CE version the stack runs now (its ceVersion output; the plan has no state): the plan then "
+                             "says whether ceVersion is the same, an upgrade or refused, as pulumi preview would (default: "
+                             "a first deployment)")
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -362,14 +383,15 @@ def main(argv: list[str] | None = None) -> int:
         stack = stack_name(path)
         config, placeheld = read_stack_file(path)
         changes = parse_changes(args.change)
+        deployed = None if args.deployed_version is None else release.tag_name(args.deployed_version)
     except (FileNotFoundError, ValueError) as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    result = harness.run(config, stack=stack, world=world_for(config, aws_region(path)),
+    result = harness.run(config, stack=stack, world=world_for(config, aws_region(path), deployed),
                          secret_keys=list(PLACEHOLDER_SECRETS))
     secrets = secret_values(config)
     violations = [] if result.error else policy_violations(result, config)
-    print(render(result, stack, placeheld, secrets, config, violations))
+    print(render(result, stack, placeheld, secrets, config, violations, version_line(config, deployed)))
     if result.error:
         return EXIT_SETTINGS
     out = Path(args.out)
@@ -378,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
     print(f"\nGraph written to {out / (stack + '.mmd')} (Mermaid) and {out / (stack + '.json')}")
     if changes:
-        changed = harness.run({**config, **changes}, stack=stack, world=world_for(config, aws_region(path)),
+        # an update of the stack just planned: it then runs the planned ceVersion
+        changed = harness.run({**config, **changes}, stack=stack, world=world_for(config, aws_region(path), str(config["ceVersion"])),
                               secret_keys=list(PLACEHOLDER_SECRETS))
         if changed.error:
             print(mask(f"\nThe change is refused (pulumi up would stop before any resource):\n{changed.error}", secrets))

@@ -16,6 +16,7 @@ def migrate(**overrides: Any) -> dict[str, Any]:
         "primaryInstanceId": "i-0123456789abcdef0",
         "vpcId": "vpc-0123456789abcdef0",
         "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"],
+        "ceVersion": "v5.1.2",  # explicit: ceVersion has no default (a stack must say what it runs)
         "keyPairName": "ce-test",
         "sshCidrs": ["198.51.100.0/24"],
         "uiCidrs": ["198.51.100.0/24"],

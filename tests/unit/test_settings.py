@@ -33,10 +33,10 @@ def test_defaults_come_from_pulumi_yaml() -> None:
     parsed = s.parse(stacks.migrate())
     spec = s.schema()
     # the values themselves as the README's settings table documents them, so a wrong default in Pulumi.yaml fails too
-    assert parsed.ce_version == spec["ceVersion"]["default"] == "v5.1.2"
     assert parsed.ui_port == spec["uiPort"]["default"] == 443
     assert parsed.ssh_user == spec["sshUser"]["default"] == "ubuntu"
     assert parsed.backup_reboot is spec["backupReboot"]["default"] is True
+    assert "default" not in spec["ceVersion"]  # a stack says which CE it runs
 
 
 def test_every_pulumi_yaml_key_is_a_settings_field_and_back() -> None:
@@ -48,7 +48,20 @@ def test_every_key_has_type_description_and_default_or_secret() -> None:
     for name, spec in s.schema().items():
         assert spec.get("type") in ("string", "integer", "boolean", "array"), name
         assert spec.get("description"), name
-        assert "default" in spec or spec.get("secret") is True, name
+    required = {name for name, spec in s.schema().items() if "default" not in spec and not spec.get("secret")}
+    assert required == {"ceVersion"}  # a stack says which CE it runs; nothing else is required without a default
+
+
+def test_ce_version_has_no_default_and_its_absence_is_one_clear_error() -> None:
+    config = stacks.migrate()
+    del config["ceVersion"]
+    with pytest.raises(s.SettingsError) as caught:
+        s.parse(config)
+    assert [p.setting for p in caught.value.problems] == ["ceVersion"]
+    text = str(caught.value)
+    assert "cloud-exchange-ha:ceVersion: is not set" in text
+    assert "v5.1.2 for an existing 5.x cluster" in text and "pulumi config set ceVersion v6.1.0" in text
+    assert "2026-10-31" in text
 
 
 def test_secrets_are_secret_in_schema() -> None:
