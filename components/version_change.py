@@ -10,8 +10,9 @@ The read is synchronous on purpose: a ``pulumi.StackReference`` hands its output
 from it would come after ``pulumi up`` had started on them. The engine's built-in
 ``pulumi:pulumi:readStackOutputs`` (what ``StackReference``'s synchronous ``getOutputValue`` calls in
 Pulumi's Node.js SDK, and the same reader a ``StackReference`` uses) answers through
-``pulumi.runtime.invoke`` before the first resource. A stack never deployed has no outputs: that is a
-first deployment. Under ``pulumi.runtime.set_mocks`` the mocks' ``call`` answers the read.
+``pulumi.runtime.invoke`` before the first resource. A stack never deployed has no outputs (the
+engine's backend client answers an empty map while the stack has no root resource): that is a first
+deployment. Under ``pulumi.runtime.set_mocks`` the mocks' ``call`` answers the read.
 
 Must not touch: resources; the settings' own rules (``settings.py``).
 """
