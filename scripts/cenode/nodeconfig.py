@@ -56,6 +56,11 @@ class NodeConfig:
     def is_primary(self) -> bool:
         return self.role == "primary"
 
+    @property
+    def adopted(self) -> bool:
+        """The running standalone the migrate adopts (its CE keeps serving until the cutover)."""
+        return self.migrate and self.is_primary
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 

@@ -1,7 +1,9 @@
 """Package managers behind one small interface: apt (Debian/Ubuntu) and dnf (RHEL family).
 
 Owns: asking what is installed (dpkg-query / rpm, no network), whether a package has an install
-candidate, refreshing indexes, installing with bounded retries on transient failures, and the
+candidate, refreshing indexes, installing with bounded retries on transient failures, the OS's
+pending updates (``apt-get -s full-upgrade`` / ``dnf check-update``) and installing them
+non-interactively (``apt-get full-upgrade`` keeping changed config files / ``dnf upgrade``), and the
 pip-requirement check used for CE's Python pins (importlib.metadata).
 
 The requirement check is a small hand parser, not ``packaging``, on purpose: ``prepare`` runs it on
@@ -51,8 +53,16 @@ class PackageManager:
     def install(self, packages: Sequence[str]) -> None:
         raise NotImplementedError
 
-    def _run_retrying(self, argv: list[str], what: str, env: dict[str, str] | None = None) -> CommandResult:
-        timeout = self.ctx.timeout("apt")
+    def pending_upgrades(self) -> int:
+        """How many packages the OS's full upgrade would change (call after ``update``); no change made."""
+        raise NotImplementedError
+
+    def upgrade(self) -> None:
+        """Install the OS's pending updates, non-interactively (bounded by ``timeouts.upgrade``)."""
+        raise NotImplementedError
+
+    def _run_retrying(self, argv: list[str], what: str, env: dict[str, str] | None = None, timeout_key: str = "apt") -> CommandResult:
+        timeout = self.ctx.timeout(timeout_key)
         result = retry(
             lambda: self.ctx.runner.run(argv, timeout=timeout, env=env),
             attempts=3,
@@ -73,6 +83,27 @@ def parse_dpkg_query(text: str) -> set[str]:
         if status.startswith("ii"):
             out.add(name.split(":")[0].strip())
     return out
+
+
+#: apt-get's plan line: "N upgraded, M newly installed, K to remove and L not upgraded."
+_APT_PLAN = re.compile(r"^(\d+) upgraded, (\d+) newly installed, (\d+) to remove", re.MULTILINE)
+
+
+def parse_apt_plan(text: str) -> int | None:
+    """``apt-get -s full-upgrade`` output -> packages it would upgrade, install or remove; None without a plan line."""
+    match = _APT_PLAN.search(text)
+    return None if match is None else sum(int(n) for n in match.groups())
+
+
+def parse_dnf_check_update(text: str) -> int:
+    """``dnf -q check-update`` output (rc 100) -> how many packages have an update (``name.arch version repo`` lines)."""
+    count = 0
+    for line in text.splitlines():
+        if line.startswith("Obsoleting"):
+            break
+        if len(line.split()) == 3 and "." in line.split()[0]:
+            count += 1
+    return count
 
 
 def parse_apt_candidate(text: str) -> str | None:
@@ -128,6 +159,29 @@ class Apt(PackageManager):
             )
 
 
+    def pending_upgrades(self) -> int:
+        result = self.ctx.runner.run(["apt-get", *self.LOCK, "-s", "full-upgrade"], timeout=300, env=self.ENV, log_output=False)
+        pending = parse_apt_plan(result.out)
+        if not result.ok or pending is None:
+            raise PhaseError(
+                f"apt-get -s full-upgrade failed: {result.tail()}", "see /var/log/cloud-exchange-ha/prepare.log; check the node's apt sources"
+            )
+        return pending
+
+    def upgrade(self) -> None:
+        argv = [
+            "apt-get", *self.LOCK, "-y",
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+            "full-upgrade",
+        ]  # fmt: skip
+        result = self._run_retrying(argv, "apt-get full-upgrade", env=self.ENV, timeout_key="upgrade")
+        if not result.ok:
+            raise PhaseError(
+                f"apt-get full-upgrade failed: {result.tail()}",
+                "see /var/log/cloud-exchange-ha/prepare.log; check the node's apt sources (`sudo apt-get full-upgrade` shows the problem)",
+            )
+
+
 def parse_rpm_query(text: str, wanted: Iterable[str]) -> set[str]:
     """``rpm -q --qf '%{NAME}\\n' a b`` prints names of installed ones, a sentence for others."""
     wanted_set = set(wanted)
@@ -159,6 +213,20 @@ class Dnf(PackageManager):
         if not result.ok:
             raise PhaseError(f"dnf makecache failed: {result.tail()}", "check the node's repositories and outbound access")
         self.updated = True
+
+    def pending_upgrades(self) -> int:
+        # rc 100: updates listed; 0: none; anything else: dnf could not tell
+        result = self.ctx.runner.run([self._exe(), "-q", "check-update"], timeout=300, log_output=False)
+        if result.rc == 0:
+            return 0
+        if result.rc != 100:
+            raise PhaseError(f"dnf check-update failed: {result.tail()}", "check the node's repositories and outbound access")
+        return max(1, parse_dnf_check_update(result.out))
+
+    def upgrade(self) -> None:
+        result = self._run_retrying([self._exe(), "-y", "upgrade"], "dnf upgrade", timeout_key="upgrade")
+        if not result.ok:
+            raise PhaseError(f"dnf upgrade failed: {result.tail()}", "see /var/log/cloud-exchange-ha/prepare.log; check the node's repositories")
 
     def install(self, packages: Sequence[str]) -> None:
         result = self._run_retrying([self._exe(), "-y", "install", *packages], "dnf install")

@@ -40,6 +40,7 @@ PROJECT = "cloud-exchange-ha"
 DEFAULT_TIMEOUTS: dict[str, int] = {
     "wait": 540,  # cloud-init + package locks
     "apt": 900,  # one apt-get/dnf run
+    "upgrade": 1200,  # prepare on a new node: the OS's pending updates (apt-get full-upgrade / dnf upgrade)
     "pip": 600,
     "mount": 300,  # all mount attempts together (a new EFS DNS name can take ~90 s to resolve)
     "git": 240,  # one clone/fetch attempt (3 attempts)

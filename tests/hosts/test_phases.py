@@ -170,8 +170,18 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
     assert statuses[("ce-1", "inspect --check")] == "ok"
     assert statuses[("ce-1", "backup")] == statuses[("ce-1", "certs")] == "changed"
     for run in flow.of(FIRST, "prepare"):  # the long phase says what it does as it goes, counted
-        assert run.progress[0] == "progress prepare: installing packages and the container engine (1/5)", run
-        assert run.progress[-1] == "progress prepare: SELinux (5/5)", run
+        assert run.progress[0] == "progress prepare: updating the OS (new node, before its container engine) (1/6)", run
+        assert run.progress[-1] == "progress prepare: SELinux (6/6)", run
+    # the OS's updates: on the new nodes before their engine is installed, never on the adopted primary
+    install = "$ apt-get -o DPkg::Lock::Timeout=600 -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install"
+    for host in flow.cluster:
+        rc, log, err = host.run(f"sudo cat {LOG_DIR}/prepare.log")
+        assert rc == 0, err
+        if host is flow.primary:
+            assert "adopted primary: no OS update" in log and "full-upgrade" not in log, log
+        else:
+            assert log.index("$ apt-get -o DPkg::Lock::Timeout=600 -s full-upgrade") < log.index(install), log
+            assert "adopted primary" not in log
     assert all(not r.progress for r in flow.of(FIRST, "inspect --check"))  # quick: silent
     assert "match the stack" in flow.of(FIRST, "inspect --check")[0].out
     v512 = nodes.git("rev-parse", "v5.1.2^{commit}", cwd=standin.bare).strip()

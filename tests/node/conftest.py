@@ -39,6 +39,8 @@ class FakeRunner(Runner):
     tools: set[str] = field(default_factory=set)
     rules: list[Rule] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
+    #: the environment each call added (``env=``), in call order
+    envs: list[dict[str, str]] = field(default_factory=list)
 
     def on(self, *prefix: str, rc: int = 0, out: str = "", err: str = "", action: Callable[[list[str]], Any] | None = None) -> None:
         self.rules.append(Rule(tuple(prefix), rc, out, err, action))
@@ -49,6 +51,7 @@ class FakeRunner(Runner):
     def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
         argv = [str(a) for a in argv]
         self.calls.append(argv)
+        self.envs.append(dict(kwargs.get("env") or {}))
         best: Rule | None = None
         for rule in self.rules:
             if tuple(argv[: len(rule.prefix)]) == rule.prefix and (best is None or len(rule.prefix) >= len(best.prefix)):

@@ -21,7 +21,8 @@ def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
         ("wait", 600, 540),
         ("preflight", 600, 300),
         # + 30: the wait for the node-wide lock, in every phase that changes the node
-        ("prepare", 2400, 900 + 600 + 30),
+        # the OS's updates on a new node (upgrade), one apt/dnf run, pip
+        ("prepare", 3000, 1200 + 900 + 600 + 30),
         ("mount", 600, 300 + 30),
         ("bricks", 600, 180 + 120 + 30),
         ("fetch-ce", 900, 3 * 240 + 30),

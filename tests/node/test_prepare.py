@@ -171,6 +171,12 @@ def ubuntu(ctx: Ctx, runner: FakeRunner, installed: list[str], docker: bool) -> 
     runner.on("/usr/bin/systemctl", "is-enabled", out="enabled\n")
     runner.on("/usr/bin/systemctl", "is-active", out="active\n")
     runner.on("dpkg", "--print-architecture", out="amd64\n")
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-s", "full-upgrade", out=apt_plan(0))
+
+
+def apt_plan(upgraded: int, new: int = 0) -> str:
+    """What ``apt-get -s full-upgrade`` ends with (Debian 12 / Ubuntu 22.04 wording)."""
+    return f"Reading package lists...\nCalculating upgrade...\n{upgraded} upgraded, {new} newly installed, 0 to remove and 0 not upgraded.\n"
 
 
 @pytest.fixture
@@ -208,6 +214,103 @@ def test_fresh_ubuntu_installs_missing_packages_docker_io_and_compose_v2(
               "python3-pip", "python3-setuptools", "zip"]
     assert install[install.index("install") + 1 :] == wanted
     assert runner.ran("/usr/bin/systemctl", "enable", "--now", "docker.service")
+
+
+FULL_UPGRADE = [
+    "apt-get", "-o", "DPkg::Lock::Timeout=600", "-y",
+    "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "full-upgrade",
+]  # fmt: skip
+
+
+def apt_steps(runner: FakeRunner) -> list[str]:
+    """The apt-get runs in order, named by their action (update, -s full-upgrade, full-upgrade, install)."""
+    named = []
+    for call in runner.calls:
+        if call[:1] == ["apt-get"]:
+            action = next(part for part in call[1:] if part in ("update", "full-upgrade", "install"))
+            named.append(f"-s {action}" if "-s" in call else action)
+    return named
+
+
+def test_a_new_node_gets_the_os_updates_before_docker_is_installed(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None
+) -> None:
+    ctx, runner = make_ctx("prepare", role="secondary")
+    ubuntu(ctx, runner, ["python3"], docker=False)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-s", "full-upgrade", out=apt_plan(37, 2))
+    runner.on("apt-cache", "policy", "docker-compose-v2", out="  Candidate: 2.24.6\n")
+    runner.on(*FULL_UPGRADE[:-1], "install", action=lambda argv: runner.tools.add("docker"))
+    result = prepare.run(ctx)
+    assert apt_steps(runner) == ["update", "-s full-upgrade", "full-upgrade", "install"]
+    upgrade = runner.calls.index(FULL_UPGRADE)
+    (install,) = installs(runner)
+    assert "docker.io" in install and upgrade < runner.calls.index(install)
+    assert runner.envs[upgrade]["DEBIAN_FRONTEND"] == "noninteractive"
+    assert "OS updates (39 package(s))" in result.summary
+
+
+def test_nothing_pending_runs_no_upgrade(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, ["python3"], docker=False)
+    runner.on("apt-cache", "policy", "docker-compose-v2", out="  Candidate: 2.24.6\n")
+    prepare.run(ctx)
+    assert apt_steps(runner) == ["update", "-s full-upgrade", "install"]
+    assert "OS updates" not in prepare.run(ctx).summary
+
+
+def test_a_node_whose_engine_runs_gets_no_os_update(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    """A re-run on a member (every node at once) must not upgrade Docker under CE's containers."""
+    ctx, runner = make_ctx("prepare", role="secondary")
+    ubuntu(ctx, runner, ["python3"], docker=True)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-s", "full-upgrade", out=apt_plan(12))
+    prepare.run(ctx)
+    assert apt_steps(runner) == ["update", "install"]  # the missing base packages only
+
+
+@pytest.mark.parametrize("docker", [True, False])
+def test_the_adopted_primary_never_gets_os_updates(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, docker: bool
+) -> None:
+    ctx, runner = make_ctx("prepare", migrate=True, role="primary")
+    ubuntu(ctx, runner, prepare.APT_BASE, docker=docker)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-s", "full-upgrade", out=apt_plan(12))
+    runner.on("apt-cache", "policy", "docker-compose-v2", out="  Candidate: 2.24.6\n")
+    prepare.run(ctx)
+    assert "full-upgrade" not in apt_steps(runner) and "-s full-upgrade" not in apt_steps(runner)
+    assert "adopted primary: no OS update" in (Path(ctx.env.log_dir) / "prepare.log").read_text()
+
+
+def test_a_failed_os_update_stops_before_docker(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare")
+    ubuntu(ctx, runner, ["python3"], docker=False)
+    runner.on("apt-get", "-o", "DPkg::Lock::Timeout=600", "-s", "full-upgrade", out=apt_plan(3))
+    runner.on(*FULL_UPGRADE, rc=100, err="E: Sub-process /usr/bin/dpkg returned an error code (1)")
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    assert failed.value.what == "apt-get full-upgrade failed: E: Sub-process /usr/bin/dpkg returned an error code (1)"
+    assert not installs(runner)
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        (apt_plan(0), 0),
+        (apt_plan(37, 2), 39),
+        ("Calculating upgrade...\n1 upgraded, 0 newly installed, 1 to remove and 5 not upgraded.\n", 2),
+        ("E: Could not get lock /var/lib/dpkg/lock-frontend\n", None),
+    ],
+)
+def test_parse_apt_plan(text: str, count: int | None) -> None:
+    assert packages.parse_apt_plan(text) == count
+
+
+def test_parse_dnf_check_update() -> None:
+    text = (
+        "\nkernel.x86_64                 5.14.0-503.15.1.el9_5       rhel-9-for-x86_64-baseos-rpms\n"
+        "openssl.x86_64            1:3.2.2-6.el9_5           rhel-9-for-x86_64-baseos-rpms\n"
+        "Obsoleting Packages\ngrub2-tools.x86_64    1:2.06-92.el9    rhel-9-for-x86_64-baseos-rpms\n"
+    )
+    assert packages.parse_dnf_check_update(text) == 2
 
 
 def test_no_compose_package_names_the_docker_repo_setting(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
@@ -337,7 +440,7 @@ def test_no_key_no_docker_source_one_line_naming_the_setting(
     assert line == "ERROR prepare: " + what.format(url=key_server) + FIX
     assert not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists()
     assert not Path(ctx.env.host_path(prepare.DOCKER_KEYRING)).exists()
-    assert not runner.ran("apt-get")
+    assert not installs(runner)
 
 
 def test_an_http_docker_repo_is_refused_before_anything_is_fetched(
@@ -350,7 +453,7 @@ def test_an_http_docker_repo_is_refused_before_anything_is_fetched(
         "ERROR prepare: cloud-exchange-ha:dockerRepoUrl http://mirror.example/docker is not https: "
         "the Docker repo's signing key must come over https" + FIX
     )
-    assert fetched == [] and not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists() and not runner.ran("apt-get")
+    assert fetched == [] and not Path(ctx.env.host_path(prepare.DOCKER_SOURCE)).exists() and not installs(runner)
 
 
 def test_an_unreachable_key_is_retried_then_named(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
@@ -463,6 +566,22 @@ def test_rhel_disables_selinux_and_says_reboot_is_needed(make_ctx: Callable[...,
     second = prepare.run(again)
     assert second.status == "unchanged" and "REBOOT NEEDED" in second.summary
     assert not again_runner.ran("setenforce") and not again_runner.ran("grubby", "--update-kernel=ALL", "--args=selinux=0")
+
+
+def test_a_new_rhel_node_gets_dnf_upgrade_before_podman(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare", role="secondary")
+    rhel(ctx, runner, "Disabled", "selinux=0")
+    runner.tools.discard("podman")
+    runner.on("rpm", "-q", out="\n".join(prepare.DNF_BASE + ["python3-pexpect"]) + "\n")
+    runner.on("dnf", "-q", "check-update", rc=100, out="openssl.x86_64   1:3.2.2-6.el9_5   rhel-9-baseos\n")
+    prepare.run(ctx)
+    dnf = [c[1:3] for c in runner.calls if c[:1] == ["dnf"] and c[1] in ("-y", "-q")]
+    assert dnf[:3] == [["-y", "makecache"], ["-q", "check-update"], ["-y", "upgrade"]]
+    assert dnf.index(["-y", "upgrade"]) < dnf.index(["-y", "install"])
+    adopted, adopted_runner = make_ctx("prepare", migrate=True)
+    rhel(adopted, adopted_runner, "Disabled", "selinux=0")
+    prepare.run(adopted)
+    assert not adopted_runner.ran("dnf", "-y", "upgrade") and not adopted_runner.ran("dnf", "-q", "check-update")
 
 
 def test_rhel_falls_back_to_pip_for_missing_python_rpms(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], monkeypatch: pytest.MonkeyPatch) -> None:

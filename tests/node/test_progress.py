@@ -53,13 +53,14 @@ def test_prepare_counts_its_steps(make_ctx: MakeCtx, monkeypatch: pytest.MonkeyP
     shown: list[str] = []
     ctx.report = shown.append
     done = prepare.Prepare(ctx)
-    for step in ("install_packages", "check_engine_versions", "enable_engine_service", "install_pins", "disable_selinux"):
+    for step in ("update_os", "install_packages", "check_engine_versions", "enable_engine_service", "install_pins", "disable_selinux"):
         monkeypatch.setattr(done, step, lambda: None)
     done.run()
     assert shown == [
-        "progress prepare: installing packages and the container engine (1/5)",
-        "progress prepare: checking the container engine's versions (2/5)",
-        "progress prepare: enabling the container engine's service (3/5)",
-        "progress prepare: installing CE's python pins (4/5)",
-        "progress prepare: SELinux (5/5)",
+        "progress prepare: updating the OS (new node, before its container engine) (1/6)",
+        "progress prepare: installing packages and the container engine (2/6)",
+        "progress prepare: checking the container engine's versions (3/6)",
+        "progress prepare: enabling the container engine's service (4/6)",
+        "progress prepare: installing CE's python pins (5/6)",
+        "progress prepare: SELinux (6/6)",
     ]

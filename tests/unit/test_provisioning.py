@@ -122,9 +122,9 @@ def test_mount_waits_for_the_efs_mount_targets(migrate_run: harness.Run) -> None
 
 def test_phase_commands_run_the_installed_entry_point_under_a_timeout(migrate_run: harness.Run) -> None:
     prepare = migrate_run.named("ce-2-steps-prepare").inputs["create"]
-    # prepare's outer timeout is 2400 s (40 min); the bundle is installed at /opt/cloud-exchange-ha
+    # prepare's outer timeout is 3000 s (50 min: the OS updates of a new node); the bundle is installed at /opt/cloud-exchange-ha
     # (README, "Phases, the downtime window, and re-runs")
-    assert prepare == "sudo timeout 2400 /opt/cloud-exchange-ha/ce-node prepare"
+    assert prepare == "sudo timeout 3000 /opt/cloud-exchange-ha/ce-node prepare"
 
 
 def test_no_previous_output_in_env_and_no_delete_scripts(migrate_run: harness.Run) -> None:
@@ -164,7 +164,7 @@ def test_the_dial_budget_is_about_ten_minutes() -> None:
 @pytest.mark.parametrize(("step", "seconds"), [
     # dial budget (615) + the phase's outer timeout from the catalogue + 60 s of session slack
     ("ce-2-steps-wait", 1275),
-    ("ce-2-steps-prepare", 3075),
+    ("ce-2-steps-prepare", 3675),
     ("ce-2-steps-fetch-ce", 1575),
     ("ce-1-steps-backup", 2475),
     ("ce-3-steps-cutover-setup", 4275),

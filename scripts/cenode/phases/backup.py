@@ -103,7 +103,7 @@ def backup_dir(cfg: NodeConfig) -> str:
 
 def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     cfg = ctx.cfg
-    if not (cfg.migrate and cfg.is_primary):
+    if not cfg.adopted:
         return PhaseResult("unchanged", "not the migrate primary: nothing to back up")
     ce_dir = os.path.normpath(cfg.ce_dir)
     if not os.path.isdir(ce_dir):

@@ -84,7 +84,7 @@ def copy_tree(src_root: str, dst_root: str, counts: dict[str, int], notes: list[
 def run(ctx: Ctx) -> PhaseResult:
     cfg = ctx.cfg
     facts = gluster.layout(ctx)
-    if not (cfg.migrate and cfg.is_primary):
+    if not cfg.adopted:
         return PhaseResult("unchanged", "no standalone data on this node (only the migrate primary copies its plugins and certificates)")
     counts: dict[str, int] = {}
     notes: list[str] = []

@@ -123,7 +123,7 @@ def run(ctx: Ctx) -> PhaseResult:
     ce_dir = os.path.normpath(cfg.ce_dir)
     tag = cfg.ce_version
     changes: list[str] = []
-    adopted = cfg.migrate and cfg.is_primary
+    adopted = cfg.adopted
     if adopted:
         require_adoptable(ctx, ce_dir)
     if os.path.exists(ce_dir) and not _has_repo(ce_dir):

@@ -244,7 +244,7 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
         )
     if not skip_peers:
         findings.extend(wait_for_peers(ctx, peers, line.cluster_ports))
-    if cfg.migrate and cfg.is_primary:
+    if cfg.adopted:
         target = release.parse_version(cfg.ce_version)
         if not os.path.isdir(cfg.ce_dir):
             findings.append(

@@ -1,11 +1,13 @@
-"""Phase ``prepare``: packages, container engine with compose, CE's Python pins, SELinux off.
+"""Phase ``prepare``: OS updates (new nodes), packages, container engine with compose, CE's Python pins, SELinux off.
 
-Owns: installing what CE's setup and our phases need (docker + compose on Debian/Ubuntu, the
-podman stack on RHEL, python3 + pip, git, zip, the NFS client, python3-pexpect,
-python3-cryptography, openssl), the optional Docker apt repo (``docker_repo_url``: https only,
-always ``signed-by`` its key from ``<url>/gpg``, never ``trusted=yes``; RHEL adds no repo), root's pip
-install of the line's ``python_pins`` into the system python CE's setup runs with, enabling the
-docker service, and disabling SELinux (config file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
+Owns: the OS's pending updates on a new node before its container engine is installed (never on
+the adopted primary, never once an engine runs), installing what CE's setup and our phases need
+(docker + compose on Debian/Ubuntu, the podman stack on RHEL, python3 + pip, git, zip, the NFS
+client, python3-pexpect, python3-cryptography, openssl), the optional Docker apt repo
+(``docker_repo_url``: https only, always ``signed-by`` its key from ``<url>/gpg``, never
+``trusted=yes``; RHEL adds no repo), root's pip install of the line's ``python_pins`` into the
+system python CE's setup runs with, enabling the docker service, and disabling SELinux (config
+file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
 
 Idempotent: asks dpkg-query/rpm and pip metadata first; when nothing is missing it runs no
 package manager at all. Never replaces an engine that is already installed (a migrating
@@ -249,6 +251,27 @@ class Prepare:
 
     # -- steps --------------------------------------------------------------------------------
 
+    def update_os(self) -> None:
+        """Netskope's "update the OS and package managers", on a new node only, before its engine.
+
+        Never on the adopted primary (a Docker upgrade restarts the standalone's CE), and never once
+        a container engine runs (a re-run on a member would restart its CE containers, on every node
+        at once): so a node is updated exactly while nothing of CE is on it yet. Nothing pending (a
+        re-run after a failed engine install): no upgrade run."""
+        if self.cfg.adopted:
+            self.ctx.log.info("adopted primary: no OS update (a Docker restart there is a CE outage)")
+            return
+        if self.engine_ok():
+            self.ctx.log.info("a container engine is there already: no OS update (it would restart CE's containers)")
+            return
+        self.pm.update()
+        pending = self.pm.pending_upgrades()
+        if not pending:
+            self.ctx.log.info("no pending OS updates")
+            return
+        self.pm.upgrade()
+        self.changes.append(f"OS updates ({pending} package(s))")
+
     def base_packages(self) -> list[str]:
         if self.os.family == "debian":
             return APT_BASE + list(self.line.extra_apt_packages)
@@ -450,6 +473,7 @@ class Prepare:
 
     def run(self) -> PhaseResult:
         steps: list[tuple[str, Callable[[], object]]] = [
+            ("updating the OS (new node, before its container engine)", self.update_os),
             ("installing packages and the container engine", self.install_packages),
             ("checking the container engine's versions", self.check_engine_versions),
             ("enabling the container engine's service", self.enable_engine_service),
