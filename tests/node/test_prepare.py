@@ -9,6 +9,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,14 +117,6 @@ def test_parse_tool_version() -> None:
     assert prepare.parse_tool_version("Docker Compose version 2.24.6+ds1-0ubuntu1~22.04.1") == (2, 24, 6)
     assert prepare.parse_tool_version("podman-compose version: 1.0.6\npodman version 4.9.4") == (1, 0, 6)
     assert prepare.parse_tool_version("no digits") is None
-
-
-def test_rewrite_selinux_config() -> None:
-    text = "# comment SELINUX=enforcing\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"
-    new, changed = prepare.rewrite_selinux_config(text)
-    assert changed and new == "# comment SELINUX=enforcing\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
-    assert prepare.rewrite_selinux_config(new) == (new, False)
-    assert prepare.rewrite_selinux_config("SELINUXTYPE=targeted\n") == ("SELINUXTYPE=targeted\nSELINUX=disabled\n", True)
 
 
 def test_docker_source_line_is_always_signed_by_the_keyring() -> None:
@@ -535,37 +528,116 @@ def test_pins_success_is_verified_the_way_ce_checks(make_ctx: Callable[..., tupl
 # ----------------------------------------------------------------------------- RHEL
 
 
-def rhel(ctx: Ctx, runner: FakeRunner, getenforce: str, grub_args: str) -> None:
-    Path(ctx.env.host_path("/etc/os-release")).write_text(RHEL_94)
+def rhel(ctx: Ctx, runner: FakeRunner, getenforce: str, grub_args: str, os_release: str = RHEL_94, config: str | None = None) -> None:
+    """A RHEL node with every rpm; ``getenforce``'s answer, the kernels' arguments (``grubby --info=ALL``), /etc/selinux/config."""
+    Path(ctx.env.host_path("/etc/os-release")).write_text(os_release)
     runner.tools.update({"dnf", "podman", "podman-compose", "getenforce", "grubby"})
     every = prepare.DNF_BASE + ["python3-pexpect", "podman", "podman-plugins", "podman-compose"]
     runner.on("rpm", "-q", out="\n".join(every) + "\n")
     runner.on("podman", "--version", out="podman version 4.9.4")
     runner.on("podman-compose", "--version", out="podman-compose version: 1.0.6\npodman version 4.9.4")
     runner.on("getenforce", out=getenforce + "\n")
-    runner.on("grubby", "--info=DEFAULT", out=f'index=0\nargs="ro crashkernel=auto {grub_args}"\n')
+    runner.on("grubby", "--info=ALL", out=grubby_info(grub_args))
+    if config is not None:
+        path = Path(ctx.env.host_path("/etc/selinux/config"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config)
 
 
-def test_rhel_disables_selinux_and_says_reboot_is_needed(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
-    ctx, runner = make_ctx("prepare")
-    rhel(ctx, runner, "Enforcing", "")
-    config = Path(ctx.env.host_path(prepare.SELINUX_CONFIG))
-    config.parent.mkdir(parents=True)
-    config.write_text("SELINUX=enforcing\nSELINUXTYPE=targeted\n")
-    Path(ctx.env.host_path("/sys/fs/selinux")).mkdir(parents=True)
-    Path(ctx.env.host_path("/sys/fs/selinux/enforce")).write_text("1")
+def grubby_info(extra_args: str) -> str:
+    """``grubby --info=ALL`` on a RHEL 9 node with two kernels."""
+    return "".join(
+        f'index={i}\nkernel="/boot/vmlinuz-5.14.0-{v}.el9_4.x86_64"\nargs="ro crashkernel=1G-4G:192M {extra_args}"\nroot="/dev/xfs"\n'
+        for i, v in enumerate(("427.42.1", "427.13.1"))
+    )
+
+
+RHEL_810 = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nID_LIKE="fedora"\nVERSION_ID="8.10"\nPRETTY_NAME="Red Hat Enterprise Linux 8.10 (Ootpa)"\n'
+ENFORCING_CONFIG = "# This file controls the state of SELinux on the system.\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"
+DISABLED_CONFIG = "# This file controls the state of SELinux on the system.\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
+REBOOT_PENDING = (
+    "REBOOT PENDING: SELinux is permissive until the node reboots, disabled after; CE keeps running meanwhile, "
+    "but CE's setup refuses SELinux until then (the cutover's stop waits for the reboot)"
+)
+
+
+def test_rhel_9_enforcing_becomes_permissive_now_and_disabled_from_the_next_boot(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None
+) -> None:
+    ctx, runner = make_ctx("prepare", migrate=True)  # the adopted RHEL standalone
+    rhel(ctx, runner, "Enforcing", "", config=ENFORCING_CONFIG)
     result = prepare.run(ctx)
     assert result.status == "changed"
-    assert config.read_text() == "SELINUX=disabled\nSELINUXTYPE=targeted\n"
-    assert runner.ran("setenforce", "0") and runner.ran("grubby", "--update-kernel=ALL", "--args=selinux=0")
-    assert "REBOOT NEEDED" in result.summary
+    assert Path(ctx.env.host_path("/etc/selinux/config")).read_text() == DISABLED_CONFIG
+    changes = [c for c in runner.calls if c[0] in ("setenforce", "grubby") and c[1] != "--info=ALL"]
+    assert changes == [["grubby", "--update-kernel", "ALL", "--args", "selinux=0"], ["setenforce", "0"]]
+    assert "SELINUX=disabled (next boot); kernel argument selinux=0 (next boot); setenforce 0 (permissive now)" in result.summary
+    assert result.summary.endswith(REBOOT_PENDING)
     assert not runner.ran("dnf")  # all rpms present: no package manager run
 
-    again, again_runner = make_ctx("prepare")
-    rhel(again, again_runner, "Permissive", "selinux=0")
+    # the second run (permissive, before the reboot) changes nothing and still says the reboot is pending
+    again, again_runner = make_ctx("prepare", migrate=True)
+    rhel(again, again_runner, "Permissive", "selinux=0", config=DISABLED_CONFIG)
     second = prepare.run(again)
-    assert second.status == "unchanged" and "REBOOT NEEDED" in second.summary
-    assert not again_runner.ran("setenforce") and not again_runner.ran("grubby", "--update-kernel=ALL", "--args=selinux=0")
+    assert second.status == "unchanged" and second.summary == REBOOT_PENDING
+    assert not again_runner.ran("setenforce") and not again_runner.ran("grubby", "--update-kernel")
+
+    # after the reboot: disabled, nothing to do, nothing pending
+    booted, booted_runner = make_ctx("prepare", migrate=True)
+    rhel(booted, booted_runner, "Disabled", "selinux=0", config=DISABLED_CONFIG)
+    third = prepare.run(booted)
+    assert third.status == "unchanged" and "REBOOT" not in third.summary
+    assert not booted_runner.ran("setenforce") and not booted_runner.ran("grubby", "--update-kernel")
+
+
+def test_rhel_8_needs_no_kernel_argument(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:
+    ctx, runner = make_ctx("prepare", migrate=True)
+    rhel(ctx, runner, "Enforcing", "", os_release=RHEL_810, config=ENFORCING_CONFIG)
+    result = prepare.run(ctx)
+    assert Path(ctx.env.host_path("/etc/selinux/config")).read_text() == DISABLED_CONFIG
+    assert runner.ran("setenforce", "0") and not runner.ran("grubby")
+    assert result.summary.startswith("SELINUX=disabled (next boot); setenforce 0 (permissive now)")
+    again, again_runner = make_ctx("prepare", migrate=True)
+    rhel(again, again_runner, "Permissive", "", os_release=RHEL_810, config=DISABLED_CONFIG)
+    second = prepare.run(again)
+    assert second.status == "unchanged" and second.summary == REBOOT_PENDING and not again_runner.ran("grubby")
+
+
+def test_rhel_9_permissive_with_the_config_done_still_gets_the_kernel_argument(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None
+) -> None:
+    """Someone set SELINUX=disabled by hand and rebooted: RHEL 9 ignores that, SELinux is still on."""
+    ctx, runner = make_ctx("prepare", migrate=True)
+    rhel(ctx, runner, "Permissive", "", config=DISABLED_CONFIG)
+    result = prepare.run(ctx)
+    assert runner.ran("grubby", "--update-kernel", "ALL", "--args", "selinux=0") and not runner.ran("setenforce")
+    assert result.summary == "kernel argument selinux=0 (next boot); " + REBOOT_PENDING
+
+
+@pytest.mark.parametrize(
+    ("grubby", "what"),
+    [
+        (
+            {"rc": 1, "err": "grubby fatal error: unable to find a suitable template"},
+            "grubby failed: grubby fatal error: unable to find a suitable template",
+        ),
+        (None, "RHEL 9.4 needs the kernel argument selinux=0 to disable SELinux, and grubby is missing"),
+    ],
+)
+def test_rhel_9_without_the_kernel_argument_fails_naming_it(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None, grubby: dict[str, Any] | None, what: str
+) -> None:
+    ctx, runner = make_ctx("prepare", migrate=True)
+    rhel(ctx, runner, "Enforcing", "", config=ENFORCING_CONFIG)
+    if grubby is None:
+        runner.tools.discard("grubby")
+    else:
+        runner.on("grubby", "--update-kernel", **grubby)
+    with pytest.raises(PhaseError) as failed:
+        prepare.run(ctx)
+    assert failed.value.line("prepare") == (
+        f"ERROR prepare: {what} - fix: add selinux=0 to the kernel command line by hand (grubby --update-kernel ALL --args selinux=0)"
+    )
 
 
 def test_a_new_rhel_node_gets_dnf_upgrade_before_podman(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], no_pins_missing: None) -> None:

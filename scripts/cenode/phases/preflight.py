@@ -1,7 +1,8 @@
 """Phase ``preflight``: is this node fit for CE HA? Changes nothing.
 
 Owns: the checks CE's own setup would fail on (docs/ce-facts.md §4), made early and with a fix each: OS,
-vCPU (exactly 8 or 16), memory, disk of the CE folder's filesystem, AVX (6.x), SELinux disabled,
+vCPU (exactly 8 or 16), memory, disk of the CE folder's filesystem, AVX (6.x), SELinux (on RHEL
+reported with what prepare changes and whether a reboot is pending; elsewhere it must be disabled),
 python3, peer reachability on the release line's cluster ports (refused = reachable, like CE),
 and on the migrate primary the installed CE version and a clean CE git tree.
 
@@ -16,11 +17,11 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import lines, release
+from .. import lines, release, selinux
 from ..findings import Finding, PreflightFailed
 from ..git import git
 from ..installed import check_installed_version, installed_version
-from ..system import Ctx, PhaseError, PhaseResult, read_os, read_text, retry, setting
+from ..system import Ctx, OsInfo, PhaseError, PhaseResult, read_os, read_text, retry, setting
 
 GIB = 1024**3
 GB = 1000**3
@@ -197,9 +198,31 @@ def dirty_files(ctx: Ctx, ce_dir: str) -> list[str]:
     return [line for line in result.out.splitlines() if line.strip()]
 
 
-def selinux_enabled(ctx: Ctx) -> bool:
-    """Enabled = selinuxfs is mounted (what ``sestatus`` calls "enabled", permissive included)."""
-    return os.path.exists(ctx.env.host_path("/sys/fs/selinux/enforce"))
+def check_selinux(ctx: Ctx, osinfo: OsInfo) -> Finding:
+    """CE's setup refuses SELinux enabled, permissive too (docs/ce-facts.md §4). On RHEL ``prepare``
+    disables it (permissive at once, disabled from the next boot): reported here, not a failure,
+    with whether a reboot is pending. Elsewhere prepare does not touch it: a failure."""
+    state = selinux.read_state(ctx, osinfo)
+    if not state.enabled:
+        return Finding("ok", "SELinux disabled")
+    if osinfo.family != "rhel":
+        return Finding(
+            "fail",
+            f"SELinux is {state.mode.lower()} (CE needs it disabled, permissive is not enough)",
+            "disable SELinux on this node and reboot it (prepare does so on RHEL only)",
+        )
+    if state.reboot_pending:
+        return Finding(
+            "warn",
+            f"{state.describe()}; CE keeps running meanwhile (permissive), but CE's setup refuses SELinux "
+            "until the reboot: the cutover's stop waits for it",
+        )
+    return Finding(
+        "warn",
+        f"SELinux is {state.mode.lower()}: prepare makes it permissive at once (CE keeps running) and disabled from the next boot "
+        f"({' and '.join(state.boot_missing)}); a reboot is then pending (CE's setup refuses SELinux, permissive too: "
+        "the cutover's stop waits for it)",
+    )
 
 
 def disk_of(path: str) -> tuple[str, int, int]:
@@ -227,14 +250,7 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
         findings.append(
             Finding("fail", "CPU has no AVX, CE 6.x needs it", f"set {setting('instanceType')} to a current x86 type (m6i, m7i)", kind="size")
         )
-    if selinux_enabled(ctx):
-        findings.append(
-            Finding(
-                "fail",
-                "SELinux is enabled (CE needs it disabled, permissive is not enough)",
-                "run the prepare phase (it disables SELinux) and reboot the node",
-            )
-        )
+    findings.append(check_selinux(ctx, osinfo))
     python_check = PYTHON_CHECKS[line.setup_python]
     findings.extend(python_check(ctx, line, osinfo.id, osinfo.version_id))
     peers = [ip for ip in cfg.cluster_ips if ip != cfg.node_ip]

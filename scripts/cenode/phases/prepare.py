@@ -6,8 +6,9 @@ the adopted primary, never once an engine runs), installing what CE's setup and 
 client, python3-pexpect, python3-cryptography, openssl), the optional Docker apt repo
 (``docker_repo_url``: https only, always ``signed-by`` its key from ``<url>/gpg``, never
 ``trusted=yes``; RHEL adds no repo), root's pip install of the line's ``python_pins`` into the
-system python CE's setup runs with, enabling the docker service, and disabling SELinux (config
-file, ``setenforce 0``, ``selinux=0`` on RHEL 9).
+system python CE's setup runs with, enabling the docker service, and on RHEL SELinux permissive
+at once and disabled from the next boot (``cenode.selinux``: config file, ``setenforce 0``,
+``selinux=0`` on RHEL 9 and later).
 
 Idempotent: asks dpkg-query/rpm and pip metadata first; when nothing is missing it runs no
 package manager at all. Never replaces an engine that is already installed (a migrating
@@ -26,14 +27,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 
-from .. import openpgp, release
+from .. import openpgp, release, selinux
 from ..packages import PIP_TRANSIENT, Apt, Dnf, PackageManager, unmet_requirements
 from ..system import CommandResult, Ctx, OsInfo, PhaseError, PhaseResult, read_bytes, read_os, read_text, retry, setting, write_atomic
 
 DOCKER_SOURCE = "/etc/apt/sources.list.d/cloud-exchange-ha-docker.list"
 #: the Docker repo's signing key, dearmored (``openpgp.dearmor``), named by the source's ``signed-by=``
 DOCKER_KEYRING = "/etc/apt/keyrings/cloud-exchange-ha-docker.gpg"
-SELINUX_CONFIG = "/etc/selinux/config"
 
 APT_BASE = [
     "python3", "python3-pip", "python3-setuptools", "git", "zip", "nfs-common",
@@ -64,24 +64,6 @@ def pep668_flags(stdlib_dir: str | None = None) -> list[str]:
     (Debian 12, Ubuntu 23.04+), nothing where it is not (Ubuntu 22.04, whose pip lacks the flag)."""
     stdlib_dir = stdlib_dir or sysconfig.get_path("stdlib")
     return ["--break-system-packages"] if os.path.exists(os.path.join(stdlib_dir, "EXTERNALLY-MANAGED")) else []
-
-
-def rewrite_selinux_config(text: str) -> tuple[str, bool]:
-    """Set ``SELINUX=disabled`` (replacing the active line, or appending one)."""
-    lines = text.splitlines()
-    out = []
-    seen = False
-    for line in lines:
-        if re.match(r"^\s*SELINUX\s*=", line):
-            if not seen:
-                out.append("SELINUX=disabled")
-                seen = True
-            continue
-        out.append(line)
-    if not seen:
-        out.append("SELINUX=disabled")
-    new = "\n".join(out) + "\n"
-    return new, new != (text if text.endswith("\n") else text + "\n")
 
 
 def docker_source_line(url: str, codename: str, arch: str) -> str:
@@ -384,28 +366,34 @@ class Prepare:
             raise PhaseError(f"CE's pkg_resources check of the pins fails: {check.tail()}", "install python3-setuptools on the node")
 
     def disable_selinux(self) -> None:
+        """RHEL: SELinux permissive at once (``setenforce 0``: CE keeps running) and disabled from the
+        next boot (``selinux`` names the settings); what is set already is left alone. A reboot is
+        then pending, said in the summary (CE's setup refuses SELinux until then; ``stop`` waits)."""
         if self.os.family != "rhel":
             return
-        config = self.ctx.env.host_path(SELINUX_CONFIG)
-        if os.path.exists(config):
-            new, changed = rewrite_selinux_config(read_text(config))
-            if changed:
-                write_atomic(config, new, 0o644)
-                self.changes.append("SELINUX=disabled")
+        state = selinux.read_state(self.ctx, self.os)
         run = self.ctx.runner.run
-        if self.ctx.runner.which("getenforce") and run(["getenforce"], timeout=30).out.strip() == "Enforcing":
-            run(["setenforce", "0"], timeout=30)
-            self.changes.append("setenforce 0")
-        # RHEL 9 ignores SELINUX=disabled at boot; only the kernel argument disables it.
-        if self.os.version_tuple[:1] >= (9,) and self.ctx.runner.which("grubby"):
-            info = run(["grubby", "--info=DEFAULT"], timeout=60)
-            if "selinux=0" not in info.out:
-                result = run(["grubby", "--update-kernel=ALL", "--args=selinux=0"], timeout=120)
-                if not result.ok:
-                    raise PhaseError(f"grubby failed: {result.tail()}", "add selinux=0 to the kernel command line by hand")
-                self.changes.append("kernel arg selinux=0")
-        if os.path.exists(self.ctx.env.host_path("/sys/fs/selinux/enforce")):
-            self.notes.append("REBOOT NEEDED: SELinux stays enabled until the node reboots")
+        if selinux.CONFIG_SETTING in state.boot_missing:
+            config = self.ctx.env.host_path(selinux.CONFIG)
+            write_atomic(config, selinux.rewrite_config(read_text(config, default=""))[0], 0o644)
+            self.changes.append("SELINUX=disabled (next boot)")
+        if selinux.KERNEL_SETTING in state.boot_missing:
+            fix = f"add {selinux.KERNEL_ARG} to the kernel command line by hand (grubby --update-kernel ALL --args {selinux.KERNEL_ARG})"
+            if not self.ctx.runner.which("grubby"):
+                what = f"RHEL {self.os.version_id} needs the kernel argument {selinux.KERNEL_ARG} to disable SELinux, and grubby is missing"
+                raise PhaseError(what, fix)
+            result = run(["grubby", "--update-kernel", "ALL", "--args", selinux.KERNEL_ARG], timeout=120)
+            if not result.ok:
+                raise PhaseError(f"grubby failed: {result.tail()}", fix)
+            self.changes.append(f"kernel argument {selinux.KERNEL_ARG} (next boot)")
+        if state.mode == selinux.ENFORCING:
+            result = run(["setenforce", "0"], timeout=30)
+            if not result.ok:
+                raise PhaseError(f"setenforce 0 failed: {result.tail()}", "run `setenforce 0` on the node as root and see its message")
+            self.changes.append("setenforce 0 (permissive now)")
+        if state.enabled:
+            self.notes.append("REBOOT PENDING: SELinux is permissive until the node reboots, disabled after; CE keeps running meanwhile, "
+                              "but CE's setup refuses SELinux until then (the cutover's stop waits for the reboot)")
 
     # -- CE 6.x: its own python, GlusterFS ------------------------------------------------------
 

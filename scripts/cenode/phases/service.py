@@ -3,7 +3,8 @@
 Owns: deciding whether to run them (start: not when this node already is a healthy replica-set
 member; stop: not when none of CE's containers run, nor, unless ``--force``, when the setup that
 follows would change nothing here (``cenode.setup_due``) and this node is a healthy member: a re-run
-of the cutover with the same inputs leaves CE running), running them with a timeout, and judging the
+of the cutover with the same inputs leaves CE running; nor while SELinux is still enabled, which CE's
+setup refuses: a RHEL node waiting for its reboot), running them with a timeout, and judging the
 outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, §6.3, §9.8: ``./start`` exits
 non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
 ``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
@@ -20,8 +21,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import setup_due
-from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, retry, setting
+from .. import selinux, setup_due
+from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_os, retry, setting
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
@@ -214,6 +215,18 @@ def nothing_to_redo(ctx: Ctx, probe: Probe) -> str:
     return f"setup would change nothing here and this node is a healthy member: {describe(doc)}"
 
 
+def refuse_while_selinux_enabled(ctx: Ctx) -> None:
+    """CE's setup, which follows stop in the cutover, refuses SELinux enabled (permissive too, docs/ce-facts.md §4):
+    CE is not stopped for a setup that cannot run. Typically a RHEL standalone after prepare, before its reboot."""
+    if selinux.current_mode(ctx) == selinux.DISABLED:
+        return
+    state = selinux.read_state(ctx, read_os(ctx.env))
+    fix = "reboot the node (CE keeps running until then), then run pulumi up again"
+    if state.boot_missing:
+        fix = "run prepare (it disables SELinux from the next boot), reboot the node, then run pulumi up again"
+    raise PhaseError(f"{state.describe()}: CE's setup would refuse it, so CE is left running", fix)
+
+
 def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
     probe = probe or (lambda: local_hello(cfg.node_ip))
@@ -223,6 +236,7 @@ def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResu
     kept = "" if force else nothing_to_redo(ctx, probe)
     if kept:
         return PhaseResult("unchanged", f"CE left running ({kept}; --force stops it)")
+    refuse_while_selinux_enabled(ctx)
     ctx.log.info(f"running before stop: {', '.join(before)}")
     if not os.path.isfile(os.path.join(cfg.ce_dir, "stop")):
         raise PhaseError(f"no CE stop script in {cfg.ce_dir}", f"check {setting('ceDir')} is the CE folder that runs here")
