@@ -141,8 +141,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 # nothing touches the standalone before its backup image exists
                 after += [self.primary.backup_image, self.primary.security_group_attachment]
             # the instance's id is a trigger of every step on the node (NodeSteps): a replacement VM runs them
-            # again. Hook for the join of a replaced node (issue 14, section 3, later): the eviction of the
-            # old member, run on a survivor, takes the same instance id as its trigger.
+            # again; the eviction of its dead predecessor, run on a survivor, takes the same id (below)
             instance = node.component.instance if isinstance(node.component, NewNode) else None
             node_steps = NodeSteps(
                 f"{node.name}-steps", args, node.private_ip, node_json, bundle, after, instance,
@@ -161,10 +160,11 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                 chain = [node_steps.phase(step.phase, args=step.args, after=waits, triggers=_triggers(step, revisions),
                                           step=step.name or None)]
             prepared += chain
+        healed = self._replacement(plan, steps, prepared)
         # cutover: the only window in which CE is down; strictly one step at a time
         primary = steps[0]
         cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest]}
-        last: list[pulumi.Resource] = prepared
+        last: list[pulumi.Resource] = [*prepared, *healed]
         command_run: command.remote.Command | None = None
         for stage in (*plan.cutover, plan.check):
             members = list(enumerate(zip(self.nodes, steps, strict=True), start=1)) if stage.each_member else [(1, (self.nodes[0], primary))]
@@ -178,6 +178,33 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                     last = [command_run]
         assert command_run is not None and plan.check.steps[-1].phase == "verify", "a line's plan ends with verify"
         return command_run
+
+
+    def _replacement(self, plan: Plan, steps: list[NodeSteps], prepared: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """For each new node, on a survivor: the plan's replacement steps (evict its dead predecessor).
+
+        The survivor is the first other node in the cluster's order: the program must reach it over
+        SSH anyway, and with it down as well no majority would be left to evict from (3 nodes). Only
+        the new node's instance id triggers them, so they run when that node is replaced (and once at
+        the first deployment, where they find no replica set and change nothing); the survivor's own
+        replacement does not re-run them. They run after every node's preparation and before the
+        cutover, so the new node's setup and start join a cluster that no longer lists it.
+        """
+        healed: list[pulumi.Resource] = []
+        for index, node in enumerate(self.nodes):
+            if not isinstance(node.component, NewNode) or len(self.nodes) < 2:
+                continue
+            survivor = steps[1 if index == 0 else 0]
+            for step in plan.replacement:
+                args = pulumi.Output.from_input(node.private_ip).apply(functools.partial(_about, step.args))
+                healed.append(survivor.phase(step.phase, args=args, after=prepared, triggers=[node.component.instance.id],
+                                             step=step.step_name.format(node=node.name), about_this_node=False))
+        return healed
+
+
+def _about(template: str, address: str) -> str:
+    """A replacement step's arguments for the node at ``address``."""
+    return template.format(address=address)
 
 
 def _runs_on(step: Step, adopted: bool, backup_tarball: bool) -> bool:

@@ -17,6 +17,7 @@ destroy (least of all on the adopted primary).
 A new node keeps its address when its instance is replaced (``nodes.py``), so the instance's
 identity (its id) is a trigger of every step on that node and the first step waits for the
 instance: a replacement VM runs all of its node's steps again, a re-run with the same instance none.
+A step about another node (``evict`` on a survivor) takes that node's instance id instead of its own.
 """
 
 from __future__ import annotations
@@ -190,16 +191,23 @@ class NodeSteps(pulumi.ComponentResource):
         *,
         after: Sequence[pulumi.Resource],
         triggers: Sequence[pulumi.Input[object]],
-        args: str = "",
+        args: str | pulumi.Output[str] = "",
         step: str | None = None,
+        about_this_node: bool = True,
     ) -> command.remote.Command:
         """Run ``ce-node <phase>`` after ``after``; it re-runs only when ``triggers`` change.
 
         Its output is secret when the catalogue says so (setup: CE prints what it generated).
+        ``about_this_node=False``: the step is about another node (evict on a survivor), so this
+        node's own instance is not among its triggers: a replaced survivor does not re-run it.
         """
+        create: pulumi.Input[str] = (
+            phase_command(phase, args) if isinstance(args, str)
+            else args.apply(lambda text: phase_command(phase, text))
+        )
         return self._command(
-            step or phase, phase_command(phase, args), after=[self.configured, self.secrets, *after],
-            triggers=list(triggers), secret=catalogue.PHASES[phase].secret_output, phase=phase,
+            step or phase, create, after=[self.configured, self.secrets, *after],
+            triggers=list(triggers), secret=catalogue.PHASES[phase].secret_output, phase=phase, identity=about_this_node,
         )
 
     def _options(self, after: Sequence[pulumi.Resource], *, phase: str | None, secret: bool = False) -> pulumi.ResourceOptions:
@@ -221,13 +229,14 @@ class NodeSteps(pulumi.ComponentResource):
         triggers: Sequence[pulumi.Input[object]] | None = None,
         secret: bool = False,
         phase: str | None = None,
+        identity: bool = True,
     ) -> command.remote.Command:
         return command.remote.Command(
             f"{self.node_name}-{step}",
             connection=self._connection,
             create=create,
             stdin=stdin,
-            triggers=[*(triggers or []), *self._identity] or None,
+            triggers=[*(triggers or []), *(self._identity if identity else [])] or None,
             add_previous_output_in_env=False,
             logging=command.remote.Logging.NONE if secret else command.remote.Logging.STDOUT_AND_STDERR,
             opts=self._options(after, phase=phase, secret=secret),

@@ -22,7 +22,8 @@ Owns: the command line, loading node.json, the per-phase log file, and the outpu
 
 The phases, their options and where each is implemented come from ``catalogue.PHASES``; a phase
 the catalogue marks per-line runs what the node's release line names (``ctx.line.phases``); a
-phase that changes the node runs holding the node-wide lock (``nodelock``).
+phase that changes the node runs holding the node-wide lock (``nodelock``); a phase marked
+``runtime_role`` gets node.json with the role CE's primary flag gives the node (``roles``).
 
 Must not touch: anything itself; phases are imported lazily so that wait/preflight/prepare run
 on a bare python3 (no pexpect, pymongo or cryptography needed for them).
@@ -41,7 +42,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import catalogue, children, lines, nodeconfig
+from . import catalogue, children, lines, nodeconfig, roles
 from .nodelock import NodeLock
 from .system import Ctx, NodeEnv, PhaseError, PhaseLog, PhaseResult, Runner, is_root, setting
 
@@ -170,6 +171,9 @@ def main(
         try:
             if lock is not None:  # one change at a time per node: a second caller waits, then fails naming the holder
                 lock.acquire()
+            if entry.runtime_role and ctx.node is not None:  # the CE primary flag, not the program's node order
+                ctx.node, why = roles.with_runtime_role(ctx.node)
+                log.info(f"role: {why}")
             result = dispatch(ctx, args)
         except children.Ended as ended:  # the outer `timeout N` (or someone) ended the phase: its commands are ended too
             line = ended_line(phase, entry, ended, time.monotonic() - started, log.path)

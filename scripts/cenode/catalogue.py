@@ -76,6 +76,9 @@ class Phase:
     #: it changes the node: it runs holding the node-wide lock (``nodelock``; its wait is the
     #: ``lock`` budget)
     changes_node: bool = False
+    #: it acts as the CE primary flag says (``roles.runtime_role``: ``HA_PRIMARY_NODE_IP`` in the shared
+    #: .env), not as node.json's role, which only applies before the flag exists
+    runtime_role: bool = False
 
 
 _CATALOGUE = (
@@ -112,18 +115,25 @@ _CATALOGUE = (
     Phase("setup", "run CE's ./setup (5.x: answering its prompts; 6.x: from cloudexchange.config)", needs_node=True,
           implementation=PER_LINE,
           options=(Option("--force", "force", "run setup even when it already ran with the same inputs", flag_only=True),),
-          outer_s=3600, budgets=(("setup", 1), ("gluster", 1), ("lock", 1)), secret_output=True, changes_node=True),
+          outer_s=3600, budgets=(("setup", 1), ("gluster", 1), ("lock", 1)), secret_output=True, changes_node=True,
+          runtime_role=True),
     Phase("gluster-join", "6.x, on the primary: add member N's brick to CE's GlusterFS volume", needs_node=True,
           implementation=PER_LINE,
           options=(Option("--member", "member", "1-based position of the node in cluster_ips (>= 2)", kind=int, required=True),),
           budgets=(("gluster_peer", 1), ("gluster", 1), ("lock", 1)), changes_node=True),
     Phase("start", "CE's ./start, judged by the replica set", needs_node=True,
           implementation=Implementation("phases.service", "start"), outer_s=1800,
-          budgets=(("start", 1), ("member", 1), ("lock", 1)), changes_node=True),
+          budgets=(("start", 1), ("member", 1), ("lock", 1)), changes_node=True, runtime_role=True),
     Phase("stop", "CE's ./stop, judged by the containers left; skipped on a healthy member whose setup would change nothing",
           needs_node=True, implementation=Implementation("phases.service", "stop"),
           options=(Option("--force", "force", "stop CE even when setup would change nothing and this node is healthy", flag_only=True),),
-          outer_s=900, budgets=(("stop", 1), ("lock", 1)), changes_node=True),
+          outer_s=900, budgets=(("stop", 1), ("lock", 1)), changes_node=True, runtime_role=True),
+    Phase("evict", "on a healthy survivor: remove a dead node from MongoDB's replica set and RabbitMQ and move "
+          "HA_PRIMARY_NODE_IP off it, so its replacement can join; refuses a live node or a set without a majority",
+          needs_node=True, implementation=Implementation("phases.evict"),
+          options=(Option("--address", "address", "the dead node's IP (one of cluster_ips, not this node)", kind=str,
+                          required=True),),
+          budgets=(("mongo", 3), ("rabbitmq", 7), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True),
 )

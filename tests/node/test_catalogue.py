@@ -31,6 +31,8 @@ def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
         ("gluster-join", 600, 180 + 120 + 30),
         ("start", 1800, 1500 + 240 + 30),
         ("stop", 900, 780 + 30),
+        # three rounds of MongoDB commands, seven RabbitMQ CLI runs, the lock
+        ("evict", 600, 3 * 30 + 7 * 60 + 30),
         ("inspect", 600, 0),
         ("certs", 600, 30),
         ("verify", 600, 0),
@@ -77,3 +79,7 @@ def test_only_setup_has_secret_output_and_unknown_names_get_the_default() -> Non
 
 def test_phases_that_run_before_node_json_is_there() -> None:
     assert sorted(name for name, phase in catalogue.PHASES.items() if not phase.needs_node) == ["verify", "wait"]
+
+
+def test_the_phases_that_follow_the_ce_primary_flag() -> None:
+    assert sorted(name for name, phase in catalogue.PHASES.items() if phase.runtime_role) == ["setup", "start", "stop"]

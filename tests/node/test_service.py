@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from scripts.cenode import ce_runtime
 from scripts.cenode.phases import service
 from scripts.cenode.system import CommandTimeout, Ctx, PhaseError
 
@@ -41,9 +42,9 @@ def test_membership_rules() -> None:
 
 
 def test_compose_project_and_ce_containers() -> None:
-    assert service.compose_project("/opt/Ta_Cloud.Exchange/") == "ta_cloudexchange"
+    assert ce_runtime.compose_project("/opt/Ta_Cloud.Exchange/") == "ta_cloudexchange"
     names = ["ta_cloud_exchange_mongodb-primary_1", "ta_cloud_exchange-core-1", "other_ui_1", "ta_cloud_exchange2_ui_1"]
-    assert service.ce_containers(names, "/opt/ta_cloud_exchange") == ["ta_cloud_exchange-core-1", "ta_cloud_exchange_mongodb-primary_1"]
+    assert ce_runtime.ce_containers(names, "/opt/ta_cloud_exchange") == ["ta_cloud_exchange-core-1", "ta_cloud_exchange_mongodb-primary_1"]
 
 
 class Probe:
@@ -146,7 +147,7 @@ def mock_mongod() -> Iterator[tuple[str, int]]:
 
 def test_hello_against_a_wire_protocol_mongod(mock_mongod: tuple[str, int]) -> None:
     host, port = mock_mongod
-    doc = service.hello(host, port=port, timeout_ms=3000)
+    doc = ce_runtime.hello(host, port=port, timeout_ms=3000)
     assert doc is not None and doc["setName"] == "mongo_replica_set" and doc["secondary"] is True
 
 
@@ -156,4 +157,4 @@ def test_hello_on_a_dead_port_is_none() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: refused
-        assert service.hello("127.0.0.1", port=port, timeout_ms=500) is None
+        assert ce_runtime.hello("127.0.0.1", port=port, timeout_ms=500) is None

@@ -88,8 +88,9 @@ PhaseTarget = Union[Implementation, NotNeeded]  # noqa: UP007 - evaluated at run
 # ---- the plan, as data -----------------------------------------------------------------------
 
 #: what makes a step run again: the node's inputs (bundle + node.json), the cutover's inputs
-#: (every node's address and the settings setup consumes), or a new bundle
-Revision = Literal["node", "cutover", "bundle"]
+#: (every node's address and the settings setup consumes), a new bundle, or (``replaced``, a
+#: replacement step) a new instance behind the node it is about
+Revision = Literal["node", "cutover", "bundle", "replaced"]
 #: which nodes run a preparation step: every node, the adopted primary (migrate), or the adopted
 #: primary when ``backupTarball`` is on
 Only = Literal["every", "adopted", "adopted-tarball"]
@@ -100,7 +101,8 @@ class Step:
     """One remote step: ``ce-node <phase> <args>``, named ``<node>-steps-<name>``.
 
     In ``name`` ``{node}`` stands for the member's node name; in ``args`` ``{member}`` for its
-    1-based position in the cutover order.
+    1-based position in the cutover order. A replacement step is about one node (``{node}`` in its
+    name, ``{address}`` in its args) and runs on a survivor.
     """
 
     phase: str
@@ -131,12 +133,16 @@ class Stage:
 
 @dataclass(frozen=True)
 class Plan:
-    """A line's order of work: every node prepares in parallel, then the cutover stages one at a
-    time (the only window in which CE is down), then the primary checks the cluster."""
+    """A line's order of work: every node prepares in parallel, then (for a replaced node) a survivor
+    evicts its old self, then the cutover stages one at a time (the only window in which CE is
+    down), then the primary checks the cluster."""
 
     preparation: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
     cutover: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
     check: Stage
+    #: after the preparation, before the cutover: for each node the program can replace (a new
+    #: node), on a survivor, re-run only when that node's instance is replaced
+    replacement: Tuple[Step, ...] = ()  # noqa: UP006 - python 3.8 nodes
 
     @property
     def window_phases(self) -> frozenset[str]:
@@ -237,5 +243,8 @@ STOP = Stage((Step("stop", name="cutover-stop", revisions=("cutover",)),))
 SETUP = Step("setup", name="cutover-setup", revisions=("cutover",))
 #: then every member starts, in order
 START = Stage((Step("start", name="cutover-start", revisions=("cutover",)),), each_member=True)
+#: a replaced node's dead predecessor leaves MongoDB and RabbitMQ, and the CE primary flag, before the
+#: new node's setup and start join it (docs/ce-lifecycle.md §5.1, §5.2 steps 1-3)
+EVICT = Step("evict", name="evict-{node}", args="--address {address}", revisions=("replaced",))
 #: and the primary checks the cluster (again whenever the bundle changes)
 VERIFY = Stage((Step("verify", args="--json --insecure-ui", revisions=("cutover", "bundle")),))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..catalogue import Implementation
 from ..system import setting
-from .base import SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, Stage, preparation
+from .base import EVICT, SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, Stage, preparation
 
 CE5 = ReleaseLine(
     major=5,
@@ -53,5 +53,6 @@ CE5 = ReleaseLine(
         preparation=preparation("mount"),
         cutover=(STOP, Stage((SETUP,), each_member=True), START),
         check=VERIFY,
+        replacement=(EVICT,),
     ),
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..catalogue import Implementation
 from .base import (
+    EVICT,
     SETUP,
     START,
     STOP,
@@ -81,6 +82,7 @@ CE6 = ReleaseLine(
         preparation=preparation("bricks"),
         cutover=(STOP, Stage((JOIN, SETUP), each_member=True), START),
         check=VERIFY,
+        replacement=(EVICT,),
     ),
     gluster=CE6_GLUSTER,
     management_port=CE6_MANAGEMENT_PORTS.from_port,

@@ -9,65 +9,28 @@ outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, �
 non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
 ``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
 
+Before ``./start`` runs, the CE primary flag and the replica set are checked together
+(``roles.check``): a flag naming a dead node or a node that must start first is refused, not run
+into. The node's role is the one the flag gives it (``runtime_role`` in the catalogue).
+
 Must not touch: other nodes (the cutover order, primary first, is the Pulumi side's), CE's files.
-``pymongo`` (CE's pin, installed by prepare) is imported only in :func:`hello`.
+``pymongo`` (CE's pin, installed by prepare) is imported only in ``ce_runtime.hello``.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import selinux, setup_due
+from .. import roles, selinux, setup_due
+from ..ce_runtime import MONGO_PORT, hello, running_containers
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_os, retry, setting
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
 
-MONGO_PORT = 27017
 LOOPBACK = "127.0.0.1"
-
-
-def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
-    """MongoDB's ``hello`` on one mongod (direct connection, no auth); None when it does not answer.
-
-    Asked at the node's own IP: CE publishes 27017 on all interfaces, and the member names in the
-    replica set are ``<node_ip>:27017``.
-    """
-    try:
-        import pymongo
-        from pymongo.errors import OperationFailure, PyMongoError
-    except ImportError:
-        raise PhaseError("python3 has no pymongo (CE's pin)", "run the prepare phase first") from None
-    if _refused(host, port, timeout_ms / 1000):  # nothing listens: say so now, not after the selection timeout
-        return None
-
-    client: Any = pymongo.MongoClient(
-        host, port, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms
-    )
-    try:
-        try:
-            return dict(client.admin.command("hello"))
-        except OperationFailure:  # mongod older than 4.4.2
-            return dict(client.admin.command("isMaster"))
-    except PyMongoError:
-        return None
-    finally:
-        client.close()
-
-
-def _refused(host: str, port: int, timeout_s: float) -> bool:
-    """True only when the port actively refuses (no mongod there); anything else is left to pymongo."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return False
-    except ConnectionRefusedError:
-        return True
-    except OSError:
-        return False
 
 
 def describe(doc: dict[str, Any] | None) -> str:
@@ -98,29 +61,7 @@ def started_as_expected(doc: dict[str, Any] | None, node_ip: str, role: str) -> 
     return is_healthy_member(doc, node_ip)
 
 
-def compose_project(ce_dir: str) -> str:
-    """Compose's project name for a folder: lower case, only ``[a-z0-9_-]``."""
-    return re.sub(r"[^a-z0-9_-]", "", os.path.basename(os.path.normpath(ce_dir)).lower())
-
-
-def ce_containers(names: list[str], ce_dir: str) -> list[str]:
-    project = compose_project(ce_dir)
-    return sorted(n for n in names if n.startswith((f"{project}_", f"{project}-")))
-
-
 Probe: TypeAlias = "Callable[[], dict[str, Any] | None]"  # a string: python 3.8 cannot subscript abc.Callable
-
-
-def running_containers(ctx: Ctx, ce_dir: str, every: bool = False) -> list[str]:
-    """CE's containers that run (``every``: that exist, running or not) by the engine's ``ps``."""
-    engine = "docker" if ctx.runner.which("docker") else "podman" if ctx.runner.which("podman") else ""
-    if not engine:
-        return []
-    result = ctx.runner.run([engine, "ps", *(["-a"] if every else []), "--format", "{{.Names}}"], timeout=60)
-    if not result.ok:
-        ctx.log.warn(f"{engine} ps failed: {result.tail()}")
-        return []
-    return ce_containers(result.out.split(), ce_dir)
 
 
 def wait_for_state(ctx: Ctx, role: str, node_ip: str, probe: Probe) -> dict[str, Any] | None:
@@ -142,7 +83,7 @@ def wait_for_state(ctx: Ctx, role: str, node_ip: str, probe: Probe) -> dict[str,
     )
 
 
-def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
+def start(ctx: Ctx, probe: Probe | None = None, ask: roles.Ask | None = None) -> PhaseResult:
     cfg = ctx.cfg
     probe = probe or (lambda: hello(cfg.node_ip))
     before = probe()
@@ -151,6 +92,10 @@ def start(ctx: Ctx, probe: Probe | None = None) -> PhaseResult:
         return PhaseResult("unchanged", f"already a healthy member: {describe(before)}")
     if not os.path.isfile(os.path.join(cfg.ce_dir, "start")):
         raise PhaseError(f"no CE start script in {cfg.ce_dir}", "run the fetch-ce and setup phases first")
+    if roles.read_flag(cfg) is not None:  # check, then act: CE's ./start follows the flag (docs/ce-lifecycle.md §1.2, §7)
+        found = roles.discover(cfg, ask or hello)
+        ctx.log.info(f"roles: {found.describe()}")
+        roles.check(found, cfg, starting=cfg.node_ip)
     note = ""
     ctx.progress(f"running CE's ./start (up to {ctx.timeout('start')} s)")
     try:

@@ -12,6 +12,10 @@ Answered commands: hello/isMaster, ping, buildInfo, endSessions, saslStart/saslC
 (SCRAM, user ``root``, password = the decrypted maintenance password), and after
 authentication replSetGetStatus, replSetGetConfig, replSetInitiate, replSetReconfig,
 replSetStepDown. Anything else gets MongoDB's CommandNotFound (59).
+
+Elections: when the recorded primary stops answering without ``./stop`` (killed, its VM gone), the
+next member asked elects the first answering member if a majority of the members answers
+(``_elect``); a set without a majority has no writable primary.
 """
 
 from __future__ import annotations
@@ -78,7 +82,32 @@ class FakeMongod:
 
     # ---------------------------------------------------------------- state
     def _state(self) -> dict[str, Any]:
-        return common.load_state(self.shared_dir) if self.ha else {}
+        if not self.ha:
+            return {}
+        state = common.load_state(self.shared_dir)
+        primary = state.get("primary")
+        if primary != self.me and self._is_member(state) and (not primary or not _reachable(str(primary))):
+            return self._elect()
+        return state
+
+    def _elect(self) -> dict[str, Any]:
+        """The recorded primary died without ``./stop``: a majority of the members that answer elects
+        the first of them (member order) and bumps the term, as MongoDB's election would within
+        seconds; without a majority the set stays without a writable primary."""
+        with common.locked_state(self.shared_dir) as state:
+            hosts = self._member_hosts(state)
+            primary = state.get("primary")
+            if primary in hosts and _reachable(str(primary)):
+                return dict(state)
+            alive = [host for host in hosts if host == self.me or _reachable(host)]
+            if 2 * len(alive) > len(hosts):
+                state["primary"] = alive[0]
+                state["term"] = int(state.get("term", 1)) + 1
+                log(f"election: {primary} does not answer; {alive[0]} is primary (term {state['term']})")
+            elif primary:
+                state["primary"] = ""
+                log(f"election: {primary} does not answer and only {len(alive)} of {len(hosts)} members do: no primary")
+            return dict(state)
 
     def _member_hosts(self, state: dict[str, Any]) -> list[str]:
         return [str(member["host"]) for member in state.get("members", [])]

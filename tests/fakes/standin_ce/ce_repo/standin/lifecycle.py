@@ -6,7 +6,10 @@
 
 No containers exist here: "compose up" is launching the fake mongod as a daemon
 (``python3 -m standin.fake_mongod``, pidfile ``data/standin/fake_mongod.pid``, log
-``data/standin/fake_mongod.log``); "compose down" is stopping it. RabbitMQ is not simulated.
+``data/standin/fake_mongod.log``); "compose down" is stopping it. RabbitMQ is only its cluster
+membership (``standin/rabbit.py``): the primary's start forms it, a secondary's start joins it only
+after its replica-set join succeeded (CE's ``set -e``, docs/ce-lifecycle.md §7), a stop that left the
+replica set leaves it (docs/ce-lifecycle.md §1.2).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from standin import common, replset
+from standin import common, rabbit, replset
 from standin.version import CE_VERSION
 
 READY_TIMEOUT_S = 20.0
@@ -88,10 +91,20 @@ def start_main(argv: list[str] | None = None) -> int:
         code = replset.main(["--initiate"])
         if code != 0:
             return code
+        rabbit.form(env["HA_NFS_DATA_DIRECTORY"], env["HA_CURRENT_NODE"])
         print("Execute this command in remaining nodes to form a cluster")
         print("  > sudo ./start")
         return 0
-    return replset.main(["--join"])
+    code = replset.main(["--join"])
+    if code != 0:  # set -e: the RabbitMQ lines after --join never run (docs/ce-lifecycle.md §5.1)
+        return code
+    time.sleep(0.2)  # CE: sleep 5
+    problem = rabbit.join(env["HA_NFS_DATA_DIRECTORY"], env["HA_CURRENT_NODE"], env.get("HA_PRIMARY_NODE_IP", ""))
+    if problem:
+        print(problem)
+        return 1
+    print(f"RabbitMQ: {rabbit.node_name(env['HA_CURRENT_NODE'])} joined the cluster and the queues {', '.join(rabbit.QUEUES)}.")
+    return 0
 
 
 def _terminate(pid: int) -> None:
@@ -126,6 +139,8 @@ def stop_main(argv: list[str] | None = None) -> int:
             _record_stop(f"kept pid {pid}")
             print("Could not leave the replica set; CE was not stopped.")
             return 0
+        if code == 0:  # delete_member x3, stop_app, reset (docs/ce-lifecycle.md §1.2)
+            rabbit.leave(env["HA_NFS_DATA_DIRECTORY"], env["HA_CURRENT_NODE"])
     _terminate(pid)
     _record_stop(f"stopped pid {pid}")
     print("Cloud Exchange (stand-in) stopped.")

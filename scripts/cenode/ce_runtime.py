@@ -1,0 +1,81 @@
+"""Asking the CE that runs on a node: its mongod's ``hello`` and the container engine's list of CE's containers.
+
+Owns: MongoDB's ``hello`` on one mongod (direct connection, no authentication, docs/ce-facts.md §6.3)
+and which of the engine's containers are CE's (compose's project name of the CE folder,
+docs/ce-facts.md §6.1). Shared by the start/stop phases and ``evict``.
+
+Must not touch: anything; it only asks. ``pymongo`` (CE's pin, installed by prepare) is imported
+only in :func:`hello`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from typing import Any
+
+from .system import Ctx, PhaseError
+
+MONGO_PORT = 27017
+
+
+def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
+    """MongoDB's ``hello`` on one mongod (direct connection, no auth); None when it does not answer.
+
+    Asked at the node's own IP: CE publishes 27017 on all interfaces, and the member names in the
+    replica set are ``<node_ip>:27017``.
+    """
+    try:
+        import pymongo
+        from pymongo.errors import OperationFailure, PyMongoError
+    except ImportError:
+        raise PhaseError("python3 has no pymongo (CE's pin)", "run the prepare phase first") from None
+    if _refused(host, port, timeout_ms / 1000):  # nothing listens: say so now, not after the selection timeout
+        return None
+
+    client: Any = pymongo.MongoClient(
+        host, port, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms
+    )
+    try:
+        try:
+            return dict(client.admin.command("hello"))
+        except OperationFailure:  # mongod older than 4.4.2
+            return dict(client.admin.command("isMaster"))
+    except PyMongoError:
+        return None
+    finally:
+        client.close()
+
+
+def _refused(host: str, port: int, timeout_s: float) -> bool:
+    """True only when the port actively refuses (no mongod there); anything else is left to pymongo."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def compose_project(ce_dir: str) -> str:
+    """Compose's project name for a folder: lower case, only ``[a-z0-9_-]``."""
+    return re.sub(r"[^a-z0-9_-]", "", os.path.basename(os.path.normpath(ce_dir)).lower())
+
+
+def ce_containers(names: list[str], ce_dir: str) -> list[str]:
+    project = compose_project(ce_dir)
+    return sorted(n for n in names if n.startswith((f"{project}_", f"{project}-")))
+
+
+def running_containers(ctx: Ctx, ce_dir: str, every: bool = False) -> list[str]:
+    """CE's containers that run (``every``: that exist, running or not) by the engine's ``ps``."""
+    engine = "docker" if ctx.runner.which("docker") else "podman" if ctx.runner.which("podman") else ""
+    if not engine:
+        return []
+    result = ctx.runner.run([engine, "ps", *(["-a"] if every else []), "--format", "{{.Names}}"], timeout=60)
+    if not result.ok:
+        ctx.log.warn(f"{engine} ps failed: {result.tail()}")
+        return []
+    return ce_containers(result.out.split(), ce_dir)

@@ -1,0 +1,94 @@
+"""cenode.roles: the CE primary found at run time from the shared flag and MongoDB, and what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.cenode import __main__ as cli
+from scripts.cenode import roles
+from scripts.cenode.nodeconfig import NodeConfig
+from scripts.cenode.system import NodeEnv, PhaseError
+
+from .conftest import make_node
+
+A, B, C = "127.0.0.21", "127.0.0.22", "127.0.0.23"
+IPS = [A, B, C]
+
+
+def doc(state: str, hosts: list[str]) -> dict[str, Any]:
+    members = [f"{ip}:27017" for ip in hosts]
+    return {"setName": "mongo_replica_set", "hosts": members, "isWritablePrimary": state == "PRIMARY", "secondary": state == "SECONDARY"}
+
+
+def found(flag: str | None, **states: str) -> roles.Roles:
+    """Views for A/B/C: ``a="PRIMARY"``, ``b="SECONDARY"``, ``c="DOWN"`` (members: every node not DOWN plus the down ones)."""
+    views = []
+    for name, ip in zip("abc", IPS, strict=True):
+        state = states.get(name, "DOWN")
+        views.append(roles.view(ip, None if state == "DOWN" else doc(state, IPS)))
+    return roles.Roles(flag, tuple(views))
+
+
+def write_flag(cfg: NodeConfig, value: str) -> None:
+    path = Path(roles.shared_env_path(cfg))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'HA_IP_LIST="{",".join(IPS)}"\nHA_PRIMARY_NODE_IP="{value}"\nUI_PORT=443\n')
+
+
+def test_the_flag_gives_the_role_and_node_json_only_before_it_exists(tmp_path: Path) -> None:
+    first = make_node(tmp_path, node_ip=A, role="primary")
+    assert roles.runtime_role(first)[0] == "primary"
+    assert "node.json's role primary (first deployment)" in roles.runtime_role(first)[1]
+    write_flag(first, B)
+    assert roles.runtime_role(first) == ("secondary", f"HA_PRIMARY_NODE_IP={B}: this node is the CE secondary")
+    second = make_node(tmp_path, node_ip=B, role="secondary")
+    assert roles.with_runtime_role(second)[0].role == "primary"
+    write_flag(first, "10.0.0.9")
+    with pytest.raises(PhaseError) as refused:
+        roles.runtime_role(first)
+    assert "HA_PRIMARY_NODE_IP=10.0.0.9" in refused.value.what and "names no node of this cluster" in refused.value.what
+
+
+def test_a_failover_is_covered_and_described() -> None:
+    after_failover = found(A, a="SECONDARY", b="PRIMARY", c="SECONDARY")
+    assert after_failover.problems(IPS) == []
+    assert after_failover.mongo_primary == B and after_failover.members == IPS
+    assert after_failover.describe() == (
+        f"HA_PRIMARY_NODE_IP={A}, MongoDB PRIMARY={B}, members={A},{B},{C}, healthy={A},{B},{C}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("roles_found", "starting", "what"),
+    [
+        (found(A, a="PRIMARY", b="PRIMARY", c="SECONDARY"), "", f"more than one node answers as MongoDB PRIMARY: {A}, {B}"),
+        (found(A, b="PRIMARY", c="SECONDARY"), C, f"HA_PRIMARY_NODE_IP={A} names a node that is not a healthy member while {B}, {C} run"),
+        (found(C), A, f"no node runs and HA_PRIMARY_NODE_IP={C}: that node was stopped last"),
+        (found("10.1.1.1", a="PRIMARY"), "", "HA_PRIMARY_NODE_IP=10.1.1.1 names no node of this cluster"),
+    ],
+)
+def test_disagreements_the_facts_do_not_cover_are_refused(roles_found: roles.Roles, starting: str, what: str) -> None:
+    problems = roles_found.problems(IPS, starting)
+    assert problems and problems[0][0].startswith(what)
+
+
+def test_the_node_the_flag_names_may_start_first_and_no_flag_means_a_first_deployment() -> None:
+    assert found(A).problems(IPS, starting=A) == []  # after a full stop the flag's node starts first
+    assert found(None).problems(IPS, starting=B) == []
+    assert found(A, a="PRIMARY").problems(IPS, starting=B) == []
+
+
+def test_ce_node_runs_setup_start_and_stop_with_the_role_the_flag_gives(tmp_path: Path, node_env: NodeEnv) -> None:
+    """node.json says primary, the shared flag names another node: start runs as a secondary (its log says why)."""
+    node = make_node(tmp_path, node_ip=A, role="primary")
+    Path(node_env.config_dir).mkdir(parents=True, exist_ok=True)
+    (Path(node_env.config_dir) / "node.json").write_text(node.to_json())
+    write_flag(node, B)
+    err: list[str] = []
+    code = cli.main(["start"], env=node_env, out=lambda _line: None, err=err.append, progress=lambda _line: None)
+    log = (Path(node_env.log_dir) / "start.log").read_text()
+    assert f"role: HA_PRIMARY_NODE_IP={B}: this node is the CE secondary" in log
+    assert code == 1 and err[0].startswith("ERROR start: no CE start script")  # got as far as the start itself
