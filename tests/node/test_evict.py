@@ -172,3 +172,67 @@ def test_a_run_on_a_node_outside_the_running_set_is_refused(make_ctx: Callable[.
         evict.run(ctx, "127.0.0.23", ask=docs.get)
     assert refused.value.what.startswith("this node (127.0.0.21) is not a healthy member")
     assert refused.value.fix == "run evict on one of 127.0.0.22, 127.0.0.23"
+
+
+def test_rabbitmq_is_asked_inside_the_rabbitmq_stats_container(make_ctx: Callable[..., tuple[Ctx, object]]) -> None:
+    """docker exec into CE's compose container; delete_member only where listed, forget, judged afterwards."""
+    ctx, runner = make_ctx("evict", tools=("docker",))
+    runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\nta_cloud_exchange_rabbitmq-stats_1\nother_rabbitmq-stats_1\n")  # type: ignore[attr-defined]
+    listed = {"cluster": ["rabbit@127.0.0.21", "rabbit@127.0.0.23"], "cloudexchange_9": ["rabbit@127.0.0.23"],
+              "cloudexchange_6": [], "cloudexchange_3": ["rabbit@127.0.0.21", "rabbit@127.0.0.23"]}  # fmt: skip
+
+    def answer(argv: list[str]) -> CommandResult:
+        tool = argv[3:]
+        if tool[:2] == ["rabbitmqctl", "cluster_status"]:
+            return CommandResult(argv, 0, json.dumps({"disk_nodes": listed["cluster"], "running_nodes": ["rabbit@127.0.0.21"]}), "")
+        if tool[:2] == ["rabbitmq-queues", "quorum_status"]:
+            return CommandResult(argv, 0, json.dumps([{"Node Name": n, "Raft State": "leader"} for n in listed[tool[2]]]), "")
+        if tool[:2] == ["rabbitmq-queues", "delete_member"]:
+            listed[tool[2]].remove(tool[3])
+        if tool[:2] == ["rabbitmqctl", "forget_cluster_node"]:
+            listed["cluster"].remove(tool[2])
+        return CommandResult(argv, 0, "", "")
+
+    runner.on("docker", "exec", action=answer)  # type: ignore[attr-defined]
+    before = evict.forget(ctx, evict.container_rabbit(ctx), "rabbit@127.0.0.23")
+    assert before == evict.RabbitView(in_cluster=True, queues=("cloudexchange_9", "cloudexchange_3"))
+    changes = [c[3:] for c in runner.calls if c[:2] == ["docker", "exec"] and c[4] in ("delete_member", "forget_cluster_node")]  # type: ignore[attr-defined]
+    assert changes == [["rabbitmq-queues", "delete_member", "cloudexchange_9", "rabbit@127.0.0.23"],
+                       ["rabbitmq-queues", "delete_member", "cloudexchange_3", "rabbit@127.0.0.23"],
+                       ["rabbitmqctl", "forget_cluster_node", "rabbit@127.0.0.23"]]  # fmt: skip
+    assert all(c[2] == "ta_cloud_exchange_rabbitmq-stats_1" for c in runner.calls if c[:2] == ["docker", "exec"])  # type: ignore[attr-defined]
+
+
+def test_rabbitmq_that_still_lists_the_node_fails_the_eviction(make_ctx: Callable[..., tuple[Ctx, object]]) -> None:
+    ctx, _runner = make_ctx("evict")
+    status = json.dumps({"disk_nodes": ["rabbit@127.0.0.23"], "running_nodes": ["rabbit@127.0.0.23"]})
+
+    def running_node(argv: list[str]) -> CommandResult:  # forget_cluster_node refuses a running node
+        if argv[1] == "cluster_status":
+            return CommandResult(argv, 0, status, "")
+        if argv[1] == "quorum_status":
+            return CommandResult(argv, 0, "[]", "")
+        return CommandResult(argv, 1, "", "Error: {:error, {:failed_to_remove_node, ..., {:active, ~c\"Mnesia is running\"}}}")
+
+    with pytest.raises(PhaseError) as refused:
+        evict.forget(ctx, running_node, "rabbit@127.0.0.23")
+    assert refused.value.what == "RabbitMQ still lists rabbit@127.0.0.23 in the cluster"
+
+
+def test_no_rabbitmq_container_means_this_is_no_survivor(make_ctx: Callable[..., tuple[Ctx, object]]) -> None:
+    ctx, runner = make_ctx("evict", tools=("docker",))
+    runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\n")  # type: ignore[attr-defined]
+    with pytest.raises(PhaseError) as refused:
+        evict.container_rabbit(ctx)
+    assert refused.value.what == "RabbitMQ's rabbitmq-stats container does not run on 127.0.0.21"
+
+
+def test_the_flag_keeps_its_quoting_and_only_its_own_line_changes(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text('HA_IP_LIST="127.0.0.21,127.0.0.22"\nHA_PRIMARY_NODE_IP="127.0.0.21"\nUI_PORT=443\n')
+    env.chmod(0o640)
+    assert evict.set_key(str(env), "HA_PRIMARY_NODE_IP", "127.0.0.22") is True
+    assert env.read_text() == 'HA_IP_LIST="127.0.0.21,127.0.0.22"\nHA_PRIMARY_NODE_IP="127.0.0.22"\nUI_PORT=443\n'
+    assert env.stat().st_mode & 0o777 == 0o640
+    assert evict.set_key(str(env), "NO_SUCH_KEY", "x") is False
+    assert evict.set_key(str(tmp_path / "missing.env"), "HA_PRIMARY_NODE_IP", "x") is False

@@ -307,13 +307,13 @@ def host_of(ip: str) -> str:
 # --------------------------------------------------------------------------------- state file
 
 
-def state_path(shared_dir: str) -> str:
-    return os.path.join(shared_dir, STATE_DIR, STATE_FILE)
+def state_path(shared_dir: str, name: str = STATE_FILE) -> str:
+    return os.path.join(shared_dir, STATE_DIR, name)
 
 
-def load_state(shared_dir: str) -> dict[str, Any]:
+def load_state(shared_dir: str, name: str = STATE_FILE) -> dict[str, Any]:
     try:
-        with open(state_path(shared_dir), encoding="utf-8") as handle:
+        with open(state_path(shared_dir, name), encoding="utf-8") as handle:
             data: dict[str, Any] = json.load(handle)
             return data
     except FileNotFoundError:
@@ -321,21 +321,21 @@ def load_state(shared_dir: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def locked_state(shared_dir: str) -> Iterator[dict[str, Any]]:
-    """Read-modify-write of the replica-set state under an exclusive lock."""
+def locked_state(shared_dir: str, name: str = STATE_FILE) -> Iterator[dict[str, Any]]:
+    """Read-modify-write of a shared state file (the replica set's by default) under an exclusive lock."""
     directory = os.path.join(shared_dir, STATE_DIR)
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "replset.lock"), "a", encoding="utf-8") as lock:
+    with open(os.path.join(directory, name.replace(".json", ".lock")), "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            state = load_state(shared_dir)
+            state = load_state(shared_dir, name)
             before = json.dumps(state, sort_keys=True)
             yield state
             if json.dumps(state, sort_keys=True) != before:
-                tmp = state_path(shared_dir) + ".tmp"
+                tmp = state_path(shared_dir, name) + ".tmp"
                 with open(tmp, "w", encoding="utf-8") as handle:
                     json.dump(state, handle, indent=2, sort_keys=True)
-                os.replace(tmp, state_path(shared_dir))
+                os.replace(tmp, state_path(shared_dir, name))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

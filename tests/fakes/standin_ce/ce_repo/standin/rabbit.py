@@ -18,15 +18,13 @@ run in a node's checkout (the shared folder comes from its ``.env``). A node's b
 running while its fake mongod listens (the stand-in's one process per node stands for all of CE's
 containers). ``forget_cluster_node`` refuses a running node, as RabbitMQ does. State:
 ``<shared>/.standin/rabbitmq.json`` (``cluster``: node names; ``queues``: queue -> node names;
-``joined``: node name -> epoch of its last ``join_cluster``), under the replica-set state's lock.
+``joined``: node name -> epoch of its last ``join_cluster``), under its own lock (``common.locked_state``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import socket
 import sys
 import time
@@ -44,37 +42,21 @@ def node_name(ip: str) -> str:
     return f"rabbit@{ip}"
 
 
-def _path(shared_dir: str) -> str:
-    return os.path.join(shared_dir, common.STATE_DIR, STATE_FILE)
+def _defaults(state: dict[str, Any]) -> dict[str, Any]:
+    state.setdefault("cluster", [])
+    state.setdefault("queues", {queue: [] for queue in QUEUES})
+    state.setdefault("joined", {})
+    return state
 
 
 def load(shared_dir: str) -> dict[str, Any]:
-    try:
-        with open(_path(shared_dir), encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
-    except FileNotFoundError:
-        data = {}
-    data.setdefault("cluster", [])
-    data.setdefault("queues", {queue: [] for queue in QUEUES})
-    data.setdefault("joined", {})
-    return data
+    return _defaults(common.load_state(shared_dir, STATE_FILE))
 
 
 @contextlib.contextmanager
 def locked(shared_dir: str) -> Iterator[dict[str, Any]]:
-    directory = os.path.join(shared_dir, common.STATE_DIR)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "rabbitmq.lock"), "a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            state = load(shared_dir)
-            yield state
-            tmp = _path(shared_dir) + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(state, handle, indent=2, sort_keys=True)
-            os.replace(tmp, _path(shared_dir))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with common.locked_state(shared_dir, STATE_FILE) as state:
+        yield _defaults(state)
 
 
 def running(name: str) -> bool:
