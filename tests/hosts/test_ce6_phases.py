@@ -168,6 +168,21 @@ def test_greenfield_6x_ends_verified(done: Done) -> None:
     assert rc == 0 and "Number of Bricks: 1 x 3 = 3" in out
 
 
+
+def test_each_secondary_saw_the_primarys_token_in_the_volume_before_it_started(done: Done) -> None:
+    """Issue 13, rule 3 (6.x): the primary leaves its token once its setup made the volume; each
+    secondary's setup, right after mounting it, found that token (else it would have failed)."""
+    flow = done.flow
+    ips = sorted(h.ip for h in flow.cluster)
+    for host in flow.cluster:
+        rc, out, err = host.run("sudo ls /opt/shared/data/.cloud-exchange-ha/nodes")
+        assert rc == 0 and sorted(out.split()) == ips, (host.name, out, err)
+    rc, out, _ = flow.primary.run(f"sudo cat /opt/shared/data/.cloud-exchange-ha/nodes/{flow.primary.ip}")
+    assert json.loads(out) == {"node": flow.primary.name, "ip": flow.primary.ip, "by": "cloud-exchange-ha"}
+    setups = [r for r in done.cutover if r.phase == "setup"]
+    assert [r.host for r in setups] == [h.name for h in flow.cluster] and all("shared folder token" in r.out for r in setups), setups
+
+
 def test_every_phase_again_changes_nothing(done: Done) -> None:
     flow = done.flow
     again: list[PhaseRun] = []

@@ -184,6 +184,8 @@ def test_preparation_converges_on_the_first_run(prepared: Prepared, standin: Sta
             assert "adopted primary" not in log
     assert all(not r.progress for r in flow.of(FIRST, "inspect --check"))  # quick: silent
     assert "match the stack" in flow.of(FIRST, "inspect --check")[0].out
+    for host in flow.cluster:  # issue 13, rule 3: every node's mount left its token in the one shared folder
+        assert sorted(host.run(f"sudo ls {SHARED_DIR}/.cloud-exchange-ha/nodes")[1].split()) == sorted(h.ip for h in flow.cluster)
     v512 = nodes.git("rev-parse", "v5.1.2^{commit}", cwd=standin.bare).strip()
     for host in flow.cluster:
         checks = (
@@ -628,6 +630,43 @@ def test_the_outer_timeout_ends_the_phase_and_every_command_it_started(fault_rea
         host.run("sudo sh -c 'for f in /run/ce-test-git/child /run/ce-test-git/grandchild; do [ -s $f ] && kill -9 $(cat $f) 2>/dev/null; done; "
                  "rm -rf /opt/ce-test-bin /run/ce-test-git /home/ubuntu/hanging-git'")
     must(fault.phase("fetch-ce"), "unchanged")  # the lock went with it; the next run finishes
+
+
+def test_the_primary_refuses_the_cutover_while_a_node_sees_another_shared_folder(fault_ready: FaultHost, lab: Lab) -> None:
+    """Issue 13, rule 3 (5.x): a second node mounts a folder of its own at the same path; its mount
+    phase succeeds, but the primary's stop (the cutover's first step) fails naming it, CE untouched."""
+    fault = fault_ready
+    host = fault.host
+    peer = lab.add_host("peer-2")
+    try:
+        rc, out, err = peer.run(f"sudo mkdir -p {FAULT_SHARE} && sudo mount --bind {FAULT_SHARE} {FAULT_SHARE}")
+        assert rc == 0, out + err
+        nodes.ship(peer)
+        nodes.write_secrets(peer, fault.found)
+        cluster = [host, peer]
+        for node in cluster:
+            values: dict[str, Any] = {"shared_dir": FAULT_SHARE, "timeouts": {**nodes.LAB_TIMEOUTS, "peers": 1}}
+            nodes.write_node(node, nodes.node_config(lab, node, cluster, fault.standin.url, **values))
+        must(fault.phase("mount"))
+        assert "shared folder token" in must(run_phase(peer, "mount"), "changed").out  # its own folder: it cannot tell
+        tokens = f"sudo ls {FAULT_SHARE}/.cloud-exchange-ha/nodes"
+        assert host.run(tokens)[1].split() == [host.ip] and peer.run(tokens)[1].split() == [peer.ip]
+        before = snapshot(host)
+        lines = failed_with(fault.phase("stop"), f"the shared folder {FAULT_SHARE} shows no token of node(s) {peer.ip} (",
+                            "they do not see the folder this primary sees", f"run the mount phase on {peer.ip} and check each mounts",
+                            "cloud-exchange-ha:sharedDir")
+        assert len(lines) == 1 and host.ip not in lines[0].split(" - fix: ")[0].split("no token of node(s) ")[1]
+        assert snapshot(host) == before
+        # the peer's token in the primary's folder (what the peer leaves once it mounts the same share): the check passes
+        rc, _, err = host.run(f"sudo cp {FAULT_SHARE}/.cloud-exchange-ha/nodes/{host.ip} /tmp/own-token && "
+                              f"sudo sh -c 'sed s/{host.ip}/{peer.ip}/g /tmp/own-token | sed s/{host.name}/{peer.name}/ "
+                              f"> {FAULT_SHARE}/.cloud-exchange-ha/nodes/{peer.ip}'")
+        assert rc == 0, err
+        must(fault.phase("stop"))
+    finally:
+        host.run(f"sudo rm -f {FAULT_SHARE}/.cloud-exchange-ha/nodes/{peer.ip} /tmp/own-token")
+        lab.remove_host("peer-2")
+        fault.config()
 
 
 def test_unreachable_peer_is_named_with_its_ports(fault: FaultHost, lab: Lab) -> None:

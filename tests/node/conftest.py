@@ -123,6 +123,16 @@ def make_ctx(node_env: NodeEnv, tmp_path: Path) -> Iterator[Callable[..., tuple[
         log.close()
 
 
+def every_node_sees_the_share(ctx: Ctx) -> None:
+    """The tokens each node's mount phase leaves in the shared folder (what a 5.x primary's stop checks)."""
+    from scripts.cenode import shared_tokens
+
+    for ip in ctx.cfg.cluster_ips:
+        folder = Path(ctx.cfg.shared_dir) / shared_tokens.TOKEN_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ip).write_text(shared_tokens.token_text(f"node-{ip}", ip))
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.t = 1000.0

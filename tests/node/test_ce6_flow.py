@@ -327,6 +327,14 @@ def test_secondary_mounts_the_volume_itself_and_start_reports_ce(lab: Lab) -> No
     lab.unmount()  # the volume is not mounted on this node (one shared table: nowhere)
     line = lab.phase(second, "setup")
     assert f"mounted CloudExchange at {lab.data}" in line and lab.volume_mounted()
+    # issue 13, rule 3: the primary left its token once its setup made the volume, the secondary its own
+    tokens = lab.data / ".cloud-exchange-ha" / "nodes"
+    assert sorted(os.listdir(tokens)) == sorted([primary.ip, second.ip])
+    (tokens / primary.ip).unlink()  # as if this node had mounted some other volume
+    refused = lab.phase(second, "setup", "--force", ok=1)
+    assert refused.startswith(f"ERROR setup: {lab.data} shows no token of the primary {primary.ip} "), refused
+    assert "this node does not see the primary's shared folder" in refused
+    assert "shared folder token" in lab.phase(primary, "setup")  # a re-run on the primary leaves it again
 
     # start on a node without CE's .cevenv: CE's own message reaches the error line
     os.rename(primary.ce / ".cevenv", lab.tmp / "cevenv")

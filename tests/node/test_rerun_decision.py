@@ -18,7 +18,7 @@ from scripts.cenode import setup_due, setup_marker
 from scripts.cenode.phases import service, setup_ce
 from scripts.cenode.system import Ctx, PhaseResult
 
-from .conftest import FakeRunner
+from .conftest import FakeRunner, every_node_sees_the_share
 
 ME = "127.0.0.21"
 IPS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
@@ -56,6 +56,7 @@ def set_up(make_ctx: MakeCtx, tmp_path: Path) -> Callable[..., tuple[Ctx, FakeRu
 
     def ctx_for(commit: str = COMMIT, **over: Any) -> tuple[Ctx, FakeRunner]:
         ctx, runner = make_ctx("stop", tools=["docker"], **over)
+        every_node_sees_the_share(ctx)
         secrets = Path(ctx.env.config_dir) / "secrets.json"
         if not secrets.exists():
             secrets.parent.mkdir(parents=True, exist_ok=True)

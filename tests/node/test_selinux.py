@@ -16,7 +16,7 @@ from scripts.cenode.findings import PreflightFailed
 from scripts.cenode.phases import preflight, service
 from scripts.cenode.system import Ctx, PhaseError, parse_os_release
 
-from .conftest import FakeRunner
+from .conftest import FakeRunner, every_node_sees_the_share
 from .test_preflight import GB, write_host
 from .test_prepare import DISABLED_CONFIG, ENFORCING_CONFIG, RHEL_810, grubby_info, rhel
 from .test_service import SECONDARY_DOC, Probe
@@ -160,6 +160,7 @@ def stop_ctx(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path, ge
     ce_dir.mkdir(exist_ok=True)
     (ce_dir / "stop").write_text("#!/bin/sh\n")
     ctx, runner = make_ctx("stop", ce_dir=str(ce_dir), migrate=True, tools=["docker"])
+    every_node_sees_the_share(ctx)  # the shared-folder check (issue 13, rule 3) passes: SELinux is what is tested
     rhel(ctx, runner, getenforce, grub_args, config=config)
     runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\n")
     runner.on("./stop", action=lambda argv: runner.on("docker", "ps", out=""))

@@ -12,7 +12,7 @@ from scripts.cenode import ce_runtime
 from scripts.cenode.phases import service
 from scripts.cenode.system import CommandTimeout, Ctx, PhaseError
 
-from .conftest import FakeRunner
+from .conftest import FakeRunner, every_node_sees_the_share
 
 ME = "127.0.0.21"
 PRIMARY_DOC = {"setName": "mongo_replica_set", "isWritablePrimary": True, "secondary": False, "me": f"{ME}:27017", "hosts": [f"{ME}:27017"]}
@@ -101,6 +101,7 @@ def test_start_timeout_still_judged_by_state(make_ctx: Callable[..., tuple[Ctx, 
 
 def test_stop_is_idempotent(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path) -> None:
     ctx, runner = make_ctx("stop", ce_dir=str(ce_dir), tools=["docker"])
+    every_node_sees_the_share(ctx)
     runner.on("docker", "ps", out="unrelated_ui_1\n")
     result = service.stop(ctx, probe=Probe(None))
     assert result.status == "unchanged" and not runner.ran("./stop")
@@ -108,6 +109,7 @@ def test_stop_is_idempotent(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_
 
 def test_stop_checks_nothing_is_left(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path) -> None:
     ctx, runner = make_ctx("stop", ce_dir=str(ce_dir), tools=["docker"])
+    every_node_sees_the_share(ctx)
     runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\nta_cloud_exchange_core_1\n")
 
     def stopped(argv: list[str]) -> None:
@@ -120,6 +122,7 @@ def test_stop_checks_nothing_is_left(make_ctx: Callable[..., tuple[Ctx, FakeRunn
 
 def test_stop_that_stops_nothing_fails(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path) -> None:
     ctx, runner = make_ctx("stop", ce_dir=str(ce_dir), tools=["docker"])
+    every_node_sees_the_share(ctx)
     runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\n")
     with pytest.raises(PhaseError) as failed:
         service.stop(ctx, probe=Probe(SECONDARY_DOC))

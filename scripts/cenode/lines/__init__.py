@@ -23,6 +23,7 @@ from .base import (
     Plan,
     PortRange,
     ReleaseLine,
+    SharedWitness,
     Stage,
     Step,
 )
@@ -44,5 +45,5 @@ def for_version(tag: str) -> ReleaseLine:
 
 __all__ = [
     "CE5", "CE6", "CE6_GLUSTER", "LINES", "NFS_PORT", "SSH_PORT", "GlusterFacts", "Implementation", "NotNeeded", "PhaseTarget", "Plan",
-    "PortRange", "ReleaseLine", "Stage", "Step", "for_version", "line_for",
+    "PortRange", "ReleaseLine", "SharedWitness", "Stage", "Step", "for_version", "line_for",
 ]

@@ -85,6 +85,23 @@ class NotNeeded:
 PhaseTarget = Union[Implementation, NotNeeded]  # noqa: UP007 - evaluated at run time on python 3.8 nodes
 
 
+# ---- every node sees one shared folder ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedWitness:
+    """How a line's nodes prove they see the same shared folder (Netskope's HA step "mount the shared
+    folder on every node and verify it"): each node leaves a token in the folder right after it has
+    it mounted (``cenode.shared_tokens``); this says whose tokens are looked for, and when."""
+
+    #: whose token a node must also see right after it mounted the folder ("primary": the folder
+    #: only exists once the primary's setup made it, so each further node checks it reaches that one)
+    after_mount: Literal["nobody", "primary"]
+    #: whose tokens the primary must see before the cutover stops CE ("every node": each node
+    #: mounted the folder in its preparation, before the cutover)
+    before_cutover: Literal["nobody", "every node"]
+
+
 # ---- the plan, as data -----------------------------------------------------------------------
 
 #: what makes a step run again: the node's inputs (bundle + node.json), the cutover's inputs
@@ -197,6 +214,8 @@ class ReleaseLine:
     #: the per-line phases: phase -> its implementation here, or why this line needs none
     phases: Mapping[str, PhaseTarget]
     plan: Plan
+    #: whose shared-folder tokens are checked where (``cenode.shared_tokens``)
+    shared_witness: SharedWitness
     #: 6.x: CE's GlusterFS facts (None on 5.x)
     gluster: GlusterFacts | None = None
     #: 6.x: CE's management server port (``CE_MANAGEMENT_PORT``, docs/ce-facts.md §1.7, §3.2)

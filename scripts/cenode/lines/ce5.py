@@ -1,7 +1,8 @@
 """CE 5.x: the shared folder on EFS (NFS), setup driven through its prompts, certificates copied.
 
 Owns: the 5.x facts (ports, pins, minimums, supported OS; docs/ce-facts.md §3.1, §4) and its plan: every node
-mounts the EFS folder in its preparation; in the cutover each member runs its setup in turn.
+mounts the EFS folder in its preparation (leaving its token there); in the cutover the primary first
+sees every node's token, then each member runs its setup in turn.
 Its phases: ``mount`` (phases.mount), ``certs`` (phases.certs), ``setup`` (phases.setup_ce,
 answering CE's prompts); it has no GlusterFS bricks.
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from ..catalogue import Implementation
 from ..system import setting
-from .base import EVICT, SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, Stage, preparation
+from .base import EVICT, SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, SharedWitness, Stage, preparation
 
 CE5 = ReleaseLine(
     major=5,
@@ -55,4 +56,7 @@ CE5 = ReleaseLine(
         check=VERIFY,
         replacement=(EVICT,),
     ),
+    # every node mounts EFS in its preparation, leaving its token; the primary's stop (the cutover's
+    # first step) sees them all before CE goes down
+    shared_witness=SharedWitness(after_mount="nobody", before_cutover="every node"),
 )

@@ -24,6 +24,7 @@ from .base import (
     Plan,
     PortRange,
     ReleaseLine,
+    SharedWitness,
     Stage,
     Step,
     preparation,
@@ -84,6 +85,9 @@ CE6 = ReleaseLine(
         check=VERIFY,
         replacement=(EVICT,),
     ),
+    # the volume exists only after the primary's setup: the primary leaves its token then, and each
+    # secondary, right after it mounted the volume in its own setup, must see it
+    shared_witness=SharedWitness(after_mount="primary", before_cutover="nobody"),
     gluster=CE6_GLUSTER,
     management_port=CE6_MANAGEMENT_PORTS.from_port,
 )

@@ -6,8 +6,9 @@ refusing to mount over a folder that is not empty (its files would be hidden by 
 it when it is not a mountpoint yet (bounded retries: a new EFS mount target's
 DNS name takes a while to resolve), a systemd drop-in so the container engine starts only after
 the mount (``RequiresMountsFor=``), a write/read/chown probe (root must be able to chown, CE
-chowns to uid 1001), and the sub-folders CE expects in the shared folder (created when missing,
-never changed when present).
+chowns to uid 1001), this node's token in the shared folder (``cenode.shared_tokens``: the
+primary's stop checks every node left one in the folder it sees), and the sub-folders CE expects in
+the shared folder (created when missing, never changed when present).
 
 Must not touch: the contents of the shared folder beyond creating missing folders and its probe
 file; an existing mount (test hosts bind-mount the folder; it is not remounted); fstab lines it
@@ -20,6 +21,7 @@ import os
 import secrets
 import shutil
 
+from .. import shared_tokens
 from ..mounts import ForeignFstabLine, fstab_escape, parse_mountinfo, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, setting, write_atomic
 
@@ -235,9 +237,10 @@ def run(ctx: Ctx) -> PhaseResult:
         changes.append("docker waits for mount")
     ctx.progress(f"probing {shared_dir} (write, read, ownership)")
     probe(ctx, shared_dir, cfg.node_name)
+    changes += shared_tokens.mounted(ctx, shared_dir)  # the primary checks every node's before the cutover
     created = ensure_layout(shared_dir)
     if created:
         changes.append("created " + " ".join(created))
     if changes:
         return PhaseResult("changed", f"{shared_dir}: " + ", ".join(changes))
-    return PhaseResult("unchanged", f"{shared_dir} mounted, fstab and drop-in in place, probe ok")
+    return PhaseResult("unchanged", f"{shared_dir} mounted, fstab and drop-in in place, probe ok, token there")

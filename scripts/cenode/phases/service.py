@@ -7,7 +7,10 @@ of the cutover with the same inputs leaves CE running; nor while SELinux is stil
 setup refuses: a RHEL node waiting for its reboot), running them with a timeout, and judging the
 outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, §6.3, §9.8: ``./start`` exits
 non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
-``./stop`` exits 0 without stopping when ``replica_set --remove`` fails).
+``./stop`` exits 0 without stopping when ``replica_set --remove`` fails). On the primary, before
+anything, the tokens its release line wants seen (5.x: every node's in the shared folder,
+``cenode.shared_tokens``): stop is the cutover's first step, so a node that sees another folder
+fails it while CE still runs.
 
 Before ``./start`` runs, the CE primary flag and the replica set are checked together
 (``roles.check``): a flag naming a dead node or a node that must start first is refused, not run
@@ -23,7 +26,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import roles, selinux, setup_due
+from .. import roles, selinux, setup_due, shared_tokens
 from ..ce_runtime import MONGO_PORT, hello, running_containers
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_os, retry, setting
 
@@ -174,6 +177,7 @@ def refuse_while_selinux_enabled(ctx: Ctx) -> None:
 
 def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResult:
     cfg = ctx.cfg
+    shared_tokens.before_cutover(ctx, cfg.shared_dir)  # 5.x primary: every node sees this folder, before CE goes down
     probe = probe or (lambda: local_hello(cfg.node_ip))
     before = running(ctx, probe)
     if not before:

@@ -9,8 +9,10 @@ Owns (docs/ce-facts.md §1.7-§1.9, §2.2, §9.10-§9.12, §C6 and §C9):
 * the primary's guard: REFUSE when the volume exists but ``/opt/shared/data`` is not its mount
   (CE would delete and recreate the volume, docs/ce-facts.md §9.12);
 * a secondary's preconditions: the primary has added its brick (``gluster-join``), the volume is
-  mounted at ``/opt/shared/data`` (``mount -t glusterfs <own ip>:/CloudExchange``, docs/ce-facts.md §1.9 B.3)
-  and the primary's shared ``.env`` is there;
+  mounted at ``/opt/shared/data`` (``mount -t glusterfs <own ip>:/CloudExchange``, docs/ce-facts.md §1.9 B.3),
+  the primary's shared ``.env`` is there and so is the primary's token (``cenode.shared_tokens``:
+  the node sees the primary's folder; it leaves its own);
+* the primary's token in the volume once CE's setup made and mounted it (and on a re-run);
 * running ``<python> ./setup`` as root with the interpreter that satisfies the release's minimum,
   bounded, judged by exit 0 AND ``Setup completed successfully``, its output logged redacted;
 * afterwards: ``.env.keys`` to 0440 and ``tls_cert_ca.key`` to 0640 (shared and local copy),
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from .. import ce6, gluster, lines, setup_due, setup_marker
+from .. import ce6, gluster, lines, setup_due, setup_marker, shared_tokens
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
 from ..setup_inputs import child_env
@@ -101,7 +103,7 @@ def prepare_secondary(ctx: Ctx, facts: lines.GlusterFacts) -> list[str]:
             f"{facts.config_dir}/.env is missing: the primary's setup has not run",
             "run setup on the primary first (cutover order: primary, then each secondary)",
         )
-    return changes
+    return changes + shared_tokens.mounted(ctx, facts.mount_dir)  # this node's token; the primary's must be there
 
 
 def service_state(ctx: Ctx) -> str:
@@ -147,10 +149,10 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     inputs = setup_due.inputs6(ctx, facts)
     answers, argv, config_text, python = inputs.answers, inputs.argv, inputs.config_text, inputs.python
     assert python is not None  # inputs6 refuses without one
-    if not force and setup_due.recorded(ctx, inputs) and setup_due.outputs_present6(ctx, facts):
-        tightened = tighten_all(ctx, facts)
+    if not force and setup_due.recorded(ctx, inputs) and setup_due.outputs_present6(ctx, facts):  # the volume is mounted
+        tightened = tighten_all(ctx, facts) + shared_tokens.mounted(ctx, facts.mount_dir)
         if tightened:
-            return PhaseResult("changed", f"CE setup already done as {cfg.role}; tightened {'; '.join(tightened)}")
+            return PhaseResult("changed", f"CE setup already done as {cfg.role}; {'; '.join(tightened)}")
         return PhaseResult("unchanged", f"CE setup already done as {cfg.role} with these settings (--force runs it again)")
 
     ctx.progress("checking the GlusterFS volume and its mount", 1, 2)
@@ -180,6 +182,8 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
         ctx.log.warn("CE generated a secret although cloudexchange.config had both (value redacted)")
     setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
     notes = [f"with {python.shown}", *changes]
+    if cfg.is_primary:  # CE's setup made and mounted the volume: the primary's token for the secondaries to see
+        notes += shared_tokens.mounted(ctx, facts.mount_dir)
     tightened = tighten_all(ctx, facts)
     if tightened:
         notes.append("tightened " + "; ".join(tightened))
