@@ -132,6 +132,29 @@ def test_the_runner_runs_each_command_in_a_group_of_its_own_registered_while_it_
     assert seen == [("started", pid), ("finished", pid)]
 
 
+def test_5x_setup_through_pexpect_runs_in_its_own_session_registered_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pexpect")
+    from scripts.cenode.prompts import PRIMARY_PROMPTS, Answers, DriverLimits, SetupDriver
+
+    seen: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(children.CHILDREN, "started", lambda pid: seen.append(("started", pid)))
+    monkeypatch.setattr(children.CHILDREN, "finished", lambda pid: seen.append(("finished", pid)))
+    script = tmp_path / "setup"
+    script.write_text(f"#!{sys.executable}\nimport os\nprint('ids', os.getpid(), os.getsid(0), os.getpgid(0))\n")
+    script.chmod(0o755)
+    said: list[str] = []
+    answers = Answers(role="primary", tenant_url="test", shared_dir="/mnt/ce-ha", cluster_ips=["10.0.1.10"], node_ip="10.0.1.10",
+                      jwt_secret="jwtSecret42", maintenance_password="Maint1pass")
+    limits = DriverLimits(total=30, prompt_silence=10, unknown_prompt_silence=2, settle=0.2)
+    SetupDriver(["./setup"], str(tmp_path), PRIMARY_PROMPTS, answers, said.append, limits, env={"PATH": os.environ["PATH"]}).run()
+    ids = next(line for line in "\n".join(said).splitlines() if line.startswith("ids ")).split()[1:]
+    pid, sid, pgid = (int(x) for x in ids)
+    assert pid == sid == pgid  # pexpect's pty fork: a session leader, out of reach of ce-node's group
+    assert seen == [("started", pid), ("finished", pid)]
+
+
 #: the only calls that start a process in the node agent, and where each may be
 SPAWNS = {"Popen", "spawn", "system", "fork", "forkpty", "execv", "execvp", "execve", "run", "call", "check_call", "check_output",
           "spawnv", "spawnvp", "posix_spawn", "posix_spawnp", "popen"}
