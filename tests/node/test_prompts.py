@@ -362,3 +362,64 @@ def test_a_secret_needed_but_missing_names_the_setting(tmp_path: Path, fake_setu
     with pytest.raises(PhaseError) as failed:
         drive(tmp_path, "primary", answers(maintenance_password=""))
     assert "cloud-exchange-ha:maintenancePassword" in failed.value.fix
+
+
+# ----------------------------------------------------------------------------- text helpers, exactly
+
+
+def test_strip_ansi_removes_colours_and_carriage_returns() -> None:
+    assert prompts.strip_ansi("\x1b[1;33mEnter\x1b[0m it:\r\n\x1b(Bdone\r") == "Enter it:\ndone"
+
+
+def test_last_line_is_the_last_non_blank_line() -> None:
+    assert prompts.last_line("first\n  second  \r\n \n") == "second"
+    assert prompts.last_line("") == "(no output)"
+    assert prompts.last_line(" \n\r\n") == "(no output)"
+
+
+def test_a_prompt_is_found_in_the_last_4000_characters_only() -> None:
+    key = "Press Enter to continue"
+    found = prompts.waiting_prompt(key + " " * (4000 - len(key)), prompts.PRIMARY_PROMPTS)
+    assert found is not None and found.name == "press Enter"
+    assert prompts.waiting_prompt(key + " " * (4001 - len(key)), prompts.PRIMARY_PROMPTS) is None
+
+
+def test_of_prompts_matching_at_once_the_later_start_wins_then_the_first_in_the_table() -> None:
+    later_start = (prompts.Prompt("long", r"Enter the port", prompts._bare("1")), prompts.Prompt("short", r"port", prompts._bare("2")))
+    chosen = prompts.waiting_prompt("Enter the port: ", later_start)
+    assert chosen is not None and chosen.name == "short"
+    same_start = (prompts.Prompt("first", r"Enter the", prompts._bare("1")), prompts.Prompt("second", r"Enter", prompts._bare("2")))
+    chosen = prompts.waiting_prompt("Enter the name: ", same_start)
+    assert chosen is not None and chosen.name == "first"
+
+
+def test_looks_like_prompt_reads_the_last_400_characters_and_a_closing_angle() -> None:
+    assert prompts.looks_like_prompt("Enter" + " " * 394 + ":")  # 400 characters
+    assert not prompts.looks_like_prompt("Enter" + " " * 395 + ":")  # 401: "Enter" is cut
+    assert prompts.looks_like_prompt("Please choose one >")
+
+
+def test_secrets_include_the_url_quoted_form_with_slashes_quoted() -> None:
+    a = answers(proxy_url="http://user:p%2Fss@proxy.corp:3128")
+    assert a.secrets() == [JWT, PASSWORD, "Maint%231pass", "p/ss", "p%2Fss"]
+
+
+@pytest.mark.parametrize(
+    ("over", "what", "fix"),
+    [
+        ({"jwt_secret": ""}, "no JWT secret in secrets.json (CE's setup asks for it on every primary run)", "set cloud-exchange-ha:jwtSecret"),
+        ({"jwt_secret": "a b&c"}, "the JWT secret contains characters CE forbids or its prompt drops (' ' '&')",
+         "change cloud-exchange-ha:jwtSecret"),
+        ({"maintenance_password": "it's"}, "the maintenance password contains characters CE forbids or its prompt drops (\"'\")",
+         "change cloud-exchange-ha:maintenancePassword"),
+        ({"node_ip": "10.9.9.9"}, "node_ip 10.9.9.9 is not in cluster_ips", "the program built node.json wrongly; re-run pulumi up"),
+    ],
+)
+def test_validate_says_what_and_what_to_change(over: dict[str, object], what: str, fix: str) -> None:
+    with pytest.raises(PhaseError) as failed:
+        answers(**over).validate()
+    assert (failed.value.what, failed.value.fix) == (what, fix)
+
+
+def test_a_secondary_needs_no_jwt_secret() -> None:
+    answers(role="secondary", jwt_secret="", node_ip="10.0.2.10").validate()
