@@ -4,7 +4,8 @@ Owns: answers to the look-ups the program makes (the adopted instance, subnets, 
 instance type descriptions, the stack's own previous outputs)
 and plausible computed state for declared resources (ids, the nodes' private IPs on their network
 interfaces and instances, Elastic IPs, the EFS DNS name, the load balancer's DNS name, zone and ARNs).
-Tests and the offline plan configure it (zones, addresses); nothing here talks to a network.
+Tests and the offline plan configure it (zones, addresses, which nodes' instances are replacements);
+nothing here talks to a network.
 
 Must not touch: the program's decisions; the mocks only answer.
 """
@@ -65,10 +66,17 @@ class AwsWorld:
     deployed_ce_version: str | None = None
     #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
     instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
+    #: nodes (e.g. "ce-2") whose instance is a replacement: it gets another id than the one a run
+    #: without it gives, as a replaced VM does (its address stays: the network interface is kept)
+    replaced_nodes: frozenset[str] = frozenset()
+
+    def node_of(self, resource_name: str) -> str:
+        """The node a resource belongs to ("ce-2-eni", "ce-2-vm": node "ce-2")."""
+        return re.sub(r"-(vm|eni|eip)$", "", resource_name)
 
     def node_ip(self, resource_name: str) -> str:
-        """The private address of the node a resource belongs to ("ce-2-eni", "ce-2-vm": node "ce-2")."""
-        node = re.sub(r"-(vm|eni|eip)$", "", resource_name)
+        """The private address of the node a resource belongs to."""
+        node = self.node_of(resource_name)
         if node in self.node_ips:
             return self.node_ips[node]
         number = re.search(r"-(\d+)$", node)
@@ -130,6 +138,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         state = dict(inputs)
         rid = fake_id(_ID_PREFIX.get(args.typ, "id"), args.name)
         if args.typ == "aws:ec2/instance:Instance":
+            if self.world.node_of(args.name) in self.world.replaced_nodes:
+                rid = fake_id("i", f"{args.name} replacement")
             state["privateIp"] = self.world.node_ip(args.name)
             state["arn"] = f"arn:aws:ec2:{self.world.region}:123456789012:instance/{rid}"
         elif args.typ == "aws:ec2/networkInterface:NetworkInterface":

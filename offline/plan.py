@@ -10,6 +10,8 @@ it plans the changed stack too (as an update of the planned one, which it then r
 remote steps that change would run again (``offline.rerun``). The plan has no state: the version a
 stack runs now comes from ``--deployed-version`` (none: a first deployment), and the plan says what
 the program would do with it, the same line and the same refusal as ``pulumi preview``.
+With ``--replace NODE`` it lists the same for a new instance behind that node (its instance id is a
+trigger of every step on the node).
 
 Must not touch: the cloud, the network, real secrets (secrets missing from the stack file are
 replaced by placeholders that pass validation and are masked like real ones).
@@ -284,9 +286,22 @@ def parse_changes(items: list[str]) -> dict[str, Any]:
     return changes
 
 
-def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any]) -> list[str]:
+def describe_change(changes: dict[str, Any], replaced: list[str] | None = None) -> str:
+    """``ceVersion=v5.1.3, a new instance for ce-2`` (what the re-runs section is about)."""
+    parts = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in changes.items()]
+    if replaced:
+        parts.append(f"a new instance for {', '.join(replaced)}")
+    return ", ".join(parts)
+
+
+def replaceable(result: harness.Run) -> list[str]:
+    """The nodes whose instance the program creates (a replacement is a new one); never the adopted primary."""
+    return [r.name.removesuffix("-vm") for r in result.resources if r.typ == "aws:ec2/instance:Instance"]
+
+
+def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any], replaced: list[str] | None = None) -> list[str]:
     """Which remote steps a change runs again (and which it adds or removes), per node."""
-    shown = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in changes.items())
+    shown = describe_change(changes, replaced)
     lines = [f"Re-runs after {shown} (pulumi-command runs a step again only when its own inputs change):"]
     for title, names in (("again", reruns.again), ("new", reruns.new), ("gone", reruns.gone)):
         if not names:
@@ -299,8 +314,15 @@ def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any]) -> list[str]:
         lines.append(f"  {title} ({len(names)}):")
         lines += [f"    {node}: {', '.join(steps)}" for node, steps in by_node.items()]
     window = [n for n in reruns.again + reruns.new if CUTOVER_PREFIX in n]
-    lines.append(f"  left alone: {len(reruns.unchanged)} steps; "
-                 + (f"the cutover runs again ({len(window)} steps: CE goes down)" if window else "no cutover step runs (CE stays up)"))
+    on_new = [n for n in window if n.partition("-steps-")[0] in (replaced or [])]
+    if len(on_new) < len(window):
+        verdict = f"the cutover runs again ({len(window)} steps: CE goes down)"
+    elif on_new:
+        verdict = (f"no cutover step runs on the other nodes; the new instance runs its own ({len(on_new)} steps: "
+                   "CE's setup and start there)")
+    else:
+        verdict = "no cutover step runs (CE stays up)"
+    lines.append(f"  left alone: {len(reruns.unchanged)} steps; {verdict}")
     return lines
 
 
@@ -319,10 +341,13 @@ def _show(value: Any) -> str:
     return json.dumps(tidy(value), separators=(",", ":"))
 
 
-def world_for(config: dict[str, Any], region: str | None = None, deployed: str | None = None) -> AwsWorld:
+def world_for(
+    config: dict[str, Any], region: str | None = None, deployed: str | None = None, replaced: list[str] | None = None
+) -> AwsWorld:
     """A fake account consistent with the stack file: its region, VPC, primary, and subnets in distinct zones,
-    and the stack's state: the CE version it runs (``deployed``; None: never deployed)."""
-    world = AwsWorld(deployed_ce_version=deployed)
+    and the stack's state: the CE version it runs (``deployed``; None: never deployed); ``replaced``:
+    the nodes whose instance is a new one."""
+    world = AwsWorld(deployed_ce_version=deployed, replaced_nodes=frozenset(replaced or ()))
     if region:
         world.region = region
         world.primary_zone = f"{region}a"
@@ -376,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the CE version the stack runs now (its ceVersion output; the plan has no state): the plan then "
                              "says whether ceVersion is the same, an upgrade or refused, as pulumi preview would (default: "
                              "a first deployment)")
+    parser.add_argument("--replace", action="append", default=[], metavar="NODE",
+                        help="also list the remote steps a new instance for this node (e.g. ce-2) would run (repeatable)")
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -399,14 +426,19 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stack}.json").write_text(mask(json.dumps(graph_json(result), indent=2), secrets) + "\n", encoding="utf-8")
     (out / f"{stack}.mmd").write_text(mask(graph_mermaid(result), secrets), encoding="utf-8")
     print(f"\nGraph written to {out / (stack + '.mmd')} (Mermaid) and {out / (stack + '.json')}")
-    if changes:
+    unknown = [node for node in args.replace if node not in replaceable(result)]
+    if unknown:
+        print(f"error: --replace {', '.join(unknown)}: the program creates no instance for it; nodes whose instance "
+              f"it can replace: {', '.join(replaceable(result)) or 'none'} (never the adopted primary)", file=sys.stderr)
+        return EXIT_SETTINGS
+    if changes or args.replace:
         # an update of the stack just planned: it then runs the planned ceVersion
-        changed = harness.run({**config, **changes}, stack=stack, world=world_for(config, aws_region(path), str(config["ceVersion"])),
-                              secret_keys=list(PLACEHOLDER_SECRETS))
+        world = world_for(config, aws_region(path), str(config["ceVersion"]), args.replace)
+        changed = harness.run({**config, **changes}, stack=stack, world=world, secret_keys=list(PLACEHOLDER_SECRETS))
         if changed.error:
             print(mask(f"\nThe change is refused (pulumi up would stop before any resource):\n{changed.error}", secrets))
             return EXIT_SETTINGS
-        print(mask("\n" + "\n".join(render_reruns(rerun.compare(result, changed), changes)), secrets))
+        print(mask("\n" + "\n".join(render_reruns(rerun.compare(result, changed), changes, args.replace)), secrets))
     blocking = mandatory(violations)
     if blocking:
         print(f"\n{len(blocking)} mandatory policy violation(s): pulumi preview/up with the policy pack would stop here", file=sys.stderr)

@@ -3,7 +3,8 @@
 Owns: taking the ``remote.Command`` / ``remote.CopyToRemote`` resources a mocked run declared
 (``offline.harness``), and executing them against real hosts in the dependency order the program
 declared, concurrently where the engine would (a step starts when every step it depends on has
-finished), with the provider's rules: no PTY, stdin as given, ``create`` runs once and again
+finished), with the provider's rules: SSH as the step's ``connection`` says (its user, its private
+key, through its ``proxy`` host when it names one: a direct-tcpip channel, like ProxyJump), no PTY, stdin as given, ``create`` runs once and again
 only when the step's inputs changed (``offline.rerun``'s rule; the digests are kept in a state
 file, like the engine's state), a failed step stops every step that depends on it. Used by the
 host tests and the benchmarks only; the offline plan (the product) never connects anywhere.
@@ -55,7 +56,6 @@ class Replay:
     """One replay of a mocked run's remote steps against real hosts."""
 
     run: Run
-    private_key: str
     state_file: Path
     timeout: float = 3600.0
     max_parallel: int = 8
@@ -117,21 +117,29 @@ class Replay:
 
     # ---- one step ---------------------------------------------------------------------------
 
-    def _client(self, connection: dict[str, Any]) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test hosts made by the test
-        key = _load_key(self.private_key)
-        port = int(connection.get("port", 22))
-        sock = self.connect(connection["host"], port) if self.connect else None
-        client.connect(connection["host"], port=port, username=connection["user"], sock=sock,  # type: ignore[arg-type]
-                       pkey=key, timeout=30, allow_agent=False, look_for_keys=False)
-        return client
+    def _client(self, connection: dict[str, Any]) -> _Session:
+        """An SSH session to the step's host, through its proxy (bastion) when the connection names one."""
+        port = int(connection.get("port") or 22)
+        proxy = connection.get("proxy")
+        if not proxy:
+            sock = self.connect(connection["host"], port) if self.connect else None
+            return _Session(_login(connection, port, sock))
+        jump = _login(proxy, int(proxy.get("port") or 22),
+                      self.connect(proxy["host"], int(proxy.get("port") or 22)) if self.connect else None)
+        try:
+            channel = jump.get_transport().open_channel(  # type: ignore[union-attr]
+                "direct-tcpip", (connection["host"], port), ("127.0.0.1", 0))
+            return _Session(_login(connection, port, channel), jump)
+        except BaseException:
+            jump.close()
+            raise
 
     def _run_step(self, step: Declared) -> StepResult:
         connection = unwrap(step.inputs["connection"])
         result = StepResult(step.name, _node(step.name), ran=True, started=time.monotonic())
         secret_output = "stdout" in step.additional_secret_outputs
-        client = self._client(connection)
+        session = self._client(connection)
+        client = session.client
         try:
             if step.typ == "command:remote:CopyToRemote":
                 sftp = client.open_sftp()
@@ -153,9 +161,31 @@ class Replay:
                     shown = "(output is secret)" if secret_output else out[-2000:]
                     raise StepFailed(f"{step.name} exited {result.exit_code}: {shown}")
         finally:
-            client.close()
+            session.close()
         result.ended = time.monotonic()
         return result
+
+
+@dataclass
+class _Session:
+    """An SSH client and, when it went through a bastion, the client to the bastion."""
+
+    client: paramiko.SSHClient
+    jump: paramiko.SSHClient | None = None
+
+    def close(self) -> None:
+        self.client.close()
+        if self.jump is not None:
+            self.jump.close()
+
+
+def _login(connection: dict[str, Any], port: int, sock: Any) -> paramiko.SSHClient:
+    """Log in as the connection's user with the connection's private key (the stack's ``sshPrivateKey``)."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - test hosts made by the test
+    client.connect(connection["host"], port=port, username=connection["user"], sock=sock,
+                   pkey=_load_key(connection["privateKey"]), timeout=30, allow_agent=False, look_for_keys=False)
+    return client
 
 
 def _read_all(channel: paramiko.Channel) -> str:

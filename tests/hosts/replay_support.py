@@ -87,7 +87,6 @@ class Flow:
     def replay(self, result: harness.Run, state_file: Path | None = None) -> Replay:
         replay = Replay(
             run=result,
-            private_key=self.lab.private_key_path.read_text(),
             state_file=state_file or self.workdir / "replay-state.json",
             timeout=1800,
             connect=lambda host, port: self.lab.connect(host, port, timeout=10),

@@ -7,14 +7,18 @@ real, in the order the program declared, with the provider's re-run rule.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from offline import harness
-from tests.hosts.replay import Replay
-from tests.hosts.replay_support import JWT, MAINTENANCE, Flow, start_flow, verify_report
+from tests.hosts import rerun_probe
+from tests.hosts.lab import Host
+from tests.hosts.replay import Replay, StepResult
+from tests.hosts.replay_support import CE_DIR, JWT, MAINTENANCE, Flow, start_flow, verify_report
 
 Replayed = tuple[Flow, harness.Run, Replay]
 
@@ -160,3 +164,83 @@ def test_migrate_6x_from_a_standalone_ends_verified(migrate6_flow: Replayed) -> 
     assert rc == 0 and ".tar.gz" in out, "the 6.x standalone is backed up on its own disk before the cutover"
     rc, _, err = flow.hosts[0].run("sudo /opt/cloud-exchange-ha/ce-node inspect --check")
     assert rc == 0, err
+
+
+# ---- a changed connection re-runs every step; CE keeps running (README "Phases, the downtime window, and re-runs") ----
+
+
+def rerun_with(flow: Flow, replay: Replay, tag: str, **settings: Any) -> tuple[Flow, Replay]:
+    """Replay the program with changed settings, from a copy of the fixture's replay state.
+
+    The copy keeps the fixture's own state file as it was: the other tests of the module replay
+    with the unchanged settings and expect only their own change to run.
+    """
+    changed = dataclasses.replace(flow, overrides={**flow.overrides, **settings})
+    state = flow.workdir / f"replay-state-{tag}.json"
+    shutil.copyfile(replay.state_file, state)
+    return changed, changed.replay(changed.run_program(), state_file=state)
+
+
+def verdict(result: StepResult, phase: str) -> str:
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith(f"{phase}: ")]
+    return lines[-1] if lines else result.stdout[-300:]
+
+
+def assert_everything_reran_and_ce_kept_running(
+    flow: Flow, first: Replay, changed: Flow, again: Replay, before: dict[str, rerun_probe.StandinCe]
+) -> None:
+    """Every step ran again; no ./stop anywhere, every mongod the same process; the cutover said unchanged."""
+    assert sorted(r.name for r in again.results if r.ran) == sorted(r.name for r in first.results)
+    for host in flow.hosts:
+        now = rerun_probe.standin_ce(host, CE_DIR)
+        assert now.stops == before[host.name].stops, f"CE was stopped on {host.name}: {now.stops}"
+        assert now.mongod_pid is not None, f"no mongod runs on {host.name}"
+        assert now.mongod_pid == before[host.name].mongod_pid, f"mongod was restarted on {host.name}"
+    by_name = {r.name: r for r in again.results}
+    assert verdict(by_name["ce-1-steps-cutover-stop"], "stop").startswith("stop: unchanged")
+    for node, host in zip(("ce-1", "ce-2", "ce-3"), flow.hosts, strict=True):
+        assert by_name[f"{node}-steps-cutover-setup"].ran  # its stdout is secret: the verdict is in the node's log
+        assert rerun_probe.last_verdict(host, "setup").startswith("setup: unchanged"), host.name
+        assert verdict(by_name[f"{node}-steps-cutover-start"], "start").startswith("start: unchanged"), node
+    assert_verified(flow, again)
+    unchanged = changed.replay(changed.run_program(), state_file=again.state_file)
+    assert [r.name for r in unchanged.results if r.ran] == []
+
+
+def rotate_ssh_key(flow: Flow, replay: Replay) -> None:
+    """A second key authorized on every host, then ``sshPrivateKey`` changed to it and the program replayed."""
+    key = rerun_probe.new_key_pair("ce-ha-rotated")
+    for host in flow.hosts:
+        rerun_probe.authorize(host, key)
+    before = {h.name: rerun_probe.standin_ce(h, CE_DIR) for h in flow.hosts}
+    assert all(b.mongod_pid is not None for b in before.values()), before
+    changed, again = rerun_with(flow, replay, "rotated-key", sshPrivateKey=key.private)
+    assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
+    for host in flow.hosts:  # the replay logged in with the new key (sshd's record, not the replay's)
+        assert key.fingerprint in {fp for _, fp in rerun_probe.accepted_logins(host)}, host.name
+
+
+def test_a_rotated_ssh_key_reruns_every_step_and_stops_ce_nowhere(migrate_flow: Replayed) -> None:
+    flow, _, replay = migrate_flow
+    rotate_ssh_key(flow, replay)
+
+
+def test_a_rotated_ssh_key_on_6x_reruns_every_step_and_stops_ce_nowhere(greenfield6_flow: Replayed) -> None:
+    flow, _, replay = greenfield6_flow
+    rotate_ssh_key(flow, replay)
+
+
+def test_a_new_bastion_reruns_every_step_and_stops_ce_nowhere(greenfield_flow: Replayed) -> None:
+    """``bastionHost`` set to one of the nodes: the replay jumps through it (direct-tcpip, like ProxyJump)."""
+    flow, _, replay = greenfield_flow
+    bastion = flow.hosts[0]
+
+    def through_bastion(host: Host) -> int:
+        return sum(1 for source, _ in rerun_probe.accepted_logins(host) if source == bastion.ip)
+
+    logins = {h.name: through_bastion(h) for h in flow.hosts}
+    before = {h.name: rerun_probe.standin_ce(h, CE_DIR) for h in flow.hosts}
+    changed, again = rerun_with(flow, replay, "bastion", bastionHost=bastion.ip)
+    assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
+    for host in flow.hosts:  # sshd saw the steps' logins come from the bastion's address
+        assert through_bastion(host) > logins[host.name], host.name

@@ -9,6 +9,7 @@ import pytest
 
 from components import bundle as node_bundle
 from offline import harness, plan, rerun
+from offline.mocks import AwsWorld
 from tests.unit import stacks
 
 PREPARATION_5X_SECONDARY = ["wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
@@ -88,3 +89,48 @@ def test_the_plan_refuses_a_change_the_settings_refuse(capsys: pytest.CaptureFix
     assert "The change is refused" in capsys.readouterr().out
     assert plan.main(["--out", str(tmp_path), "--stack", "dev", "--change", "nodeCount"]) == 2
     assert "expected SETTING=VALUE" in capsys.readouterr().err
+
+
+def test_the_plan_lists_what_a_new_instance_for_a_node_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = plan.main(["--out", str(tmp_path), "--stack", "dev", "--replace", "ce-2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out.split("Re-runs after a new instance for ce-2", 1)[1]
+    steps = "booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, cutover-setup, cutover-start"
+    assert f"  again (14):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
+    assert "ce-3:" not in section  # same address: nothing else re-runs
+    assert "left alone: 31 steps; no cutover step runs on the other nodes" in section
+
+
+def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = plan.main(["--out", str(tmp_path), "--stack", "dev", "--replace", "ce-3", "--change", "tenantUrl=https://other.goskope.com"])
+    section = capsys.readouterr().out.split("Re-runs after tenantUrl=https://other.goskope.com, a new instance for ce-3", 1)[1]
+    assert code == 0
+    assert "    ce-3: booted, bundle, install, config, secrets, wait," in section
+    assert "    ce-2: config, wait," in section
+    assert "the cutover runs again (7 steps: CE goes down)" in section
+
+
+def test_the_plan_refuses_to_replace_the_adopted_primary_or_an_unknown_node(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for node in ("ce-1", "ce-4"):
+        assert plan.main(["--out", str(tmp_path), "--stack", "dev", "--replace", node]) == 2
+        captured = capsys.readouterr()
+        assert f"--replace {node}: the program creates no instance for it" in captured.err
+        assert "can replace: ce-2, ce-3 (never the adopted primary)" in captured.err
+        assert "Re-runs after" not in captured.out
+
+
+def test_a_replaced_instance_has_a_new_id_and_the_same_address() -> None:
+    def booted(replaced: frozenset[str], node: str) -> tuple[list[object], str]:
+        result = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS, world=AwsWorld(replaced_nodes=replaced))
+        assert result.error is None, result.error
+        step = rerun.remote_steps(result)[f"{node}-steps-booted"]
+        return rerun.unwrap(step.inputs["triggers"]), rerun.unwrap(step.inputs["connection"])["host"]
+
+    (old_id,), old_host = booted(frozenset(), "ce-2")
+    (new_id,), new_host = booted(frozenset({"ce-2"}), "ce-2")
+    assert str(old_id).startswith("i-") and str(new_id).startswith("i-") and old_id != new_id
+    assert old_host == new_host == "10.0.2.10"
+    assert booted(frozenset({"ce-2"}), "ce-3") == booted(frozenset(), "ce-3")
