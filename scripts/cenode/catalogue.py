@@ -132,7 +132,9 @@ _CATALOGUE = (
           "HA_PRIMARY_NODE_IP off it, so its replacement can join; refuses a live node or a set without a majority",
           needs_node=True, implementation=Implementation("phases.evict"),
           options=(Option("--address", "address", "the dead node's IP (one of cluster_ips, not this node)", kind=str,
-                          required=True),),
+                          required=True),
+                   Option("--if-dead", "if_dead", "report unchanged, instead of refusing, when the address answers as a "
+                          "healthy member (the program's step: a re-run after the node joined)", flag_only=True)),
           budgets=(("mongo", 3), ("rabbitmq", 7), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True),

@@ -94,6 +94,10 @@ def test_a_dead_secondary_is_evicted_once_and_its_replacement_joins(standin_repo
     with pytest.raises(PhaseError) as refused:
         live(ctx, "127.0.0.73", rabbit=rabbit)
     assert "127.0.0.73 answers as a healthy replica-set member: a live node is never evicted" in refused.value.what
+    rerun = evict.run(ctx, "127.0.0.73", rabbit=rabbit, if_dead=True)  # the program's step, re-run (e.g. a rotated key)
+    assert rerun.status == "unchanged", rerun.summary
+    assert rerun.summary.startswith("127.0.0.73 answers as a healthy replica-set member: not dead, nothing to evict")
+    assert hello(IPS[1])["hosts"] == HOSTS and rabbit_state(nfs)["cluster"] == [f"rabbit@{ip}" for ip in IPS]
 
 
 def test_a_dead_ce_primary_is_evicted_and_the_flag_moves_to_the_new_primary(

@@ -264,6 +264,8 @@ SETUP = Step("setup", name="cutover-setup", revisions=("cutover",))
 START = Stage((Step("start", name="cutover-start", revisions=("cutover",)),), each_member=True)
 #: a replaced node's dead predecessor leaves MongoDB and RabbitMQ, and the CE primary flag, before the
 #: new node's setup and start join it (docs/ce-lifecycle.md §5.1, §5.2 steps 1-3)
-EVICT = Step("evict", name="evict-{node}", args="--address {address}", revisions=("replaced",))
+#: ``--if-dead``: the step also re-runs when its connection changes (a rotated key, a new bastion), by
+#: then with the node alive and joined: nothing to evict, not a refusal
+EVICT = Step("evict", name="evict-{node}", args="--address {address} --if-dead", revisions=("replaced",))
 #: and the primary checks the cluster (again whenever the bundle changes)
 VERIFY = Stage((Step("verify", args="--json --insecure-ui", revisions=("cutover", "bundle")),))

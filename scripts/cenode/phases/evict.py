@@ -18,7 +18,9 @@ cluster.", and never reaches RabbitMQ), in the order of docs/ce-lifecycle.md §5
 Each part is checked before it acts, so a second run (or one after a partial run) finds nothing to
 do and reports ``unchanged``. Refused: an address outside ``cluster_ips`` or this node's own; a run on a node
 that is not a healthy member; an address whose MongoDB answers as a healthy member (a live node is
-never evicted); a set where fewer than a majority of members are healthy (docs/ce-lifecycle.md §5.2: a majority must
+never evicted; with ``--if-dead``, what the program's step sends, that is ``unchanged``: the step
+also re-runs when only its SSH connection changed, with the node alive); a set where fewer than a
+majority of members are healthy (docs/ce-lifecycle.md §5.2: a majority must
 be up). When no node runs a replica set (a first deployment) there is nothing to evict.
 
 Must not touch: the dead node itself (it is gone), other survivors' local files, GlusterFS (6.x
@@ -218,10 +220,13 @@ def move_flag(ctx: Ctx, flag: str | None, address: str, to: str) -> str:
 # ---- the phase ---------------------------------------------------------------------------------
 
 
-def run(ctx: Ctx, address: str, ask: roles.Ask | None = None, rabbit: Rabbit | None = None) -> PhaseResult:
+def run(ctx: Ctx, address: str, ask: roles.Ask | None = None, rabbit: Rabbit | None = None, if_dead: bool = False) -> PhaseResult:
+    """``if_dead``: a node that answers as a healthy member is not dead: ``unchanged``, not refused."""
     cfg = ctx.cfg
     found = roles.discover(cfg, ask or hello)
     ctx.log.info(f"before: {found.describe()}")
+    if if_dead and address in cfg.cluster_ips and address != cfg.node_ip and found.is_healthy(address):
+        return PhaseResult("unchanged", f"{address} answers as a healthy replica-set member: not dead, nothing to evict [{found.describe()}]")
     if not check_target(ctx, found, address):
         return PhaseResult("unchanged", f"no replica set runs on any node (first deployment?): nothing to evict [{found.describe()}]")
     primary = found.mongo_primary
