@@ -1,7 +1,8 @@
 """Doc tables generated from their one source, so the docs cannot drift.
 
 Owns: the settings table (from ``Pulumi.yaml``), the port table (from the release lines in ``scripts/cenode/lines``),
-the module table of ``docs/architecture.md`` (each module's path and its docstring's summary) and rewriting the
+the module table of ``docs/architecture.md`` (each module's path and its docstring's summary), the README's
+mutation table (the latest kill rate per core module, from ``docs/mutation/<module>.txt``) and rewriting the
 marked blocks (``<!-- BEGIN name -->`` ... ``<!-- END name -->``) of ``README.md`` and ``docs/architecture.md``.
 ``make docs`` rewrites them; ``make lint`` (``--check``) and a test fail when a document is stale, and the
 module table refuses a module without a docstring.
@@ -20,6 +21,7 @@ from pathlib import Path
 from components import storage
 from components.settings import key, schema
 from scripts.cenode import lines
+from tools import mutate
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -81,8 +83,24 @@ def module_table() -> str:
     return "\n".join(rows)
 
 
+def mutation_table() -> str:
+    """The latest ``make mutate`` result per core module (the first line of its committed raw results)."""
+    rows = ["| module (`make mutate MODULE=`) | sources | killed | of | kill rate | raw results |", "|---|---|---|---|---|---|"]
+    for name, target in mutate.TARGETS.items():
+        sources = ", ".join(f"`{source}`" for source in target.sources)
+        results = mutate.RESULTS / f"{name}.txt"
+        found = re.match(rf"{name}: killed (\d+) of (\d+) mutants", results.read_text(encoding="utf-8")) if results.is_file() else None
+        if found:
+            killed, total = int(found[1]), int(found[2])
+            rows.append(f"| {name} | {sources} | {killed} | {total} | {100 * killed / total:.0f} % | "
+                        f"[docs/mutation/{name}.txt](docs/mutation/{name}.txt) |")
+        else:
+            rows.append(f"| {name} | {sources} | - | - | not run yet | - |")
+    return "\n".join(rows)
+
+
 Blocks = dict[str, Callable[[], str]]
-BLOCKS: Blocks = {"settings": settings_table, "ports": port_table}
+BLOCKS: Blocks = {"settings": settings_table, "ports": port_table, "mutation": mutation_table}
 #: each generated document and its blocks
 DOCUMENTS: dict[Path, Blocks] = {README: BLOCKS, ARCHITECTURE: {"modules": module_table}}
 
