@@ -16,11 +16,21 @@ from tests.hosts.replay import StepResult
 from tests.hosts.replay_support import start_flow
 
 
+def cutover_steps(results: list[StepResult]) -> list[StepResult]:
+    """The steps that ran inside the cutover window: the cutover's and verify."""
+    return [r for r in results if r.ran and ("-cutover-" in r.name or r.name.endswith("-verify"))]
+
+
+def window_seconds(cutover: list[StepResult]) -> float:
+    """The cutover window: the first cutover step's start to the last one's end (CE's downtime)."""
+    return max(r.ended for r in cutover) - min(r.started for r in cutover) if cutover else 0.0
+
+
 def summary(results: list[StepResult]) -> dict[str, float]:
     ran = [r for r in results if r.ran]
-    cutover = [r for r in ran if "-cutover-" in r.name or r.name.endswith("-verify")]
+    cutover = cutover_steps(results)
     prep = [r for r in ran if r not in cutover]
-    window = max(r.ended for r in cutover) - min(r.started for r in cutover) if cutover else 0.0
+    window = window_seconds(cutover)
     prep_span = max(r.ended for r in prep) - min(r.started for r in prep) if prep else 0.0
     prep_work = sum(r.seconds for r in prep)
     return {

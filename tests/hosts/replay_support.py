@@ -3,7 +3,10 @@
 Owns: making a fresh lab for one flow (migrate or greenfield), publishing the stand-in CE repo
 from it, laying down a standalone stand-in CE on the first host (migrate), the stack config that
 points the program at the lab (its key, mirror, pip index, repo URL), and the AwsWorld whose
-instances resolve to the lab's hosts. Used by tests/hosts/test_replay.py and bench/replay.py.
+instances resolve to the lab's hosts; for the day-two flows, fresh hosts in a running lab, a host
+powered off and replaced at its address, the TEST-ONLY docker in front of the stand-in CE, and
+``ce-node verify``'s report on a node. Used by tests/hosts/test_replay.py,
+tests/hosts/test_replace_replay.py, bench/replay.py and bench/day_two.py.
 
 Must not touch: the session lab of the other host tests (each flow boots its own hosts).
 """
@@ -11,6 +14,7 @@ Must not touch: the session lab of the other host tests (each flow boots its own
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,8 @@ class Flow:
     mode: str
     version: str = "v5.1.2"
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: nodes whose VM the run treats as replaced (``pulumi up --replace``): a new instance id, same address
+    replaced_nodes: frozenset[str] = frozenset()
 
     @property
     def hosts(self) -> list[Host]:
@@ -47,8 +53,8 @@ class Flow:
     def world(self) -> AwsWorld:
         ips = {f"ce-{i}": h.ip for i, h in enumerate(self.hosts, start=1)}
         if self.mode == "migrate":
-            return AwsWorld(primary_ip=self.hosts[0].ip, node_ips=ips)
-        return AwsWorld(node_ips=ips)
+            return AwsWorld(primary_ip=self.hosts[0].ip, node_ips=ips, replaced_nodes=self.replaced_nodes)
+        return AwsWorld(node_ips=ips, replaced_nodes=self.replaced_nodes)
 
     def config(self) -> dict[str, Any]:
         subnets = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"]
@@ -119,20 +125,91 @@ def start_flow(mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
     six = version.lstrip("v").startswith("6.")
     lab = Lab(ce6_lab_config() if six else LabConfig()).start()
     try:
-        workdir = Path(tempfile.mkdtemp(prefix=f"ce-ha-replay-{mode}-"))
-        repo = make_repo(workdir / "repo")
-        flow = Flow(lab=lab, repo_url=lab.serve_dir(Path(repo)), workdir=workdir, mode=mode, version=version,
-                    overrides=overrides)
-        for host in flow.hosts:
-            give_standin_runtime(flow, host)
-            if six:
-                install_gluster_standin(host, standin_tree(Path(repo), version))
-        if mode == "migrate":
-            install_standalone(flow, flow.hosts[0])
-        return flow
+        return flow_on(lab, mode, version, **overrides)
     except BaseException:
         lab.teardown()
         raise
+
+
+def flow_on(lab: Lab, mode: str, version: str = "v5.1.2", **overrides: Any) -> Flow:
+    """A flow on a running lab's hosts: the stand-in CE published and laid on them as start_flow does."""
+    six = version.lstrip("v").startswith("6.")
+    workdir = Path(tempfile.mkdtemp(prefix=f"ce-ha-replay-{mode}-"))
+    repo = make_repo(workdir / "repo")
+    flow = Flow(lab=lab, repo_url=lab.serve_dir(Path(repo)), workdir=workdir, mode=mode, version=version,
+                overrides=overrides)
+    for host in flow.hosts:
+        give_standin_runtime(flow, host)
+        if six:
+            install_gluster_standin(host, standin_tree(Path(repo), version))
+    if mode == "migrate":
+        install_standalone(flow, flow.hosts[0])
+    return flow
+
+
+def fresh_hosts(lab: Lab, count: int) -> list[Host]:
+    """Power off and remove every host of a running lab, empty its shared folder, boot ce-1..ce-<count>.
+
+    What a new flow needs from a lab that already ran one (5.x: the shared folder is a plain folder).
+    """
+    for host in list(lab):
+        lab.remove_host(host.name)
+    for entry in lab.shared_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return [lab.add_host(f"ce-{i}") for i in range(1, count + 1)]
+
+
+def replace_host(flow: Flow, name: str) -> Host:
+    """The host powered off and removed (CE's ``./stop`` never runs on it); a fresh one boots at its address."""
+    address = flow.lab[name].ip
+    flow.lab.remove_host(name)
+    new = flow.lab.add_host(name)
+    if new.ip != address:
+        raise AssertionError(f"the new {name} came up at {new.ip}, not {address}")
+    give_standin_runtime(flow, new)
+    return new
+
+
+DOCKER_SHIM = f"""#!/usr/bin/python3
+# TEST DOUBLE (tests/hosts/replay_support.py): docker in front of the stand-in CE, which runs no containers.
+import os, sys
+CE_DIR = {CE_DIR!r}
+PROJECT = os.path.basename(CE_DIR.rstrip("/")).lower()
+argv = sys.argv[1:]
+
+
+def mongod_runs():
+    try:
+        pid = int(open(os.path.join(CE_DIR, "data/standin/fake_mongod.pid")).read().strip())
+        return b"fake_mongod" in open(f"/proc/{{pid}}/cmdline", "rb").read()
+    except (OSError, ValueError):
+        return False
+
+
+if argv[:1] == ["ps"]:
+    if mongod_runs():
+        print(f"{{PROJECT}}_mongodb-primary_1\\n{{PROJECT}}_rabbitmq-stats_1")
+    sys.exit(0)
+if argv[:1] == ["exec"] and len(argv) > 2 and argv[1].endswith("_rabbitmq-stats_1"):
+    os.chdir(CE_DIR)
+    os.execv(sys.executable, [sys.executable, "-m", "standin.rabbit", *argv[2:]])
+os.execv("/usr/bin/docker", ["docker", *argv])
+"""
+
+
+def install_docker_shim(host: Host) -> None:
+    """The TEST-ONLY docker (DOCKER_SHIM) in front of the real one: what ``evict`` asks docker on a survivor."""
+    host.check("sudo install -m 0755 /dev/stdin /usr/local/bin/docker", stdin=DOCKER_SHIM)
+
+
+def node_report(host: Host) -> tuple[int, dict[str, Any]]:
+    """``ce-node verify --json`` run on the node: its exit code and the JSON report it printed ({} when none)."""
+    code, out, _ = host.run("sudo /opt/cloud-exchange-ha/ce-node verify --json --insecure-ui")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return code, (json.loads(lines[-1]) if lines else {})
 
 
 def give_standin_runtime(flow: Flow, host: Host) -> None:

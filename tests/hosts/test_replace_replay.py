@@ -6,45 +6,17 @@ instance id changed (what ``pulumi up --replace <urn of ce-3-vm>`` does) and the
 the provider's re-run rule selects: ce-3's own steps and ``ce-1-steps-evict-ce-3`` on the survivor.
 The survivors' ``stops.log`` (every ``./stop`` of the stand-in) must not change.
 
-ce-1 gets a TEST-ONLY ``docker`` in front of the real one (the stand-in CE runs no containers): ``ps``
-names CE's compose containers while the stand-in's mongod runs, and ``exec <dir>_rabbitmq-stats_1``
-runs the stand-in's RabbitMQ CLI in the checkout; anything else goes to the real docker.
+ce-1 gets a TEST-ONLY ``docker`` in front of the real one (replay_support.DOCKER_SHIM; the stand-in CE
+runs no containers): ``ps`` names CE's compose containers while the stand-in's mongod runs, and
+``exec <dir>_rabbitmq-stats_1`` runs the stand-in's RabbitMQ CLI in the checkout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-import pytest
-
-from offline.mocks import AwsMocks
-from tests.hosts.replay_support import CE_DIR, give_standin_runtime, start_flow, verify_report
-
-DOCKER_SHIM = f"""#!/usr/bin/python3
-# TEST DOUBLE (tests/hosts/test_replace_replay.py): docker in front of the stand-in CE, which runs no containers.
-import os, sys
-CE_DIR = {CE_DIR!r}
-PROJECT = os.path.basename(CE_DIR.rstrip("/")).lower()
-argv = sys.argv[1:]
-
-
-def mongod_runs():
-    try:
-        pid = int(open(os.path.join(CE_DIR, "data/standin/fake_mongod.pid")).read().strip())
-        return b"fake_mongod" in open(f"/proc/{{pid}}/cmdline", "rb").read()
-    except (OSError, ValueError):
-        return False
-
-
-if argv[:1] == ["ps"]:
-    if mongod_runs():
-        print(f"{{PROJECT}}_mongodb-primary_1\\n{{PROJECT}}_rabbitmq-stats_1")
-    sys.exit(0)
-if argv[:1] == ["exec"] and len(argv) > 2 and argv[1].endswith("_rabbitmq-stats_1"):
-    os.chdir(CE_DIR)
-    os.execv(sys.executable, [sys.executable, "-m", "standin.rabbit", *argv[2:]])
-os.execv("/usr/bin/docker", ["docker", *argv])
-"""
+from tests.hosts.replay_support import CE_DIR, install_docker_shim, node_report, replace_host, start_flow, verify_report
 
 CE3_STEPS = ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce", "certs",
              "cutover-setup", "cutover-start"]  # fmt: skip
@@ -56,31 +28,22 @@ def summary_line(output: str, phase: str) -> str:
     return line
 
 
-def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replaced_host_rejoins_and_no_survivor_is_stopped() -> None:
     flow = start_flow("greenfield")
     try:
         first = flow.replay(flow.run_program())
         assert verify_report(first)["healthy"] is True
         survivors = flow.hosts[:2]
         ip3 = flow.hosts[2].ip
-        survivors[0].check("sudo install -m 0755 /dev/stdin /usr/local/bin/docker", stdin=DOCKER_SHIM)
+        install_docker_shim(survivors[0])
 
         def stops() -> list[str]:
             return [host.check(f"sudo cat {CE_DIR}/data/standin/stops.log 2>/dev/null || true") for host in survivors]
 
         stops_before = stops()
-        flow.lab.remove_host("ce-3")  # powered off: CE's ./stop never ran there
-        new3 = flow.lab.add_host("ce-3")
+        new3 = replace_host(flow, "ce-3")  # powered off: CE's ./stop never ran there
         assert new3.ip == ip3
-        give_standin_runtime(flow, new3)
-
-        real = AwsMocks.new_resource
-
-        def replaced(self: AwsMocks, args: object) -> tuple[str | None, dict[str, object]]:
-            rid, state = real(self, args)  # type: ignore[arg-type]
-            return ("i-0replacement00003" if getattr(args, "name", "") == "ce-3-vm" else rid), state
-
-        monkeypatch.setattr(AwsMocks, "new_resource", replaced)
+        flow = dataclasses.replace(flow, replaced_nodes=frozenset({"ce-3"}))  # ce-3-vm gets a new instance id
         again = flow.replay(flow.run_program(), state_file=first.state_file)
         ran = [r for r in again.results if r.ran]
         assert sorted(r.name for r in ran) == sorted([*(f"ce-3-steps-{s}" for s in CE3_STEPS), "ce-1-steps-evict-ce-3"])
@@ -94,9 +57,8 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(monkeypatch: pytest.
         assert started.startswith("start: changed started: SECONDARY"), started
 
         assert stops() == stops_before  # no survivor ran ./stop
-        code, out, err = survivors[0].run("sudo /opt/cloud-exchange-ha/ce-node verify --json --insecure-ui")
-        report = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
-        assert code == 0 and report["healthy"] is True, (out, err)
+        code, report = node_report(survivors[0])
+        assert code == 0 and report["healthy"] is True, report
         assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
         rabbit = json.loads(survivors[0].check(f"sudo cat {flow.lab.config.shared_mount}/.standin/rabbitmq.json"))
         assert f"rabbit@{ip3}" in rabbit["cluster"]
