@@ -26,9 +26,10 @@ venv: $(VENV)/.installed
 ## the main job without a cloud: what `pulumi up` would do for Pulumi.$(STACK).yaml (or examples/$(STACK)/);
 ## CHANGE=SETTING=VALUE also lists the remote steps that change would run again;
 ## DEPLOYED=TAG: the CE version the stack runs now (the plan has no state; default: a first deployment);
+## DEPLOYED_NODES=N: the number of members it runs now (default: a first deployment);
 ## REPLACE=ce-N: the remote steps a new instance for that node would run
 plan: venv
-	$(PY) -m offline.plan --stack $(STACK) $(if $(CHANGE),--change '$(CHANGE)') $(if $(DEPLOYED),--deployed-version '$(DEPLOYED)') $(if $(REPLACE),--replace '$(REPLACE)')
+	$(PY) -m offline.plan --stack $(STACK) $(if $(CHANGE),--change '$(CHANGE)') $(if $(DEPLOYED),--deployed-version '$(DEPLOYED)') $(if $(DEPLOYED_NODES),--deployed-node-count '$(DEPLOYED_NODES)') $(if $(REPLACE),--replace '$(REPLACE)')
 
 ## scripts/ (the node agent) also at NODE_PYTHON: ruff via scripts/ruff.toml, vermin, mypy;
 ## the layers (import-linter contracts in pyproject.toml): who may import whom

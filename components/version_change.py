@@ -1,59 +1,34 @@
 """Which CE version the stack runs now, and whether ``ceVersion`` may move from it: judged before any resource.
 
-Owns: reading the version this stack last deployed (its own ``ceVersion`` output, read back from the
-stack's state by the engine), the one line that says what a run would do with the version
+Owns: the version this stack last deployed (its own ``ceVersion`` output, among the outputs
+``deployed.py`` read back from the stack's state), the one line that says what a run would do with the version
 (:func:`describe`, shared with the offline plan) and the refusal (:func:`check`). Which moves are
 upgrades at all is the node side's one table (``scripts/cenode/upgrades.py``).
 
-The read is synchronous on purpose: a ``pulumi.StackReference`` hands its outputs back as an
-``Output``, which resolves only after the program has gone on declaring resources, so a refusal
-from it would come after ``pulumi up`` had started on them. The engine's built-in
-``pulumi:pulumi:readStackOutputs`` (what ``StackReference``'s synchronous ``getOutputValue`` calls in
-Pulumi's Node.js SDK, and the same reader a ``StackReference`` uses) answers through
-``pulumi.runtime.invoke`` before the first resource. A stack never deployed has no outputs (the
-engine's backend client answers an empty map while the stack has no root resource): that is a first
-deployment. Under ``pulumi.runtime.set_mocks`` the mocks' ``call`` answers the read.
+The stack's outputs are read once, before any resource, by ``deployed.py``; a stack never deployed has
+none, which is a first deployment.
 
 Must not touch: resources; the settings' own rules (``settings.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-import pulumi
 
 from components.settings import Problem, SettingsError, key
 from scripts.cenode import upgrades
 
 #: the stack output that records what the cluster runs (``CloudExchangeCluster.outputs``)
 OUTPUT = "ceVersion"
-#: the engine's built-in reader of a stack's outputs
-READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 #: where the README explains what exists for upgrades and what does not
 UPGRADE_DOCS = "README 'Upgrading CE'"
 
 
-def this_stack() -> str:
-    """The fully qualified name of the running stack (``org/project/stack``; a bare stack name, which means the
-    running project's stack in the default organization, when the engine names no organization)."""
-    organization = pulumi.get_organization()
-    return f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}" if organization else pulumi.get_stack()
-
-
-def deployed_version() -> str | None:
-    """The ``ceVersion`` this stack last deployed; None when it has never exported one (a first deployment).
-
-    Raises SettingsError when the stack's state cannot be read: without it an upgrade would pass unseen.
-    """
-    try:
-        result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": this_stack()})
-    except Exception as error:  # noqa: BLE001 - the engine reports any failure as a plain Exception
-        raise SettingsError([Problem(setting="ceVersion", message=(
-            f"cannot be compared with what this stack runs: reading the stack's own outputs failed ({error}); "
-            "nothing was changed: run again once the stack's state can be read"))]) from None
-    answer: Any = result.value or {}
-    value = (answer.get("outputs") or {}).get(OUTPUT)
+def deployed_version(outputs: Mapping[str, Any]) -> str | None:
+    """The ``ceVersion`` among this stack's last outputs (``deployed.outputs``); None when it has never exported one
+    (a first deployment)."""
+    value = outputs.get(OUTPUT)
     return str(value) if value else None
 
 

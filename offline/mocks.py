@@ -64,6 +64,9 @@ class AwsWorld:
     #: the ``ceVersion`` output the stack exported last (what ``pulumi:pulumi:readStackOutputs`` answers); None: the
     #: stack has never been deployed
     deployed_ce_version: str | None = None
+    #: how many members the stack's ``nodes`` output listed last (``ce-1``, ``ce-2``, ...); None: the stack has never
+    #: been deployed
+    deployed_node_count: int | None = None
     #: what aws.ec2.get_instance_type answers; a type not listed fails like AWS does
     instance_types: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=default_instance_types)
     #: nodes (e.g. "ce-2") whose instance is a replacement: it gets another id than the one a run
@@ -105,7 +108,10 @@ class AwsMocks(pulumi.runtime.Mocks):
         w = self.world
         if args.token == "pulumi:pulumi:readStackOutputs":  # the engine's reader of a stack's outputs
             self.stacks_read.append(args.args["name"])
-            outputs = {} if w.deployed_ce_version is None else {"ceVersion": w.deployed_ce_version}
+            outputs: dict[str, Any] = {} if w.deployed_ce_version is None else {"ceVersion": w.deployed_ce_version}
+            if w.deployed_node_count is not None:
+                outputs["nodes"] = [{"name": f"ce-{n}", "role": "primary" if n == 1 else "secondary",
+                                     "privateIp": f"10.0.{n}.10"} for n in range(1, w.deployed_node_count + 1)]
             return ({"name": args.args["name"], "outputs": outputs, "secretOutputNames": []}, [])
         if args.token == "aws:ec2/getInstance:getInstance":
             return ({

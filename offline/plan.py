@@ -9,7 +9,8 @@ policy is violated, as ``pulumi preview --policy-pack`` would fail), and any set
 it plans the changed stack too (as an update of the planned one, which it then runs) and lists the
 remote steps that change would run again (``offline.rerun``). The plan has no state: the version a
 stack runs now comes from ``--deployed-version`` (none: a first deployment), and the plan says what
-the program would do with it, the same line and the same refusal as ``pulumi preview``.
+the program would do with it, the same line and the same refusal as ``pulumi preview``; likewise the
+number of members it runs comes from ``--deployed-node-count`` (another ``nodeCount`` is refused).
 With ``--replace NODE`` it lists the same for a new instance behind that node (its instance id is a
 trigger of every step on the node).
 
@@ -342,12 +343,14 @@ def _show(value: Any) -> str:
 
 
 def world_for(
-    config: dict[str, Any], region: str | None = None, deployed: str | None = None, replaced: list[str] | None = None
+    config: dict[str, Any], region: str | None = None, deployed: str | None = None, replaced: list[str] | None = None,
+    deployed_nodes: int | None = None,
 ) -> AwsWorld:
     """A fake account consistent with the stack file: its region, VPC, primary, and subnets in distinct zones,
-    and the stack's state: the CE version it runs (``deployed``; None: never deployed); ``replaced``:
-    the nodes whose instance is a new one."""
-    world = AwsWorld(deployed_ce_version=deployed, replaced_nodes=frozenset(replaced or ()))
+    and the stack's state: the CE version it runs (``deployed``; None: never deployed) and its number of
+    members (``deployed_nodes``; None: never deployed); ``replaced``: the nodes whose instance is a new one."""
+    world = AwsWorld(deployed_ce_version=deployed, deployed_node_count=deployed_nodes,
+                     replaced_nodes=frozenset(replaced or ()))
     if region:
         world.region = region
         world.primary_zone = f"{region}a"
@@ -401,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the CE version the stack runs now (its ceVersion output; the plan has no state): the plan then "
                              "says whether ceVersion is the same, an upgrade or refused, as pulumi preview would (default: "
                              "a first deployment)")
+    parser.add_argument("--deployed-node-count", metavar="N", type=int,
+                        help="the number of members the stack runs now (its nodes output; the plan has no state): the plan "
+                             "then refuses another nodeCount, as pulumi preview would (default: a first deployment)")
     parser.add_argument("--replace", action="append", default=[], metavar="NODE",
                         help="also list the remote steps a new instance for this node (e.g. ce-2) would run (repeatable)")
     parser.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
@@ -414,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    result = harness.run(config, stack=stack, world=world_for(config, aws_region(path), deployed),
+    result = harness.run(config, stack=stack, world=world_for(config, aws_region(path), deployed,
+                                                              deployed_nodes=args.deployed_node_count),
                          secret_keys=list(PLACEHOLDER_SECRETS))
     secrets = secret_values(config)
     violations = [] if result.error else policy_violations(result, config)
@@ -432,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
               f"it can replace: {', '.join(replaceable(result)) or 'none'} (never the adopted primary)", file=sys.stderr)
         return EXIT_SETTINGS
     if changes or args.replace:
-        # an update of the stack just planned: it then runs the planned ceVersion
-        world = world_for(config, aws_region(path), str(config["ceVersion"]), args.replace)
+        # an update of the stack just planned: it then runs the planned ceVersion and members
+        world = world_for(config, aws_region(path), str(config["ceVersion"]), args.replace,
+                          deployed_nodes=len(result.outputs["nodes"]))
         changed = harness.run({**config, **changes}, stack=stack, world=world, secret_keys=list(PLACEHOLDER_SECRETS))
         if changed.error:
             print(mask(f"\nThe change is refused (pulumi up would stop before any resource):\n{changed.error}", secrets))
