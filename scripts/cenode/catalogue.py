@@ -137,7 +137,7 @@ _CATALOGUE = (
                           "healthy member (the program's step: a re-run after the node joined)", flag_only=True)),
           budgets=(("mongo", 3), ("rabbitmq", 7), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
-          implementation=Implementation("health", "main"), passes_extra_args=True),
+          implementation=Implementation("health", "main"), passes_extra_args=True, budgets=(("healthy", 1),)),
 )
 
 #: phase name -> its entry, in the order ``ce-node --help`` lists them

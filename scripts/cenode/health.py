@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import pymongo
 from pymongo.errors import ExecutionTimeout, NetworkTimeout, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from . import lines, nodeconfig
+from . import lines, nodeconfig, system
 from .redaction import Redactor
 
 DEFAULT_MONGO_PORT = 27017
@@ -48,6 +48,12 @@ DEFAULT_UI_PORT = 443
 DEFAULT_TIMEOUT_S = 5.0
 #: node.json ``timeouts`` key overriding DEFAULT_TIMEOUT_S (seconds per node, nodes asked at once).
 TIMEOUT_KEY = "health"
+#: node.json ``timeouts`` key (default in ``system.DEFAULT_TIMEOUTS``) bounding ``--wait`` given without a number
+WAIT_KEY = "healthy"
+#: ``--wait`` without a number (argparse's const): take the bound from node.json
+WAIT_FROM_NODE = -1.0
+#: seconds between two checks while ``--wait`` waits for a healthy cluster
+RECHECK_S = 5.0
 #: Slack on top of ``timeout`` before a node still being asked is reported as not answering.
 DEADLINE_GRACE_S = 1.0
 #: longest error text kept per node and check (cut after redaction)
@@ -200,6 +206,8 @@ class ClusterHealth:
     timeout_s: float = DEFAULT_TIMEOUT_S
     elapsed_s: float = 0.0
     load_balancer: LoadBalancerReport | None = None
+    checks: int = 1  # how many times the cluster was asked (``--wait`` re-checks until healthy)
+    waited_s: float = 0.0  # from the first check to the last
 
     @property
     def healthy(self) -> bool:
@@ -792,6 +800,32 @@ def render_table(report: ClusterHealth) -> str:
 # Command line
 
 
+def wait_until_healthy(
+    check: Callable[[], ClusterHealth],
+    wait_s: float,
+    *,
+    recheck_s: float = RECHECK_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ClusterHealth:
+    """Check until healthy or until ``wait_s`` has passed since the first check (bounded: at most
+    ``wait_s`` plus one check's own bound); the last report says how many checks it took."""
+    first = clock()
+    checks = 0
+    while True:
+        report = check()
+        checks += 1
+        waited = clock() - first
+        if report.healthy or waited >= wait_s:
+            break
+        sleep(min(recheck_s, wait_s - waited))
+    if report.healthy:
+        note = f"healthy after {checks} check(s) in {waited:.0f} s" if checks > 1 else "healthy at the first check"
+    else:
+        note = f"still unhealthy after {checks} check(s) over {waited:.0f} s (--wait {wait_s:g})"
+    return replace(report, notes=(*report.notes, note), checks=checks, waited_s=round(waited, 3))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ce-health",
@@ -824,6 +858,16 @@ def _parser() -> argparse.ArgumentParser:
         "each node; run it from outside the nodes (a node's own probe may be balanced back to itself and time out)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as one line of JSON")
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=WAIT_FROM_NODE,
+        default=None,
+        metavar="SECONDS",
+        help=f"re-check every {RECHECK_S:g} s until healthy, for at most SECONDS (without a number: node.json "
+        f"timeouts.{WAIT_KEY}, else {system.DEFAULT_TIMEOUTS[WAIT_KEY]}); the report says how many checks it took",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -866,6 +910,10 @@ def _gather_inputs(
         timeout = float((node_cfg.timeouts.get(TIMEOUT_KEY) if node_cfg else None) or DEFAULT_TIMEOUT_S)
     if timeout <= 0:
         raise ValueError("--timeout must be positive")
+    if args.wait == WAIT_FROM_NODE:
+        args.wait = float((node_cfg.timeouts.get(WAIT_KEY) if node_cfg else None) or system.DEFAULT_TIMEOUTS[WAIT_KEY])
+    elif args.wait is not None and args.wait < 0:
+        raise ValueError("--wait must be zero or more seconds")
     if args.url:
         parse_url(args.url)
         if node_cfg is not None:
@@ -911,17 +959,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"ce-health: {exc}", file=sys.stderr)
         return 2
-    report = check_cluster(
-        nodes,
-        timeout_s=timeout,
-        ui_protocol=ui_protocol,
-        insecure_ui=args.insecure_ui,
-        credentials=credentials,
-        ce_primary=ce_primary,
-        notes=notes,
-        problems=problems,
-        url=args.url,
-    )
+    check = functools.partial(check_cluster, nodes, timeout_s=timeout, ui_protocol=ui_protocol, insecure_ui=args.insecure_ui,
+                              credentials=credentials, ce_primary=ce_primary, notes=notes, problems=problems, url=args.url)
+    report = check() if args.wait is None else wait_until_healthy(check, args.wait)
     redact = _redactor(credentials)
     if args.json:
         text = json.dumps(report.to_dict(), sort_keys=True)  # ONE line: the verify step parses it

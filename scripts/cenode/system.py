@@ -59,6 +59,7 @@ DEFAULT_TIMEOUTS: dict[str, int] = {
     "mongo": 30,  # evict: one round of MongoDB commands (hello on every node, or the reconfig on the primary)
     "rabbitmq": 60,  # evict: one rabbitmqctl / rabbitmq-queues command in the rabbitmq-stats container
     "lock": 30,  # waiting for another phase that changes the node (cenode.nodelock)
+    "healthy": 300,  # verify --wait: re-checking until the cluster is healthy (a new member's initial sync)
 }
 
 

@@ -6,14 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from scripts.cenode import nodeconfig
+from scripts.cenode import health, nodeconfig, system
 from scripts.cenode.health import main
 
-from .mockcluster import DOWN, HANG, PRIMARY, SECONDARY, FakeReplicaSet, ui_server
+from .mockcluster import DOWN, HANG, OUTSIDER, PRIMARY, SECONDARY, FakeReplicaSet, ui_server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -208,3 +210,64 @@ def test_json_is_one_line_for_the_verify_step(tmp_path: Path, ui_port: int, caps
         _, out, _ = run(base_args(rs, ui_port, "--json"), Node.config_dir(tmp_path), capsys)
     assert len(out.splitlines()) == 1
     assert json.loads(out.splitlines()[-1])["primary"] == rs.members[0].address
+
+
+# ---- --wait: verify re-checks until the cluster is healthy (a new member's initial sync), bounded ----
+
+
+def test_wait_re_checks_until_a_joining_member_becomes_secondary(
+        tmp_path: Path, ui_port: int, capsys: pytest.CaptureFixture[str]) -> None:
+    """A member still outside the set (its join not done) makes the first checks unhealthy; once it is
+    SECONDARY, --wait ends healthy and says how many checks it took."""
+    with FakeReplicaSet([PRIMARY, SECONDARY, OUTSIDER]) as rs:
+        joining = rs.members[2]
+        timer = threading.Timer(2.5, lambda: setattr(joining, "role", SECONDARY))
+        timer.start()
+        try:
+            code, out, err = run(base_args(rs, ui_port, "--wait", "30", "--json"), Node.config_dir(tmp_path), capsys)
+        finally:
+            timer.cancel()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert (code, err) == (0, "")
+    assert report["healthy"] is True and report["checks"] == 2  # at 0 s (unhealthy), at 5 s (healthy)
+    assert 4.5 <= report["waited_s"] < 30
+    assert f"healthy after 2 check(s) in {round(report['waited_s'])} s" in report["notes"]
+
+
+def test_wait_gives_up_after_its_bound_and_reports_the_last_problems(
+        tmp_path: Path, ui_port: int, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeReplicaSet([PRIMARY, SECONDARY, DOWN]) as rs:
+        started = time.monotonic()
+        code, out, err = run(base_args(rs, ui_port, "--wait", "6", "--json"), Node.config_dir(tmp_path), capsys)
+        took = time.monotonic() - started
+    report = json.loads(out.strip().splitlines()[-1])
+    assert code == 1
+    assert report["checks"] == 3  # at 0 s, 5 s and 6 s: the last sleep is cut to the bound
+    assert any(note.startswith("still unhealthy after 3 check(s) over 6 s (--wait 6)") for note in report["notes"])
+    assert err.splitlines() == [f"problem: {rs.members[2].address}: MongoDB unreachable (connection refused)"]
+    assert took < 6 + 3 * 2 + 2  # the bound plus at most one check's own timeout (2 s) per check
+
+
+def test_wait_without_a_number_on_a_healthy_cluster_checks_once(
+        tmp_path: Path, ui_port: int, capsys: pytest.CaptureFixture[str]) -> None:
+    config = Node.config_dir(tmp_path)
+    with FakeReplicaSet([PRIMARY, SECONDARY, SECONDARY]) as rs:
+        code, out, _ = run(base_args(rs, ui_port, "--json", "--wait"), config, capsys)
+    report = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and report["checks"] == 1 and "healthy at the first check" in report["notes"]
+
+
+def test_wait_checks_every_5_s_up_to_its_bound() -> None:
+    """300 s of waiting: a check at 0, 5, ..., 300 s, and the default bound (timeouts.healthy) is 300 s."""
+    seen: list[float] = []
+
+    def never_healthy() -> health.ClusterHealth:
+        return health.ClusterHealth(None, None, None, (), (), "none", ("no PRIMARY",))
+
+    def sleep(seconds: float) -> None:  # the clock moves only while waiting (checks take no time here)
+        seen.append(seconds)
+
+    report = health.wait_until_healthy(never_healthy, 300, clock=lambda: sum(seen), sleep=sleep)
+    assert report.checks == 61 and report.waited_s == 300.0  # a check every 5 s from 0 s to 300 s
+    assert set(seen) == {5.0} and len(seen) == 60
+    assert system.DEFAULT_TIMEOUTS["healthy"] == 300

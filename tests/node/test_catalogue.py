@@ -35,7 +35,7 @@ def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
         ("evict", 600, 3 * 30 + 7 * 60 + 30),
         ("inspect", 600, 0),
         ("certs", 600, 30),
-        ("verify", 600, 0),
+        ("verify", 600, 300),  # --wait: re-checks for timeouts.healthy
     ],
 )
 def test_outer_timeouts_and_inner_budgets(name: str, outer: int, inner: int) -> None:

@@ -268,4 +268,4 @@ START = Stage((Step("start", name="cutover-start", revisions=("cutover",)),), ea
 #: then with the node alive and joined: nothing to evict, not a refusal
 EVICT = Step("evict", name="evict-{node}", args="--address {address} --if-dead", revisions=("replaced",))
 #: and the primary checks the cluster (again whenever the bundle changes)
-VERIFY = Stage((Step("verify", args="--json --insecure-ui", revisions=("cutover", "bundle")),))
+VERIFY = Stage((Step("verify", args="--json --insecure-ui --wait", revisions=("cutover", "bundle")),))
