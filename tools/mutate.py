@@ -41,7 +41,7 @@ TARGETS: dict[str, Target] = {
     "nodes": Target(("components/nodes.py",), ("tests/unit/test_aws_side.py",)),
     "provisioning": Target(("components/provisioning.py", "components/cluster.py"), ("tests/unit/test_provisioning.py",)),
     "prompts": Target(("scripts/cenode/prompts.py",), ("tests/node/test_prompts.py", "tests/node/test_setup_driver.py",
-                                                  "tests/node/test_setup_phases.py")),
+                                                  "tests/node/test_setup_phases.py", "tests/node/test_children.py")),
     "setup": Target(("scripts/cenode/phases/setup_ce.py", "scripts/cenode/phases/setup_ce6.py", "scripts/cenode/setup_due.py",
                      "scripts/cenode/setup_marker.py", "scripts/cenode/setup_inputs.py"),
                     ("tests/node/test_setup_phases.py", "tests/node/test_rerun_decision.py", "tests/node/test_prompts.py",

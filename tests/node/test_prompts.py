@@ -421,5 +421,9 @@ def test_validate_says_what_and_what_to_change(over: dict[str, object], what: st
     assert (failed.value.what, failed.value.fix) == (what, fix)
 
 
+def test_a_fixed_answer_ignores_the_nodes_values() -> None:
+    assert prompts._bare("n")(answers()) == "n" and prompts._bare("")(answers(role="secondary")) == ""
+
+
 def test_a_secondary_needs_no_jwt_secret() -> None:
     answers(role="secondary", jwt_secret="", node_ip="10.0.2.10").validate()
