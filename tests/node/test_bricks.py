@@ -146,6 +146,7 @@ def test_an_empty_volume_gets_xfs_fstab_mount_ports_glusterd_then_a_second_run_c
     logged = log_text(ctx)
     assert f"fstab: {line}\n" in logged
     assert f"{vol}: transport.socket.listen-port 24007, base-port 24009, max-port 24029\n" in logged
+    assert ctx.log.warnings == []  # the fresh, empty mount point is no reason to warn
 
     again, runner2, _ = brick_ctx(make_ctx, tmp_path, brick_volume_id=VOLUME)
     Disk(runner2, fs="xfs")
@@ -211,7 +212,7 @@ def test_a_full_mount_point_is_warned_about_and_still_mounted(make_ctx: MakeCtx,
     os.makedirs(mountpoint)
     Path(mountpoint, "left-over").write_text("x")
     bricks.run(ctx)
-    assert f"{mountpoint} is not empty before mounting the brick volume: its content is hidden by the mount" in log_text(ctx)
+    assert ctx.log.warnings == [f"{mountpoint} is not empty before mounting the brick volume: its content is hidden by the mount"]
     assert runner.ran("mount", "-t", "xfs", f"UUID={UUID}", mountpoint)
 
 
@@ -225,6 +226,14 @@ def test_bricks_on_the_root_disk_keep_an_existing_folder(make_ctx: MakeCtx, tmp_
     result = bricks.run(ctx)
     assert result.summary == f"created {brick}; created {tmp_path / 'opt' / 'data'}; glusterfs 11.1; bricks on the root disk (no brick_volume_id)"
     assert not os.path.exists(ctx.env.host_path("/etc/fstab"))
+
+    again, runner2, _ = brick_ctx(make_ctx, tmp_path)
+    glusterd(runner2, enabled=True, active=True)
+    result = bricks.run(again)
+    assert (result.status, result.summary) == (
+        "unchanged",
+        f"{brick} ready, glusterd running on 24007; glusterfs 11.1; bricks on the root disk (no brick_volume_id)",
+    )
 
 
 # ----------------------------------------------------------------------------- finding the volume
@@ -439,7 +448,7 @@ def test_glusterd_without_a_unit_and_new_ports_is_left_running_with_a_note(make_
     phase.ensure_glusterd(True)
     assert not runner.ran("glusterd") and phase.changes == []
     assert phase.notes == ["restart glusterd to apply the ports"]
-    assert "glusterd runs without a systemd unit: restart it by hand to use the new ports" in log_text(ctx)
+    assert ctx.log.warnings == ["glusterd runs without a systemd unit: restart it by hand to use the new ports"]
     quiet, runner2, _ = brick_ctx(make_ctx, tmp_path)
     runner2.tools.update({"gluster", "glusterd"})
     unchanged = bricks.Bricks(quiet)
