@@ -92,8 +92,10 @@ def mutation_table() -> str:
         found = re.match(rf"{name}: killed (\d+) of (\d+) mutants", results.read_text(encoding="utf-8")) if results.is_file() else None
         if found:
             killed, total = int(found[1]), int(found[2])
+            notes = mutate.RESULTS / f"{name}-notes.md"
+            why = f", survivors explained in [{notes.name}](docs/mutation/{notes.name})" if notes.is_file() else ""
             rows.append(f"| {name} | {sources} | {killed} | {total} | {100 * killed / total:.0f} % | "
-                        f"[docs/mutation/{name}.txt](docs/mutation/{name}.txt) |")
+                        f"[docs/mutation/{name}.txt](docs/mutation/{name}.txt){why} |")
         else:
             rows.append(f"| {name} | {sources} | - | - | not run yet | - |")
     return "\n".join(rows)
