@@ -46,7 +46,7 @@ TARGETS: dict[str, Target] = {
                      "scripts/cenode/setup_marker.py", "scripts/cenode/setup_inputs.py"),
                     ("tests/node/test_setup_phases.py", "tests/node/test_rerun_decision.py", "tests/node/test_prompts.py",
                      "tests/node/test_standin_flow.py")),
-    "mount": Target(("scripts/cenode/phases/mount.py",), ("tests/node/test_mount.py",)),
+    "mount": Target(("scripts/cenode/phases/mount.py",), ("tests/node/test_mount.py", "tests/node/test_mount_phase.py")),
     "bricks": Target(("scripts/cenode/phases/bricks.py",), ("tests/node/test_ce6_units.py", "tests/node/test_bricks.py")),
     "health": Target(("scripts/cenode/health.py",), ("tests/health",)),
     "policy": Target(("policy/rules.py",), ("tests/policy/test_policies.py",)),
