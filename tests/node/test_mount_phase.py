@@ -176,6 +176,15 @@ def test_a_silent_failure_names_the_exit_code(make_ctx: MakeCtx, tmp_path: Path)
     assert failed.value.what == f"mount {SOURCE} at {tmp_path}/mnt failed after 2 attempts: mount exited 32"  # budget 5 s: one retry
 
 
+@pytest.mark.parametrize(("seconds", "attempts"), [(15, 1), (16, 2)])
+def test_a_retry_starts_only_while_15_s_of_timeouts_mount_are_left(make_ctx: MakeCtx, tmp_path: Path, seconds: int, attempts: int) -> None:
+    ctx, runner = make_ctx("mount", timeouts={"mount": seconds})
+    runner.on("mount", rc=32, err="mount.nfs4: Connection timed out")
+    with pytest.raises(PhaseError) as failed:
+        mount.do_mount(ctx, SOURCE, str(tmp_path / "mnt"), OPTS)
+    assert f"failed after {attempts} attempts" in failed.value.what and len(runner.calls) == attempts
+
+
 def test_every_attempt_hanging_ends_with_the_last_limit(make_ctx: MakeCtx, tmp_path: Path) -> None:
     ctx, runner = make_ctx("mount")
 
@@ -202,9 +211,7 @@ def test_a_mount_that_works_second_time_stops_there(make_ctx: MakeCtx, tmp_path:
 # ----------------------------------------------------------------------------- probe
 
 
-def test_probe_writes_a_32_hex_token_to_a_file_named_for_the_node(
-    make_ctx: MakeCtx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_probe_writes_a_32_hex_token_to_a_file_named_for_the_node(make_ctx: MakeCtx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, _ = make_ctx("mount")
     shared = tmp_path / "share"
     shared.mkdir()
@@ -246,8 +253,7 @@ def test_probe_in_a_folder_it_cannot_write_fails_naming_it(make_ctx: MakeCtx, tm
     with pytest.raises(PhaseError) as failed:
         mount.probe(ctx, str(tmp_path / "absent"), "ce-1")
     assert failed.value.line("mount") == (
-        f"ERROR mount: cannot write to {tmp_path}/absent: No such file or directory"
-        " - fix: mount the shared folder read-write (EFS access policy)"
+        f"ERROR mount: cannot write to {tmp_path}/absent: No such file or directory - fix: mount the shared folder read-write (EFS access policy)"
     )
 
 
@@ -351,18 +357,27 @@ def test_run_mounted_without_source_warns_and_writes_no_fstab(make_ctx: MakeCtx,
     assert f"{shared} already mounted (ext4 from /dev/root): not remounting" in logged(ctx)
     assert not Path(ctx.env.host_path("/etc/fstab")).exists()
     assert lines == [f"progress mount: probing {shared} (write, read, ownership)"]
-    assert result.line("mount") == (
-        f"mount: changed {shared}: docker waits for mount, shared folder token, created " + " ".join(CREATED)
-    )
+    assert result.line("mount") == (f"mount: changed {shared}: docker waits for mount, shared folder token, created " + " ".join(CREATED))
     assert runner.calls == [["/usr/bin/systemctl", "daemon-reload"]]
 
 
 @needs_root
-def test_run_mounts_writes_fstab_without_a_backup_of_nothing_then_is_unchanged(make_ctx: MakeCtx, tmp_path: Path) -> None:
+def test_run_mounts_writes_fstab_without_a_backup_of_nothing_then_is_unchanged(
+    make_ctx: MakeCtx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = tmp_path / "shared"
     ctx, runner = make_ctx("mount", shared_dir=str(shared), shared_source=SOURCE, tools=["docker", "systemctl"])
     wanted = f"{SOURCE} {shared} nfs4 {OPTS},_netdev,nofail 0 0"
+    chowned: list[str] = []
+    real_chown = os.chown
+
+    def recording(path: str, uid: int, gid: int) -> None:
+        chowned.append(os.path.basename(path))
+        real_chown(path, uid, gid)
+
+    monkeypatch.setattr(mount.os, "chown", recording)
     result = mount.run(ctx)
+    assert chowned[0] == ".cloud-exchange-ha-probe-ce-1"  # named for node.json's node_name
     assert runner.calls == [["mount", "-t", "nfs4", "-o", OPTS, SOURCE, str(shared)], ["/usr/bin/systemctl", "daemon-reload"]]
     fstab = Path(ctx.env.host_path("/etc/fstab"))
     assert fstab.read_text() == MARK + wanted + "\n" and fstab.stat().st_mode & 0o777 == 0o644
