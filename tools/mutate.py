@@ -49,7 +49,7 @@ TARGETS: dict[str, Target] = {
     "mount": Target(("scripts/cenode/phases/mount.py",), ("tests/node/test_mount.py", "tests/node/test_mount_phase.py")),
     "bricks": Target(("scripts/cenode/phases/bricks.py",), ("tests/node/test_ce6_units.py", "tests/node/test_bricks.py")),
     "health": Target(("scripts/cenode/health.py",), ("tests/health",)),
-    "policy": Target(("policy/rules.py",), ("tests/policy/test_policies.py",)),
+    "policy": Target(("policy/rules.py",), ("tests/policy/test_policies.py", "tests/policy/test_rule_details.py")),
 }
 
 #: what the tests import besides the mutated sources (copied into mutmut's sandbox as they are)
