@@ -121,7 +121,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
     # ---- what depends on what: the line's plan, walked in order ------------------------------
 
     def _provision(self, settings: Settings, plan: Plan, args: StepsArgs) -> command.remote.Command:
-        """Prepare every node (in parallel), then the cutover stages (strictly sequential), then the check (verify)."""
+        """Prepare every node (in parallel), then the cutover window, each secondary's join and the check (verify), strictly in sequence."""
         bundle = node_bundle.build()
         ips = [node.private_ip for node in self.nodes]
         cutover_revision = pulumi.Output.all(*ips).apply(lambda all_ips: json.dumps({
@@ -161,17 +161,16 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                                           step=step.name or None)]
             prepared += chain
         healed = self._replacement(plan, steps, prepared)
-        # cutover: the only window in which CE is down; strictly one step at a time
+        # the window (the primary's stop, setup, start: CE is down only there), then each secondary
+        # joins while CE serves, then the check; strictly one step at a time
         primary = steps[0]
         cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest]}
         last: list[pulumi.Resource] = [*prepared, *healed]
         command_run: command.remote.Command | None = None
-        for stage in (*plan.cutover, plan.check):
-            members = list(enumerate(zip(self.nodes, steps, strict=True), start=1)) if stage.each_member else [(1, (self.nodes[0], primary))]
-            for member, (node, node_steps) in members:
+        members = list(enumerate(zip(self.nodes, steps, strict=True), start=1))
+        for stage in plan.ordered:
+            for member, (node, node_steps) in members[1:] if stage.each_secondary else members[:1]:
                 for step in stage.steps:
-                    if member < step.first_member:
-                        continue
                     runner = primary if step.on_primary else node_steps
                     command_run = runner.phase(step.phase, args=step.args.format(member=member), after=last,
                                                triggers=_triggers(step, cutover), step=step.name.format(node=node.name) or None)

@@ -178,10 +178,10 @@ def render(result: harness.Run, stack: str, placeheld: list[str], secrets: list[
 
 
 REMOTE_TYPES = ("command:remote:Command", "command:remote:CopyToRemote")
-#: the phases the release lines' plans run in the cutover window (CE is down only there)
-WINDOW_PHASES = frozenset().union(*(line.plan.window_phases for line in release_lines.LINES.values()))
 #: the prefix of the window's step names (``lines.base``), left out where the window is listed
-CUTOVER_PREFIX = "cutover-"
+CUTOVER_PREFIX = release_lines.WINDOW_PREFIX
+#: the prefix of a secondary's steps after the window, while CE serves (``lines.base``)
+JOIN_PREFIX = release_lines.JOIN_PREFIX
 
 
 def phase_of(resource: harness.Declared) -> str:
@@ -190,9 +190,19 @@ def phase_of(resource: harness.Declared) -> str:
     return words[words.index(node_bundle.ENTRY) + 1] if node_bundle.ENTRY in words[:-1] else ""
 
 
+def step_name(resource: harness.Declared) -> str:
+    """``cutover-stop`` of ``ce-1-steps-cutover-stop``."""
+    return resource.name.partition("-steps-")[2]
+
+
 def in_window(resource: harness.Declared) -> bool:
-    """Whether a remote step runs in the cutover window (a phase the lines' plans put there)."""
-    return phase_of(resource) in WINDOW_PHASES
+    """Whether a remote step runs in the cutover window (the lines' plans name those steps ``cutover-*``)."""
+    return step_name(resource).startswith(CUTOVER_PREFIX)
+
+
+def joining(resource: harness.Declared) -> bool:
+    """Whether a remote step is a secondary's join after the window (``join-*``), while CE serves."""
+    return step_name(resource).startswith(JOIN_PREFIX)
 
 
 def waves(result: harness.Run) -> list[list[str]]:
@@ -270,6 +280,12 @@ def render_steps(result: harness.Run) -> list[str]:
     for index, step in enumerate(cutover, start=1):
         node, name = step.name.split("-steps-")
         lines.append(f"  {index}. {node}: {name.removeprefix(CUTOVER_PREFIX)}")
+    joins = sorted((r for r in steps if joining(r)), key=lambda r: order[r.name])
+    if joins:
+        lines += ["", f"Then each secondary joins while CE serves ({len(joins)} steps, one at a time):"]
+        for index, step in enumerate(joins, start=1):
+            node, name = step.name.split("-steps-")
+            lines.append(f"  {index}. {node}: {name.removeprefix(JOIN_PREFIX)}")
     parallel = [len(w) for w in waves(result)]
     lines.append(f"Remote-step waves: {len(parallel)}; the widest runs {max(parallel)} steps at once "
                  "(every node prepares in parallel; AWS resources are not counted)")
@@ -314,7 +330,7 @@ def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any], replaced: list[
             by_node[node].append(step)
         lines.append(f"  {title} ({len(names)}):")
         lines += [f"    {node}: {', '.join(steps)}" for node, steps in by_node.items()]
-    window = [n for n in reruns.again + reruns.new if CUTOVER_PREFIX in n]
+    window = [n for n in reruns.again + reruns.new if n.partition("-steps-")[2].startswith(CUTOVER_PREFIX)]
     on_new = [n for n in window if n.partition("-steps-")[0] in (replaced or [])]
     if len(on_new) < len(window):
         verdict = f"the cutover runs again ({len(window)} steps: CE goes down)"
@@ -372,7 +388,7 @@ def graph_json(result: harness.Run) -> dict[str, Any]:
         ],
         "steps": [
             {"name": r.name, "node": r.name.split("-steps-")[0], "step": r.name.split("-steps-")[1],
-             "wave": order[r.name] + 1, "cutover": in_window(r), "command": describe_step(r)}
+             "wave": order[r.name] + 1, "cutover": in_window(r), "join": joining(r), "command": describe_step(r)}
             for r in result.resources if r.typ in REMOTE_TYPES
         ],
     }

@@ -19,7 +19,7 @@ import json
 from tests.hosts.replay_support import CE_DIR, install_docker_shim, node_report, replace_host, start_flow, verify_report
 
 CE3_STEPS = ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce", "certs",
-             "cutover-setup", "cutover-start"]  # fmt: skip
+             "join-setup", "join-start"]  # fmt: skip
 
 
 def summary_line(output: str, phase: str) -> str:
@@ -52,8 +52,8 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped() -> None:
         summary = summary_line(evicted.stdout, "evict")
         assert summary.startswith(f"evict: changed evicted {ip3}: removed {ip3}:27017 from the replica set"), evicted.stdout
         assert summary.endswith(f"forgot rabbit@{ip3}"), summary  # the flag stays on ce-1
-        assert evicted.ended <= by_name["ce-3-steps-cutover-setup"].started
-        started = summary_line(by_name["ce-3-steps-cutover-start"].stdout, "start")
+        assert evicted.ended <= by_name["ce-3-steps-join-setup"].started
+        started = summary_line(by_name["ce-3-steps-join-start"].stdout, "start")
         assert started.startswith("start: changed started: SECONDARY"), started
 
         assert stops() == stops_before  # no survivor ran ./stop

@@ -84,14 +84,19 @@ def test_migrate_kept_the_standalones_secrets(migrate_flow: Replayed) -> None:
 
 
 def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: Replayed) -> None:
-    _, _, replay = migrate_flow
+    flow, _, replay = migrate_flow
     ran = [r for r in replay.results if r.ran]
-    cutover = sorted((r for r in ran if "-cutover-" in r.name or r.name.endswith("-verify")), key=lambda r: r.started)
-    prep_end = max(r.ended for r in ran if r not in cutover)
-    assert cutover[0].name == "ce-1-steps-cutover-stop" and cutover[0].started >= prep_end
-    for earlier, later in zip(cutover, cutover[1:], strict=False):
+    tail = sorted((r for r in ran if "-cutover-" in r.name or "-join-" in r.name or r.name.endswith("-verify")), key=lambda r: r.started)
+    prep_end = max(r.ended for r in ran if r not in tail)
+    assert tail[0].name == "ce-1-steps-cutover-stop" and tail[0].started >= prep_end
+    for earlier, later in zip(tail, tail[1:], strict=False):
         assert earlier.ended <= later.started, (earlier.name, later.name)
-    assert [r.name.split("-steps-")[1] for r in cutover] == ["cutover-stop", *["cutover-setup"] * 3, *["cutover-start"] * 3, "verify"]
+    # the window is the primary's stop, setup and start; each secondary then sets up and joins while CE serves
+    assert [r.name for r in tail] == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+                                      "ce-2-steps-join-setup", "ce-2-steps-join-start",
+                                      "ce-3-steps-join-setup", "ce-3-steps-join-start", "ce-1-steps-verify"]
+    # CE was down on the primary once: one ./stop, never again while the secondaries joined
+    assert len(rerun_probe.standin_ce(flow.hosts[0], CE_DIR).stops) == 1
 
 
 def test_preparation_overlapped_across_nodes(migrate_flow: Replayed) -> None:
@@ -135,7 +140,7 @@ def test_a_new_bundle_reruns_preparation_not_the_cutover(
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     ran = {r.name for r in again.results if r.ran}
     assert "ce-2-steps-prepare" in ran and "ce-1-steps-verify" in ran
-    assert not {n for n in ran if "-cutover-" in n}
+    assert not {n for n in ran if "-cutover-" in n or "-join-" in n}
     assert verify_report(again)["healthy"] is True
 
 
@@ -149,10 +154,10 @@ def test_greenfield_ends_with_a_verified_cluster(greenfield_flow: Replayed) -> N
 def test_greenfield_6x_ends_with_a_verified_cluster(greenfield6_flow: Replayed) -> None:
     flow, _, replay = greenfield6_flow
     assert_verified(flow, replay)
-    ran = [r.name.split("-steps-")[1] for r in sorted(replay.results, key=lambda r: r.started)
-           if "-cutover-" in r.name]
-    assert ran == ["cutover-stop", "cutover-setup", "cutover-join-ce-2", "cutover-setup", "cutover-join-ce-3",
-                   "cutover-setup", "cutover-start", "cutover-start", "cutover-start"]
+    ran = [r.name for r in sorted(replay.results, key=lambda r: r.started) if "-cutover-" in r.name or "-join-" in r.name]
+    assert ran == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+                   "ce-1-steps-join-brick-ce-2", "ce-2-steps-join-setup", "ce-2-steps-join-start",
+                   "ce-1-steps-join-brick-ce-3", "ce-3-steps-join-setup", "ce-3-steps-join-start"]
     again = flow.replay(flow.run_program(), state_file=replay.state_file)
     assert [r.name for r in again.results if r.ran] == []
 
@@ -199,9 +204,10 @@ def assert_everything_reran_and_ce_kept_running(
     by_name = {r.name: r for r in again.results}
     assert verdict(by_name["ce-1-steps-cutover-stop"], "stop").startswith("stop: unchanged")
     for node, host in zip(("ce-1", "ce-2", "ce-3"), flow.hosts, strict=True):
-        assert by_name[f"{node}-steps-cutover-setup"].ran  # its stdout is secret: the verdict is in the node's log
+        stage = "cutover" if node == "ce-1" else "join"
+        assert by_name[f"{node}-steps-{stage}-setup"].ran  # its stdout is secret: the verdict is in the node's log
         assert rerun_probe.last_verdict(host, "setup").startswith("setup: unchanged"), host.name
-        assert verdict(by_name[f"{node}-steps-cutover-start"], "start").startswith("start: unchanged"), node
+        assert verdict(by_name[f"{node}-steps-{stage}-start"], "start").startswith("start: unchanged"), node
     assert_verified(flow, again)
     unchanged = changed.replay(changed.run_program(), state_file=again.state_file)
     assert [r.name for r in unchanged.results if r.ran] == []

@@ -42,13 +42,31 @@ def test_each_line_prepares_its_storage_between_prepare_and_fetch() -> None:
     assert [s.phase for s in lines.CE6.plan.preparation if s.after_storage] == ["bricks"]
 
 
-def test_the_cutover_window_of_each_line() -> None:
-    assert lines.CE5.plan.window_phases == {"stop", "setup", "start"}
-    assert lines.CE6.plan.window_phases == {"stop", "gluster-join", "setup", "start"}
-    join = lines.CE6.plan.cutover[1].steps[0]
-    assert (join.phase, join.on_primary, join.first_member, join.args.format(member=3)) == ("gluster-join", True, 2, "--member 3")
+def _stages(stages: tuple[lines.Stage, ...]) -> list[tuple[str, list[tuple[str, str, bool]]]]:
+    return [("each secondary" if stage.each_secondary else "primary", [(s.phase, s.step_name, s.on_primary) for s in stage.steps])
+            for stage in stages]
+
+
+def test_the_cutover_window_holds_only_the_primarys_stop_setup_and_start() -> None:
+    # docs/ce-lifecycle.md §7: the CE primary's ./start initiates a set of one, itself; each secondary joins it later
     for line in lines.LINES.values():
+        assert _stages(line.plan.cutover) == [
+            ("primary", [("stop", "cutover-stop", False)]),
+            ("primary", [("setup", "cutover-setup", False), ("start", "cutover-start", False)]),
+        ]
+        assert line.plan.window_phases == {"stop", "setup", "start"}
         assert [s.phase for s in line.plan.check.steps] == ["verify"]
+
+
+def test_each_secondary_joins_after_the_window_one_at_a_time() -> None:
+    assert _stages(lines.CE5.plan.joins) == [("each secondary", [("setup", "join-setup", False), ("start", "join-start", False)])]
+    assert _stages(lines.CE6.plan.joins) == [("each secondary", [
+        ("gluster-join", "join-brick-{node}", True), ("setup", "join-setup", False), ("start", "join-start", False)])]
+    join = lines.CE6.plan.joins[0].steps[0]
+    assert join.args.format(member=3) == "--member 3"
+    for line in lines.LINES.values():
+        assert [s.phase for s in line.plan.ordered[-1].steps] == ["verify"]
+        assert line.plan.ordered == (*line.plan.cutover, *line.plan.joins, line.plan.check)
 
 
 def _node_on(env: NodeEnv, tmp_path: Path, version: str) -> None:

@@ -19,7 +19,7 @@ def test_a_7x_line_made_of_6x_facts_plus_one_port_plans_end_to_end(monkeypatch: 
     assert result.error is None, result.error
     assert result.outputs["releaseLine"] == "7.x"
     names = {r.name for r in result.resources}
-    assert {"ce-1-steps-bricks", "ce-2-bricks", "ce-1-steps-cutover-join-ce-3", "ce-3-steps-cutover-setup"} <= names
+    assert {"ce-1-steps-bricks", "ce-2-bricks", "ce-1-steps-join-brick-ce-3", "ce-3-steps-join-setup"} <= names
     assert not [n for n in names if "-efs" in n or n.endswith("-steps-mount")]
     opened = {(r.inputs.get("fromPort"), r.inputs.get("description")) for r in result.resources}
     assert (9443, "CE cluster: a port only 7.x needs") in opened

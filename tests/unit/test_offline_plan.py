@@ -37,22 +37,24 @@ def test_dev_plan_orders_each_nodes_steps(capsys: pytest.CaptureFixture[str], tm
     section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
     names = [line.split()[2] for line in section.splitlines() if line.strip().startswith("[wave")]
     assert names == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount",
-                     "fetch-ce", "certs", "cutover-setup", "cutover-start"]
+                     "fetch-ce", "certs", "join-setup", "join-start"]
 
 
 def test_dev_plan_marks_the_steps_whose_output_is_secret_silent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, out = run_plan(capsys, tmp_path, "--stack", "dev")
     section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
     silent = [line.split()[2] for line in section.splitlines() if "[silent: output is secret, no progress shown]" in line]
-    assert silent == ["secrets", "cutover-setup"]
+    assert silent == ["secrets", "join-setup"]
 
 
 def test_dev_plan_shows_the_cutover_window(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, out = run_plan(capsys, tmp_path, "--stack", "dev")
     window = out.split("Cutover window", 1)[1].split("\n\n", 1)[0]
-    assert re.findall(r"\d\. (ce-\d): (\w+)", window) == [
-        ("ce-1", "stop"), ("ce-1", "setup"), ("ce-2", "setup"), ("ce-3", "setup"),
-        ("ce-1", "start"), ("ce-2", "start"), ("ce-3", "start")]
+    assert "CE is down only here; 3 steps, one at a time" in window
+    assert re.findall(r"\d\. (ce-\d): (\w+)", window) == [("ce-1", "stop"), ("ce-1", "setup"), ("ce-1", "start")]
+    joins = out.split("Then each secondary joins while CE serves", 1)[1].split("\n\n", 1)[0]
+    assert "(4 steps, one at a time)" in joins
+    assert re.findall(r"\d\. (ce-\d): (\w+)", joins) == [("ce-2", "setup"), ("ce-2", "start"), ("ce-3", "setup"), ("ce-3", "start")]
 
 
 def test_graph_files_are_written(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -60,7 +62,9 @@ def test_graph_files_are_written(capsys: pytest.CaptureFixture[str], tmp_path: P
     graph = json.loads((tmp_path / "out" / "dev.json").read_text())
     steps = {s["name"]: s for s in graph["steps"]}
     assert steps["ce-1-steps-cutover-stop"]["wave"] > steps["ce-3-steps-certs"]["wave"]
-    assert steps["ce-1-steps-cutover-stop"]["cutover"] is True
+    assert steps["ce-1-steps-cutover-stop"]["cutover"] is True and steps["ce-1-steps-cutover-stop"]["join"] is False
+    assert steps["ce-2-steps-join-start"]["cutover"] is False and steps["ce-2-steps-join-start"]["join"] is True
+    assert steps["ce-2-steps-join-start"]["wave"] > steps["ce-1-steps-cutover-start"]["wave"]
     mermaid = (tmp_path / "out" / "dev.mmd").read_text()
     assert mermaid.startswith("flowchart TD") and "ce_1_backup --> ce_1_sg" in mermaid
 

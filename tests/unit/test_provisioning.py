@@ -94,12 +94,14 @@ def test_cutover_starts_only_after_every_node_is_prepared(migrate_run: harness.R
 
 
 def test_cutover_is_strictly_sequential_in_ces_order(migrate_run: harness.Run) -> None:
-    order = ["ce-1-steps-cutover-stop",
-             "ce-1-steps-cutover-setup", "ce-2-steps-cutover-setup", "ce-3-steps-cutover-setup",
-             "ce-1-steps-cutover-start", "ce-2-steps-cutover-start", "ce-3-steps-cutover-start",
+    # the window: the CE primary's stop, setup, start; then each secondary sets up and joins in turn
+    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+             "ce-2-steps-join-setup", "ce-2-steps-join-start", "ce-3-steps-join-setup", "ce-3-steps-join-start",
              "ce-1-steps-verify"]
+    # each waits for exactly the one before it (besides its node's own config and secrets)
     for earlier, later in zip(order, order[1:], strict=False):
-        assert earlier in migrate_run.named(later).depends_on, (earlier, later)
+        waits = [d for d in migrate_run.named(later).depends_on if "-steps-" in d and not d.endswith(("-config", "-secrets"))]
+        assert waits == [earlier], (later, waits)
     cutover = {n for n in order}
     # no prep step waits for any cutover step: CE is down only during the cutover
     for step in commands(migrate_run):
@@ -110,7 +112,9 @@ def test_cutover_is_strictly_sequential_in_ces_order(migrate_run: harness.Run) -
 def test_greenfield_has_the_same_cutover_without_backup_or_inspect(greenfield_run: harness.Run) -> None:
     names = {c.name for c in commands(greenfield_run)}
     assert "ce-1-steps-backup" not in names and "ce-1-steps-inspect-check" not in names
-    assert "ce-3-steps-cutover-setup" in greenfield_run.named("ce-1-steps-cutover-start").depends_on
+    assert greenfield_run.named("ce-1-steps-cutover-start").depends_on[-1] == "ce-1-steps-cutover-setup"
+    assert "ce-1-steps-cutover-start" in greenfield_run.named("ce-2-steps-join-setup").depends_on
+    assert "ce-2-steps-join-start" in greenfield_run.named("ce-3-steps-join-setup").depends_on
 
 
 def test_mount_waits_for_the_efs_mount_targets(migrate_run: harness.Run) -> None:
@@ -167,9 +171,9 @@ def test_the_dial_budget_is_about_ten_minutes() -> None:
     ("ce-2-steps-prepare", 3675),
     ("ce-2-steps-fetch-ce", 1575),
     ("ce-1-steps-backup", 2475),
-    ("ce-3-steps-cutover-setup", 4275),
+    ("ce-3-steps-join-setup", 4275),
     ("ce-1-steps-cutover-stop", 1575),
-    ("ce-2-steps-cutover-start", 2475),
+    ("ce-2-steps-join-start", 2475),
     ("ce-1-steps-verify", 1275),
     # steps that are not phases: dial budget + 300 s
     ("ce-2-steps-booted", 915),
@@ -246,8 +250,8 @@ def test_secrets_travel_on_stdin_of_a_silent_step(migrate_run: harness.Run) -> N
 
 
 def test_setup_steps_hide_their_output(migrate_run: harness.Run) -> None:
-    for node in ("ce-1", "ce-2", "ce-3"):
-        step = migrate_run.named(f"{node}-steps-cutover-setup")
+    for name in ("ce-1-steps-cutover-setup", "ce-2-steps-join-setup", "ce-3-steps-join-setup"):
+        step = migrate_run.named(name)
         assert {"stdout", "stderr"} <= set(step.additional_secret_outputs) and step.inputs["logging"] == "none"
 
 
@@ -267,7 +271,7 @@ def test_a_new_ce_version_reruns_fetch_and_cutover(migrate_run: harness.Run) -> 
     newer = harness.run(stacks.migrate(ceVersion="v5.1.3"), secret_keys=stacks.SECRET_KEYS)
     before, after = triggers(migrate_run), triggers(newer)
     changed = {name for name in before if before[name] != after[name]}
-    assert {"ce-1-steps-fetch-ce", "ce-1-steps-cutover-stop", "ce-3-steps-cutover-start", "ce-1-steps-verify"} <= changed
+    assert {"ce-1-steps-fetch-ce", "ce-1-steps-cutover-stop", "ce-3-steps-join-start", "ce-1-steps-verify"} <= changed
     assert "ce-2-steps-booted" not in changed
 
 
@@ -278,7 +282,7 @@ def test_a_new_bundle_reruns_preparation_but_not_the_cutover(monkeypatch: pytest
     before, after = triggers(migrate_run), triggers(changed_run)
     changed = {name for name in before if before[name] != after[name]}
     assert {"ce-2-steps-prepare", "ce-1-steps-install", "ce-1-steps-verify"} <= changed
-    assert not {n for n in changed if "cutover" in n}, "a script change must not take CE down again"
+    assert not {n for n in changed if "cutover" in n or "-join-" in n}, "a script change must not take CE down again"
 
 
 # ---- a replaced node ---------------------------------------------------------------------------
@@ -292,7 +296,7 @@ def test_every_step_on_a_new_node_has_its_instance_id_as_a_trigger(migrate_run: 
     """Its address survives a replacement, so only the new instance's id makes the new VM run the node's steps."""
     on_node = [r for r in migrate_run.resources if r.typ in (COMMAND, COPY) and r.parent == f"{node}-steps"]
     assert {r.name for r in on_node} >= {f"{node}-steps-{s}" for s in (
-        "booted", "bundle", "install", "config", "secrets", *PREP, "cutover-setup", "cutover-start")}
+        "booted", "bundle", "install", "config", "secrets", *PREP, "join-setup", "join-start")}
     for step in on_node:
         assert INSTANCE_IDS[node] in step.inputs["triggers"], step.name
         assert [i for i in INSTANCE_IDS.values() if i in step.inputs["triggers"]] == [INSTANCE_IDS[node]], step.name
@@ -322,7 +326,7 @@ def test_a_replaced_instance_reruns_only_that_nodes_steps(monkeypatch: pytest.Mo
     changed = {name for name in before if before[name] != after[name]}
     assert changed and {n.split("-steps-")[0] for n in changed if n != "ce-1-steps-evict-ce-3"} == {"ce-3"}
     assert "ce-1-steps-evict-ce-3" in changed  # the survivor evicts ce-3's dead predecessor (tests/unit/test_replacement.py)
-    assert {"ce-3-steps-booted", "ce-3-steps-wait", "ce-3-steps-config", "ce-3-steps-cutover-setup"} <= changed
+    assert {"ce-3-steps-booted", "ce-3-steps-wait", "ce-3-steps-config", "ce-3-steps-join-setup"} <= changed
     assert again.named("ce-3-steps-bundle").inputs["triggers"][-1] == "i-0replacement00003"
     assert again.named("ce-3-steps-config").inputs["stdin"] == migrate_run.named("ce-3-steps-config").inputs["stdin"]
 
@@ -361,17 +365,18 @@ def test_6x_node_json_names_the_brick_volume(six_run: harness.Run) -> None:
 
 
 def test_6x_primary_adds_each_brick_before_that_nodes_setup(six_run: harness.Run) -> None:
-    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup",
-             "ce-1-steps-cutover-join-ce-2", "ce-2-steps-cutover-setup",
-             "ce-1-steps-cutover-join-ce-3", "ce-3-steps-cutover-setup",
-             "ce-1-steps-cutover-start", "ce-2-steps-cutover-start", "ce-3-steps-cutover-start", "ce-1-steps-verify"]
+    # the window ends with the primary's start; each brick is added while CE serves, before that node's setup
+    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+             "ce-1-steps-join-brick-ce-2", "ce-2-steps-join-setup", "ce-2-steps-join-start",
+             "ce-1-steps-join-brick-ce-3", "ce-3-steps-join-setup", "ce-3-steps-join-start", "ce-1-steps-verify"]
     for earlier, later in zip(order, order[1:], strict=False):
         assert earlier in six_run.named(later).depends_on, (earlier, later)
-    assert six_run.named("ce-1-steps-cutover-join-ce-3").inputs["create"].endswith("ce-node gluster-join --member 3")
+    assert six_run.named("ce-1-steps-join-brick-ce-2").inputs["create"].endswith("ce-node gluster-join --member 2")
+    assert six_run.named("ce-1-steps-join-brick-ce-3").inputs["create"].endswith("ce-node gluster-join --member 3")
 
 
 def test_5x_has_no_gluster_steps(migrate_run: harness.Run) -> None:
-    assert not [c.name for c in commands(migrate_run) if "join" in c.name or c.name.endswith("-bricks")]
+    assert not [c.name for c in commands(migrate_run) if "brick" in c.name or "gluster" in c.inputs.get("create", "")]
 
 
 def test_a_configured_ui_certificate_travels_only_inside_the_secret(tmp_path: Path) -> None:

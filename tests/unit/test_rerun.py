@@ -41,7 +41,7 @@ def test_a_new_ce_version_reruns_preparation_and_the_whole_cutover(before: harne
     # the step inputs alone (two first deployments compared): on a deployed stack the program refuses the change
     # before any step (tests/unit/test_version_change.py), since a re-run cutover is no upgrade procedure
     reruns = rerun.compare(before, migrate_run(ceVersion="v5.1.3"))
-    assert steps_of(reruns.again, "ce-2") == ["config", *PREPARATION_5X_SECONDARY, "cutover-setup", "cutover-start"]
+    assert steps_of(reruns.again, "ce-2") == ["config", *PREPARATION_5X_SECONDARY, "join-setup", "join-start"]
     assert "cutover-stop" in steps_of(reruns.again, "ce-1") and "verify" in steps_of(reruns.again, "ce-1")
     assert steps_of(reruns.unchanged, "ce-2") == ["booted", "bundle", "install", "secrets"]
     assert reruns.new == [] and reruns.gone == []
@@ -58,7 +58,7 @@ def test_a_new_bundle_reruns_preparation_but_not_the_cutover(
     reruns = rerun.compare(before, migrate_run())
     assert steps_of(reruns.again, "ce-3") == ["bundle", "install", *PREPARATION_5X_SECONDARY]
     assert "verify" in steps_of(reruns.again, "ce-1")
-    assert [n for n in reruns.again if "-cutover-" in n] == []
+    assert [n for n in reruns.again if "-cutover-" in n or "-join-" in n] == []
 
 
 def test_a_secret_wrapped_input_counts_by_its_value() -> None:
@@ -75,8 +75,9 @@ def test_the_plan_lists_what_a_change_reruns(capsys: pytest.CaptureFixture[str],
     out = capsys.readouterr().out
     assert code == 0
     section = out.split("Re-runs after tenantUrl=https://other.goskope.com", 1)[1]
-    assert "    ce-2: config, wait, preflight, prepare, mount, fetch-ce, certs, cutover-setup, cutover-start\n" in section
-    assert "the cutover runs again (7 steps: CE goes down)" in section
+    assert "    ce-2: config, wait, preflight, prepare, mount, fetch-ce, certs, join-setup, join-start\n" in section
+    # the window is the primary's stop, setup and start; the secondaries' joins run again after it, while CE serves
+    assert "the cutover runs again (3 steps: CE goes down)" in section
 
 
 def test_the_plan_without_change_has_no_rerun_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -96,10 +97,10 @@ def test_the_plan_lists_what_a_new_instance_for_a_node_runs(capsys: pytest.Captu
     out = capsys.readouterr().out
     assert code == 0
     section = out.split("Re-runs after a new instance for ce-2", 1)[1]
-    steps = "booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, cutover-setup, cutover-start"
+    steps = "booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, join-setup, join-start"
     assert f"  again (14):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
     assert "ce-3:" not in section  # same address: nothing else re-runs
-    assert "left alone: 31 steps; no cutover step runs on the other nodes" in section
+    assert "left alone: 31 steps; no cutover step runs (CE stays up)" in section
 
 
 def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pyt
     assert code == 0
     assert "    ce-3: booted, bundle, install, config, secrets, wait," in section
     assert "    ce-2: config, wait," in section
-    assert "the cutover runs again (7 steps: CE goes down)" in section
+    assert "the cutover runs again (3 steps: CE goes down)" in section
 
 
 def test_the_plan_refuses_to_replace_the_adopted_primary_or_an_unknown_node(

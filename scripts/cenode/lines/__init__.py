@@ -15,8 +15,10 @@ from typing import Dict  # noqa: UP035 - python 3.8 nodes
 from ..catalogue import Implementation
 from ..release import Version, parse_version
 from .base import (
+    JOIN_PREFIX,
     NFS_PORT,
     SSH_PORT,
+    WINDOW_PREFIX,
     GlusterFacts,
     NotNeeded,
     PhaseTarget,
@@ -44,6 +46,6 @@ def for_version(tag: str) -> ReleaseLine:
 
 
 __all__ = [
-    "CE5", "CE6", "CE6_GLUSTER", "LINES", "NFS_PORT", "SSH_PORT", "GlusterFacts", "Implementation", "NotNeeded", "PhaseTarget", "Plan",
-    "PortRange", "ReleaseLine", "SharedWitness", "Stage", "Step", "for_version", "line_for",
+    "CE5", "CE6", "CE6_GLUSTER", "JOIN_PREFIX", "LINES", "NFS_PORT", "SSH_PORT", "WINDOW_PREFIX", "GlusterFacts", "Implementation",
+    "NotNeeded", "PhaseTarget", "Plan", "PortRange", "ReleaseLine", "SharedWitness", "Stage", "Step", "for_version", "line_for",
 ]

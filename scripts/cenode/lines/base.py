@@ -130,10 +130,8 @@ class Step:
     only: Only = "every"
     #: preparation: also waits for the storage the line's Pulumi side declares for the node
     after_storage: bool = False
-    #: cutover, per member: runs on the primary for the member instead of on the member
+    #: a secondary's join: runs on the primary for the member instead of on the member
     on_primary: bool = False
-    #: cutover, per member: the first member (1-based) it applies to
-    first_member: int = 1
 
     @property
     def step_name(self) -> str:
@@ -142,20 +140,23 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
-    """Cutover steps in order: once on the primary, or for each member in turn."""
+    """Steps in order: once on the primary, or for each secondary in turn (members 2..N)."""
 
     steps: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
-    each_member: bool = False
+    each_secondary: bool = False
 
 
 @dataclass(frozen=True)
 class Plan:
     """A line's order of work: every node prepares in parallel, then (for a replaced node) a survivor
     evicts its old self, then the cutover stages one at a time (the only window in which CE is
-    down), then the primary checks the cluster."""
+    down: the CE primary's stop, setup and start), then each secondary joins the cluster that
+    serves again, one at a time, then the primary checks the cluster."""
 
     preparation: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
     cutover: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
+    #: after the window, while CE serves from the primary: each secondary's setup and start
+    joins: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
     check: Stage
     #: after the preparation, before the cutover: for each node the program can replace (a new
     #: node), on a survivor, re-run only when that node's instance is replaced
@@ -165,6 +166,11 @@ class Plan:
     def window_phases(self) -> frozenset[str]:
         """The phases that run in the cutover window."""
         return frozenset(step.phase for stage in self.cutover for step in stage.steps)
+
+    @property
+    def ordered(self) -> Tuple[Stage, ...]:  # noqa: UP006 - python 3.8 nodes
+        """Every stage after the preparation, in the order it runs: the window, the joins, the check."""
+        return (*self.cutover, *self.joins, self.check)
 
 
 # ---- the line ---------------------------------------------------------------------------------
@@ -256,12 +262,23 @@ def preparation(storage_phase: str) -> tuple[Step, ...]:
     )
 
 
+#: the prefix of every step name inside the window (CE is down only while these run)
+WINDOW_PREFIX = "cutover-"
+#: the prefix of a secondary's steps after the window (CE serves from the primary meanwhile)
+JOIN_PREFIX = "join-"
 #: the cutover opens by stopping the primary's CE (the only window in which CE is down)
-STOP = Stage((Step("stop", name="cutover-stop", revisions=("cutover",)),))
-#: each member's setup, one at a time in cutover order
-SETUP = Step("setup", name="cutover-setup", revisions=("cutover",))
-#: then every member starts, in order
-START = Stage((Step("start", name="cutover-start", revisions=("cutover",)),), each_member=True)
+STOP = Stage((Step("stop", name=f"{WINDOW_PREFIX}stop", revisions=("cutover",)),))
+#: then the primary sets up and starts: its ``./start`` initiates the replica set with itself as the only
+#: member (docs/ce-lifecycle.md §7 step 5), so CE serves again before any secondary has run setup
+PRIMARY_UP = Stage((
+    Step("setup", name=f"{WINDOW_PREFIX}setup", revisions=("cutover",)),
+    Step("start", name=f"{WINDOW_PREFIX}start", revisions=("cutover",)),
+))
+#: each secondary, one at a time while CE serves: its setup (which reads the shared ``.env`` the
+#: primary's setup wrote, docs/ce-lifecycle.md §1.3) and its start, which joins the running replica set
+#: and RabbitMQ (docs/ce-lifecycle.md §7 step 6; one at a time: each join is a read-modify-reconfig)
+SECONDARY_SETUP = Step("setup", name=f"{JOIN_PREFIX}setup", revisions=("cutover",))
+SECONDARY_START = Step("start", name=f"{JOIN_PREFIX}start", revisions=("cutover",))
 #: a replaced node's dead predecessor leaves MongoDB and RabbitMQ, and the CE primary flag, before the
 #: new node's setup and start join it (docs/ce-lifecycle.md §5.1, §5.2 steps 1-3)
 #: ``--if-dead``: the step also re-runs when its connection changes (a rotated key, a new bastion), by

@@ -2,7 +2,8 @@
 
 Owns: the 5.x facts (ports, pins, minimums, supported OS; docs/ce-facts.md §3.1, §4) and its plan: every node
 mounts the EFS folder in its preparation (leaving its token there); in the cutover the primary first
-sees every node's token, then each member runs its setup in turn.
+sees every node's token, then sets up and starts (the window ends: CE serves again), then each
+secondary in turn sets up and starts, joining the running cluster.
 Its phases: ``mount`` (phases.mount), ``certs`` (phases.certs), ``setup`` (phases.setup_ce,
 answering CE's prompts); it has no GlusterFS bricks.
 
@@ -13,7 +14,21 @@ from __future__ import annotations
 
 from ..catalogue import Implementation
 from ..system import setting
-from .base import EVICT, SETUP, START, STOP, VERIFY, NotNeeded, Plan, PortRange, ReleaseLine, SharedWitness, Stage, preparation
+from .base import (
+    EVICT,
+    PRIMARY_UP,
+    SECONDARY_SETUP,
+    SECONDARY_START,
+    STOP,
+    VERIFY,
+    NotNeeded,
+    Plan,
+    PortRange,
+    ReleaseLine,
+    SharedWitness,
+    Stage,
+    preparation,
+)
 
 CE5 = ReleaseLine(
     major=5,
@@ -52,7 +67,11 @@ CE5 = ReleaseLine(
     },
     plan=Plan(
         preparation=preparation("mount"),
-        cutover=(STOP, Stage((SETUP,), each_member=True), START),
+        # the window: the primary's stop, setup, start; a secondary's setup rewrites the shared .env
+        # (HA_ENABLED=False, docs/ce-facts.md §1.4, C8) while the primary serves: its containers read
+        # that file only when created (docs/ce-lifecycle.md §1.1), and nothing relies on the key
+        cutover=(STOP, PRIMARY_UP),
+        joins=(Stage((SECONDARY_SETUP, SECONDARY_START), each_secondary=True),),
         check=VERIFY,
         replacement=(EVICT,),
     ),

@@ -2,8 +2,9 @@
 
 Owns: the 6.x facts (ports, pins, minimums, supported OS, the GlusterFS layout; docs/ce-facts.md §1.7-§1.9,
 2.2, 3.2, 4) and its plan: every node readies its brick file system and glusterd in its
-preparation; in the cutover the primary sets up first and creates the volume, then for each
-further member the primary adds its brick (``gluster-join``) before the member's own setup.
+preparation; in the cutover the primary sets up (creating the volume) and starts (the window
+ends: CE serves again), then for each further member the primary adds its brick (``gluster-join``)
+before the member's own setup and start.
 Its phases: ``bricks`` (phases.bricks), ``certs`` (phases.certs_ce6), ``setup``
 (phases.setup_ce6), ``gluster-join`` (phases.gluster_join); there is no NFS folder to mount.
 
@@ -15,8 +16,10 @@ from __future__ import annotations
 from ..catalogue import Implementation
 from .base import (
     EVICT,
-    SETUP,
-    START,
+    JOIN_PREFIX,
+    PRIMARY_UP,
+    SECONDARY_SETUP,
+    SECONDARY_START,
     STOP,
     VERIFY,
     GlusterFacts,
@@ -36,9 +39,10 @@ GLUSTER_BRICK_PORTS = PortRange(24009, 24029, "GlusterFS bricks")
 CE6_MANAGEMENT_PORTS = PortRange(8000, 8000, "CE management server (mTLS)")
 CE6_GLUSTER = GlusterFacts(volume="CloudExchange", base_dir="/opt/shared", glusterd=GLUSTERD_PORTS, bricks=GLUSTER_BRICK_PORTS)
 
-#: the primary adds member N's brick to the volume before member N's own setup (docs/ce-facts.md §1.9 B.2)
-JOIN = Step("gluster-join", name="cutover-join-{node}", args="--member {member}", revisions=("cutover",),
-            on_primary=True, first_member=2)
+#: the primary adds member N's brick to the volume before member N's own setup (docs/ce-facts.md §1.9 B.2);
+#: add-brick is an online change of a mounted volume, so it runs after the window, while CE serves
+JOIN = Step("gluster-join", name=JOIN_PREFIX + "brick-{node}", args="--member {member}", revisions=("cutover",),
+            on_primary=True)
 
 CE6 = ReleaseLine(
     major=6,
@@ -81,7 +85,8 @@ CE6 = ReleaseLine(
     },
     plan=Plan(
         preparation=preparation("bricks"),
-        cutover=(STOP, Stage((JOIN, SETUP), each_member=True), START),
+        cutover=(STOP, PRIMARY_UP),
+        joins=(Stage((JOIN, SECONDARY_SETUP, SECONDARY_START), each_secondary=True),),
         check=VERIFY,
         replacement=(EVICT,),
     ),
