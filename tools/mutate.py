@@ -52,9 +52,10 @@ TARGETS: dict[str, Target] = {
     "policy": Target(("policy/rules.py",), ("tests/policy/test_policies.py", "tests/policy/test_rule_details.py")),
 }
 
-#: what the tests import besides the mutated sources (copied into mutmut's sandbox as they are)
+#: what the tests import or run besides the mutated sources (copied into mutmut's sandbox as they are;
+#: ``ce-health`` is the launcher tests/health/test_cli.py runs)
 ALSO_COPY = ("components", "scripts", "offline", "policy", "tools", "tests", "examples", "__main__.py",
-             "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml")
+             "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "ce-health")
 
 _STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 
@@ -119,6 +120,13 @@ def prepare_scratch(name: str, target: Target) -> Path:
             shutil.copy2(source, scratch / rel)
     with (scratch / "pyproject.toml").open("a", encoding="utf-8") as handle:
         handle.write(mutmut_config(target))
+    # mutmut's sandbox (mutants/) gets this venv under the name the launchers look for (``ce-health``
+    # runs ``.venv/bin/python`` next to itself, else a python3 without pymongo or mutmut)
+    (scratch / "mutants" / "scripts").mkdir(parents=True)
+    (scratch / "mutants" / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    # the node agent run from scripts/ (``python -m cenode.health``) inherits mutmut's stats mode, which
+    # reads mutmut's config from the working directory: give it one there (its values are not used)
+    (scratch / "mutants" / "scripts" / "setup.cfg").write_text("[mutmut]\nsource_paths = cenode\n", encoding="utf-8")
     return scratch
 
 

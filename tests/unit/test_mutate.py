@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tools import mutate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,3 +45,12 @@ def test_config_is_valid_toml_selecting_the_targets_sources_and_tests() -> None:
     assert table["pytest_add_cli_args_test_selection"] == ["tests/unit/test_aws_side.py"]
     assert "not hosts" in table["pytest_add_cli_args"]
     assert "tests" in table["also_copy"]
+
+
+def test_the_sandbox_runs_the_launchers_with_this_venv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/health/test_cli.py runs ./ce-health, which takes .venv/bin/python next to itself."""
+    monkeypatch.setattr(mutate, "SCRATCH", tmp_path)
+    scratch = mutate.prepare_scratch("health", mutate.TARGETS["health"])
+    assert (scratch / "mutants" / ".venv" / "bin" / "python").exists()
+    assert "ce-health" in tomllib.loads(mutate.mutmut_config(mutate.TARGETS["health"]))["tool"]["mutmut"]["also_copy"]
+    assert "[mutmut]" in (scratch / "mutants" / "scripts" / "setup.cfg").read_text(encoding="utf-8")
