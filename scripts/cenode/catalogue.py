@@ -136,6 +136,11 @@ _CATALOGUE = (
                    Option("--if-dead", "if_dead", "report unchanged, instead of refusing, when the address answers as a "
                           "healthy member (the program's step: a re-run after the node joined)", flag_only=True)),
           budgets=(("mongo", 3), ("rabbitmq", 7), ("lock", 1)), changes_node=True),
+    Phase("restore-standalone", "by hand, on the migrate primary once CE is stopped on every node: CE back to the standalone "
+          "of the backup phase's tarball (the cluster's folder kept aside), the shared folder left, ./start",
+          needs_node=True, implementation=Implementation("phases.restore"),
+          options=(Option("--tarball", "tarball", "the backup to restore (default: this node's newest)", kind=str),),
+          outer_s=4200, budgets=(("backup", 1), ("mount", 1), ("start", 1), ("member", 1), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True, budgets=(("healthy", 1),)),
 )

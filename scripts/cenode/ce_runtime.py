@@ -18,6 +18,7 @@ from typing import Any
 from .system import Ctx, PhaseError
 
 MONGO_PORT = 27017
+LOOPBACK = "127.0.0.1"
 
 
 def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
@@ -79,3 +80,17 @@ def running_containers(ctx: Ctx, ce_dir: str, every: bool = False) -> list[str]:
         ctx.log.warn(f"{engine} ps failed: {result.tail()}")
         return []
     return ce_containers(result.out.split(), ce_dir)
+
+
+def describe(doc: dict[str, Any] | None) -> str:
+    if doc is None:
+        return "MongoDB not answering on 27017"
+    if not doc.get("setName"):
+        return "mongod answers but is not in a replica set"
+    state = "PRIMARY" if doc.get("isWritablePrimary") or doc.get("ismaster") else "SECONDARY" if doc.get("secondary") else "not ready"
+    return f"{state} of {doc.get('setName')} (me={doc.get('me')}, primary={doc.get('primary')}, hosts={','.join(doc.get('hosts', []))})"
+
+
+def local_hello(node_ip: str, timeout_ms: int = 2000) -> dict[str, Any] | None:
+    """``hello`` at the node's IP, else on loopback: a standalone CE's mongod may listen only there."""
+    return hello(node_ip, timeout_ms=timeout_ms) or hello(LOOPBACK, timeout_ms=timeout_ms)

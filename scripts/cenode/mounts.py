@@ -82,6 +82,17 @@ def rewrite_fstab(text: str, wanted_line: str, mountpoint: str) -> tuple[str, bo
     return "".join(kept), True
 
 
+def remove_marked(text: str, mountpoint: str) -> tuple[str, bool]:
+    """``text`` without our marked lines for ``mountpoint`` (each with its mark); every other line keeps its bytes."""
+    mountpoint = os.path.normpath(mountpoint)
+    raw = text.splitlines(keepends=True)
+    ours = {i for index, line in enumerate(raw) if _mountpoint_of(line) == mountpoint and index > 0
+            and raw[index - 1].strip() == FSTAB_MARK for i in (index - 1, index)}
+    if not ours:
+        return text, False
+    return "".join(line for index, line in enumerate(raw) if index not in ours), True
+
+
 def parse_mountinfo(text: str) -> dict[str, tuple[str, str]]:
     """``/proc/self/mountinfo`` -> {mountpoint: (fstype, source)} (the last mount on a path wins)."""
     mounts: dict[str, tuple[str, str]] = {}

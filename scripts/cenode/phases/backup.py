@@ -22,11 +22,9 @@ import hashlib
 import os
 import stat
 
-from .. import ceenv, lines
-from ..nodeconfig import NodeConfig
+from .. import ceenv
+from ..backups import LOCAL_BACKUPS, SUFFIX, backup_dir, backup_name, backup_prefix, backups_folder, file_sha256
 from ..system import Ctx, PhaseError, PhaseResult, setting
-
-SUFFIX = ".tar.gz"
 
 
 def tree_fingerprint(paths: list[str]) -> tuple[str, int, int]:
@@ -57,11 +55,6 @@ def tree_fingerprint(paths: list[str]) -> tuple[str, int, int]:
     return digest.hexdigest(), entries, total
 
 
-def backup_name(node_name: str, when: datetime.datetime, folder: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in node_name) or "node"
-    return f"{safe}-{os.path.basename(folder.rstrip('/'))}-{when.strftime('%Y%m%dT%H%M%SZ')}{SUFFIX}"
-
-
 def existing_backup(backups: str, prefix: str, fingerprint: str) -> str | None:
     """A complete backup (tarball + .sha256) of this node whose .tree equals ``fingerprint``."""
     for tree in sorted(glob.glob(os.path.join(glob.escape(backups), glob.escape(prefix) + "*" + SUFFIX + ".tree"))):
@@ -76,29 +69,10 @@ def existing_backup(backups: str, prefix: str, fingerprint: str) -> str | None:
     return None
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_new(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-
-
-#: 6.x has no shared folder before its cutover (CE's setup builds the GlusterFS volume there):
-#: the tarball stays on the node's own disk, and the backup AMI is the off-node copy.
-LOCAL_BACKUPS = "/var/backups/cloud-exchange-ha"
-
-
-def backup_dir(cfg: NodeConfig) -> str:
-    if lines.for_version(cfg.ce_version).backup_on_shared:
-        return os.path.join(cfg.shared_dir, "backups")
-    return LOCAL_BACKUPS
 
 
 def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
@@ -108,10 +82,8 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     ce_dir = os.path.normpath(cfg.ce_dir)
     if not os.path.isdir(ce_dir):
         raise PhaseError(f"{ce_dir} does not exist", f"set {setting('ceDir')} to the standalone's ta_cloud_exchange folder")
-    backups = backup_dir(cfg)
-    if backups == LOCAL_BACKUPS:
-        backups = ctx.env.host_path(backups)  # a system path: tests move it with the node's root
-    elif not os.path.isdir(cfg.shared_dir):
+    backups = backups_folder(ctx)
+    if backup_dir(cfg) != LOCAL_BACKUPS and not os.path.isdir(cfg.shared_dir):
         raise PhaseError(f"shared folder {cfg.shared_dir} is missing", "run the mount phase first")
     os.makedirs(backups, mode=0o700, exist_ok=True)
     os.chmod(backups, 0o700)  # root only, also when someone made the folder before us
@@ -123,7 +95,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     ctx.progress(f"reading {', '.join(paths)}", 1, 2)
     fingerprint, entries, size = tree_fingerprint(paths)
     ctx.log.info(f"fingerprint {fingerprint} over {entries} entries, {size} bytes: {paths}")
-    prefix = backup_name(cfg.node_name, datetime.datetime(2000, 1, 1), ce_dir).rsplit("-", 1)[0] + "-"
+    prefix = backup_prefix(cfg)
     found = existing_backup(backups, prefix, fingerprint)
     if found:
         return PhaseResult("unchanged", f"{found} already holds this tree (fingerprint {fingerprint[:12]})")

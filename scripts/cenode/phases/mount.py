@@ -22,11 +22,10 @@ import secrets
 import shutil
 
 from .. import shared_tokens
-from ..mounts import ForeignFstabLine, fstab_escape, parse_mountinfo, rewrite_fstab
+from ..engine_mounts import DROPIN_NAME, FSTAB, engine_units, is_mountpoint
+from ..mounts import ForeignFstabLine, fstab_escape, rewrite_fstab
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_text, retry, setting, write_atomic
 
-FSTAB = "/etc/fstab"
-DROPIN_NAME = "cloud-exchange-ha-shared.conf"
 CE_UID = 1001
 
 #: CE's shared layout (docs/ce-facts.md §2.1, create_required_files): path -> (mode, owned by uid 1001)
@@ -59,12 +58,6 @@ def dropin_text(shared_dir: str) -> str:
 # ----------------------------------------------------------------------------- steps
 
 
-def is_mountpoint(ctx: Ctx, path: str) -> tuple[bool, str]:
-    mounts = parse_mountinfo(read_text(ctx.env.host_path("/proc/self/mountinfo"), default=""))
-    entry = mounts.get(os.path.normpath(path))
-    return (entry is not None, f"{entry[0]} from {entry[1]}" if entry else "")
-
-
 def ensure_fstab(ctx: Ctx, line: str, shared_dir: str) -> bool:
     path = ctx.env.host_path(FSTAB)
     text = read_text(path, default="")
@@ -82,15 +75,6 @@ def ensure_fstab(ctx: Ctx, line: str, shared_dir: str) -> bool:
         write_atomic(path, new, 0o644)
         ctx.log.info(f"fstab: {line} (old copy in {backup})")
     return changed
-
-
-def engine_units(ctx: Ctx) -> list[str]:
-    units = []
-    if ctx.runner.which("docker") or ctx.runner.which("dockerd"):
-        units.append("docker.service")
-    if ctx.runner.which("podman"):
-        units.append("podman-restart.service")
-    return units or ["docker.service"]
 
 
 def ensure_dropins(ctx: Ctx, shared_dir: str) -> bool:

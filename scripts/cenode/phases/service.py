@@ -27,23 +27,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import roles, selinux, setup_due, shared_tokens
-from ..ce_runtime import MONGO_PORT, hello, running_containers
+from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running_containers
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_os, retry, setting
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
-
-LOOPBACK = "127.0.0.1"
-
-
-def describe(doc: dict[str, Any] | None) -> str:
-    if doc is None:
-        return "MongoDB not answering on 27017"
-    if not doc.get("setName"):
-        return "mongod answers but is not in a replica set"
-    state = "PRIMARY" if doc.get("isWritablePrimary") or doc.get("ismaster") else "SECONDARY" if doc.get("secondary") else "not ready"
-    return f"{state} of {doc.get('setName')} (me={doc.get('me')}, primary={doc.get('primary')}, hosts={','.join(doc.get('hosts', []))})"
-
 
 def is_member(doc: dict[str, Any] | None, node_ip: str) -> bool:
     """This node is listed in its replica set's hosts."""
@@ -132,11 +120,6 @@ def running(ctx: Ctx, probe: Probe) -> list[str]:
     if doc is not None:
         found.append(f"mongod ({describe(doc)})")
     return found
-
-
-def local_hello(node_ip: str, timeout_ms: int = 2000) -> dict[str, Any] | None:
-    """``hello`` at the node's IP, else on loopback: a standalone CE's mongod may listen only there."""
-    return hello(node_ip, timeout_ms=timeout_ms) or hello(LOOPBACK, timeout_ms=timeout_ms)
 
 
 def nothing_to_redo(ctx: Ctx, probe: Probe) -> str:
