@@ -48,7 +48,8 @@ class Flow:
 
     @property
     def hosts(self) -> list[Host]:
-        return list(self.lab)
+        """The lab's hosts in the cluster's order (ce-1, ce-2, ...), also after one was replaced (booted last)."""
+        return sorted(self.lab, key=lambda host: int(host.name.rsplit("-", 1)[1]))
 
     def world(self) -> AwsWorld:
         ips = {f"ce-{i}": h.ip for i, h in enumerate(self.hosts, start=1)}

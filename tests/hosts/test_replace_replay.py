@@ -1,25 +1,77 @@
-"""A replaced node, replayed over SSH on booted hosts: host 3 dies, a new host 3 joins, no survivor stops.
+"""A replaced node, replayed over SSH on booted hosts: a host dies, a new one joins, no survivor stops.
 
-A greenfield 5.x flow is replayed once; then ce-3's host is powered off and removed (CE's ``./stop``
-never runs on it) and a fresh host boots at the same address. The program runs again with ce-3's
-instance id changed (what ``pulumi up --replace <urn of ce-3-vm>`` does) and the replay executes what
-the provider's re-run rule selects: ce-3's own steps and ``ce-1-steps-evict-ce-3`` on the survivor.
-The survivors' ``stops.log`` (every ``./stop`` of the stand-in) must not change.
+One greenfield 5.x cluster is replayed once for the module (``cluster``); each test then powers one
+host off and removes it (CE's ``./stop`` never runs on it), boots a fresh host at the same address
+and runs the program again with that node's instance id changed (what ``pulumi up --replace <urn
+of ce-N-vm>`` does); the replay executes what the provider's re-run rule selects: the node's own
+steps and its eviction on a survivor. The survivors' ``stops.log`` (every ``./stop`` of the
+stand-in) must not change, nor their mongod's pid. The tests run in file order on the same hosts:
+(b) replaces ce-3, a secondary; (c) then replaces ce-1, which holds CE's primary role. Either
+also runs alone (``-k``) on a cluster of its own.
 
-ce-1 gets a TEST-ONLY ``docker`` in front of the real one (replay_support.DOCKER_SHIM; the stand-in CE
-runs no containers): ``ps`` names CE's compose containers while the stand-in's mongod runs, and
-``exec <dir>_rabbitmq-stats_1`` runs the stand-in's RabbitMQ CLI in the checkout.
+The survivor that runs ``evict`` gets a TEST-ONLY ``docker`` in front of the real one
+(replay_support.DOCKER_SHIM; the stand-in CE runs no containers): ``ps`` names CE's compose
+containers while the stand-in's mongod runs, and ``exec <dir>_rabbitmq-stats_1`` runs the
+stand-in's RabbitMQ CLI in the checkout.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-from tests.hosts.replay_support import CE_DIR, install_docker_shim, node_report, replace_host, start_flow, verify_report
+import pytest
 
-CE3_STEPS = ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce", "certs",
-             "join-setup", "join-start"]  # fmt: skip
+from offline.rerun import remote_steps, unwrap
+from tests.hosts.lab import Host
+from tests.hosts.replay import Replay, StepResult
+from tests.hosts.replay_support import (
+    CE_DIR,
+    Flow,
+    install_docker_shim,
+    node_report,
+    replace_host,
+    start_flow,
+    verify_report,
+)
+
+#: a node's own steps before its setup (the cutover's and the joins' step names are the plan's to change)
+PREPARATION = ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
+FLAG = "HA_PRIMARY_NODE_IP"
+
+
+@dataclass
+class Cluster:
+    """The module's greenfield cluster: its flow (which nodes are replaced so far) and the replay's state."""
+
+    flow: Flow
+    state_file: Path
+
+    def host(self, name: str) -> Host:
+        return self.flow.lab[name]
+
+    def replace(self, name: str) -> Host:
+        """The node's host powered off and removed, a fresh one at its address, its instance id new from now on."""
+        address = self.host(name).ip
+        new = replace_host(self.flow, name)  # powered off: CE's ./stop never ran there
+        assert new.ip == address
+        self.flow = dataclasses.replace(self.flow, replaced_nodes=self.flow.replaced_nodes | {name})
+        return new
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    flow = start_flow("greenfield")
+    try:
+        first = flow.replay(flow.run_program())
+        assert verify_report(first)["healthy"] is True
+        yield Cluster(flow, first.state_file)
+    finally:
+        flow.lab.teardown()
 
 
 def summary_line(output: str, phase: str) -> str:
@@ -28,42 +80,123 @@ def summary_line(output: str, phase: str) -> str:
     return line
 
 
-def test_a_replaced_host_rejoins_and_no_survivor_is_stopped() -> None:
-    flow = start_flow("greenfield")
-    try:
-        first = flow.replay(flow.run_program())
-        assert verify_report(first)["healthy"] is True
-        survivors = flow.hosts[:2]
-        ip3 = flow.hosts[2].ip
-        install_docker_shim(survivors[0])
+def of_phase(replay: Replay, node: str, phase: str) -> StepResult:
+    """The one step that ran ``ce-node <phase>`` on ``node``, found by its command, whatever the step is named."""
+    commands = {name: str(unwrap(step.inputs.get("create"))) for name, step in replay.steps().items()}
+    (found,) = [r for r in replay.results
+                if r.ran and r.node == node and re.search(rf"/ce-node {phase}( |$)", commands[r.name])]
+    return found
 
-        def stops() -> list[str]:
-            return [host.check(f"sudo cat {CE_DIR}/data/standin/stops.log 2>/dev/null || true") for host in survivors]
 
-        stops_before = stops()
-        new3 = replace_host(flow, "ce-3")  # powered off: CE's ./stop never ran there
-        assert new3.ip == ip3
-        flow = dataclasses.replace(flow, replaced_nodes=frozenset({"ce-3"}))  # ce-3-vm gets a new instance id
-        again = flow.replay(flow.run_program(), state_file=first.state_file)
-        ran = [r for r in again.results if r.ran]
-        assert sorted(r.name for r in ran) == sorted([*(f"ce-3-steps-{s}" for s in CE3_STEPS), "ce-1-steps-evict-ce-3"])
-        by_name = {r.name: r for r in ran}
-        evicted = by_name["ce-1-steps-evict-ce-3"]
-        summary = summary_line(evicted.stdout, "evict")
-        assert summary.startswith(f"evict: changed evicted {ip3}: removed {ip3}:27017 from the replica set"), evicted.stdout
-        assert summary.endswith(f"forgot rabbit@{ip3}"), summary  # the flag stays on ce-1
-        assert evicted.ended <= by_name["ce-3-steps-join-setup"].started
-        started = summary_line(by_name["ce-3-steps-join-start"].stdout, "start")
-        assert started.startswith("start: changed started: SECONDARY"), started
+def shared_flag(cluster: Cluster, host: Host) -> str:
+    """CE's primary flag in the shared .env (``<sharedDir>/config/.env``), as the host reads it."""
+    text = host.check(f"sudo cat {cluster.flow.lab.config.shared_mount}/config/.env")
+    (value,) = [line.split("=", 1)[1].strip().strip("'\"") for line in text.splitlines() if line.startswith(f"{FLAG}=")]
+    return value
 
-        assert stops() == stops_before  # no survivor ran ./stop
-        code, report = node_report(survivors[0])
-        assert code == 0 and report["healthy"] is True, report
-        assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
-        rabbit = json.loads(survivors[0].check(f"sudo cat {flow.lab.config.shared_mount}/.standin/rabbitmq.json"))
-        assert f"rabbit@{ip3}" in rabbit["cluster"]
 
-        second = flow.replay(flow.run_program(), state_file=first.state_file)
-        assert [r.name for r in second.results if r.ran] == []
-    finally:
-        flow.lab.teardown()
+def ce_runtime(hosts: list[Host]) -> dict[str, tuple[str, str]]:
+    """Each host's stand-in ``stops.log`` and the pid of its running mongod ("" when none runs)."""
+    found = {}
+    for host in hosts:
+        stops = host.check(f"sudo cat {CE_DIR}/data/standin/stops.log 2>/dev/null || true")
+        pid = host.check(
+            f"pid=$(sudo cat {CE_DIR}/data/standin/fake_mongod.pid 2>/dev/null) && "
+            "sudo grep -q fake_mongod /proc/$pid/cmdline 2>/dev/null && echo $pid || true"
+        ).strip()
+        found[host.name] = (stops, pid)
+    return found
+
+
+def rabbit_cluster(cluster: Cluster) -> list[str]:
+    shared = cluster.flow.lab.config.shared_mount
+    return sorted(json.loads(cluster.host("ce-2").check(f"sudo cat {shared}/.standin/rabbitmq.json"))["cluster"])
+
+
+def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) -> None:
+    survivors = [cluster.host("ce-1"), cluster.host("ce-2")]
+    ip3 = cluster.host("ce-3").ip
+    install_docker_shim(survivors[0])
+    before = ce_runtime(survivors)
+    assert all(pid for _, pid in before.values()), before
+
+    cluster.replace("ce-3")
+    run = cluster.flow.run_program()
+    ce3_own = [name for name in remote_steps(run) if name.startswith("ce-3-steps-") and "-evict-" not in name]
+    again = cluster.flow.replay(run, state_file=cluster.state_file)
+    ran = {r.name: r for r in again.results if r.ran}
+    assert sorted(ran) == sorted([*ce3_own, "ce-1-steps-evict-ce-3"])
+    assert {f"ce-3-steps-{s}" for s in PREPARATION} < set(ce3_own)
+    assert len(ran) == len(PREPARATION) + 3  # + its setup, its start, the eviction
+    evicted = ran["ce-1-steps-evict-ce-3"]
+    summary = summary_line(evicted.stdout, "evict")
+    assert summary.startswith(f"evict: changed evicted {ip3}: removed {ip3}:27017 from the replica set"), evicted.stdout
+    assert summary.endswith(f"forgot rabbit@{ip3}"), summary  # the flag stays on ce-1
+    assert evicted.ended <= of_phase(again, "ce-3", "setup").started
+    started = summary_line(of_phase(again, "ce-3", "start").stdout, "start")
+    assert started.startswith("start: changed started: SECONDARY"), started
+
+    assert ce_runtime(survivors) == before  # no survivor ran ./stop; their mongod kept its pid
+    code, report = node_report(survivors[0])
+    assert code == 0 and report["healthy"] is True, report
+    assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
+    assert rabbit_cluster(cluster) == sorted(f"rabbit@{h.ip}" for h in cluster.flow.hosts)
+
+    second = cluster.flow.replay(cluster.flow.run_program(), state_file=cluster.state_file)
+    assert [r.name for r in second.results if r.ran] == []
+
+
+def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Cluster) -> None:
+    """Case (c) of issue 14, part 5: the dead node held CE's primary role; a survivor evicts it and moves the flag first."""
+    ip = {name: cluster.host(name).ip for name in ("ce-1", "ce-2", "ce-3")}
+    survivors = [cluster.host("ce-2"), cluster.host("ce-3")]
+    code, report = node_report(survivors[0])
+    assert code == 0 and report["healthy"] is True, f"the module's cluster is not healthy before the test: {report}"
+    assert shared_flag(cluster, survivors[0]) == ip["ce-1"]  # greenfield: ce-1 is CE's primary after the first cutover
+    for host in survivors:
+        install_docker_shim(host)
+    before = ce_runtime(survivors)
+    assert all(pid for _, pid in before.values()), before
+
+    cluster.replace("ce-1")
+    run = cluster.flow.run_program()
+    ce1_own = [name for name in remote_steps(run) if name.startswith("ce-1-steps-") and "-evict-" not in name]
+    again = cluster.flow.replay(run, state_file=cluster.state_file)
+    ran = {r.name: r for r in again.results if r.ran}
+
+    # what ran: every step of ce-1's own (its evictions of the others are not about ce-1) and ce-1's eviction
+    # on ce-2, the first other node; nothing else of ce-2 or ce-3
+    assert sorted(ran) == sorted([*ce1_own, "ce-2-steps-evict-ce-1"])
+    assert {f"ce-1-steps-{s}" for s in PREPARATION} < set(ce1_own)
+    assert len(ran) == len(PREPARATION) + 5  # + its stop (nothing runs there), setup, start, verify, the eviction
+
+    evicted = ran["ce-2-steps-evict-ce-1"]
+    summary = summary_line(evicted.stdout, "evict")
+    assert summary.startswith(f"evict: changed evicted {ip['ce-1']}: removed {ip['ce-1']}:27017 from the replica set"), summary
+    assert f"forgot rabbit@{ip['ce-1']}" in summary, summary
+    moved = re.search(rf"{FLAG} moved from {re.escape(ip['ce-1'])} to (\S+) in the shared \.env", summary)
+    assert moved and moved.group(1) in (ip["ce-2"], ip["ce-3"]), summary
+    new_primary = moved.group(1)
+
+    setup = of_phase(again, "ce-1", "setup")  # its output is secret: the role is in the node's log below
+    assert evicted.ended <= setup.started  # the flag named a live survivor before the new ce-1's setup
+    start = of_phase(again, "ce-1", "start")
+    started = summary_line(start.stdout, "start")
+    assert started.startswith("start: changed started: SECONDARY"), started  # joined; a second one-member set would be PRIMARY
+    assert f"primary={new_primary}:27017" in started, started
+    assert setup.ended <= start.started
+    marker = json.loads(cluster.host("ce-1").check("sudo cat /var/lib/cloud-exchange-ha/setup-done.json"))
+    assert marker["role"] == "secondary", marker  # what its setup ran as (./setup --location)
+
+    assert ce_runtime(survivors) == before  # no survivor ran ./stop; their mongod kept its pid
+    assert verify_report(again)["healthy"] is True
+    code, report = node_report(cluster.host("ce-1"))
+    assert code == 0 and report["healthy"] is True, report
+    states = {m["name"].split(":")[0]: m["state"] for m in report["members"]}
+    assert states == {ip["ce-1"]: "SECONDARY", new_primary: "PRIMARY",
+                      **{a: "SECONDARY" for a in (ip["ce-2"], ip["ce-3"]) if a != new_primary}}, report
+    assert shared_flag(cluster, cluster.host("ce-1")) == report["ce_primary"] == new_primary
+    assert rabbit_cluster(cluster) == sorted(f"rabbit@{a}" for a in ip.values())
+
+    further = cluster.flow.replay(cluster.flow.run_program(), state_file=cluster.state_file)
+    assert [r.name for r in further.results if r.ran] == []
