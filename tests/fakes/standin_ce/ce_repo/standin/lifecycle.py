@@ -24,7 +24,9 @@ import time
 from standin import common, rabbit, replset
 from standin.version import CE_VERSION
 
-READY_TIMEOUT_S = 20.0
+#: how long ./start waits for the stand-in mongod to listen and write its pid file; a test double's bound,
+#: generous because a loaded 2-core machine once took over 20 s (tests/node/test_evict.py setup, 2026-12-03)
+READY_TIMEOUT_S = 90.0
 #: where the ``standin`` package lives (the checkout), whatever the current directory is
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
