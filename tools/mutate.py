@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=scratch, capture_output=True, text=True,
                              check=False).stdout
     result = score(listing)
+    if not result.total:  # mutmut stopped before testing any mutant (e.g. the tests fail unmutated): no result to record
+        print(f"{args.module}: no mutant was tested; see `mutmut run` in {scratch}", file=sys.stderr)
+        return 1
     diffs = [subprocess.run([mutmut, "show", name], cwd=scratch, capture_output=True, text=True, check=False).stdout
              for name in result.survivors]
     RESULTS.mkdir(parents=True, exist_ok=True)

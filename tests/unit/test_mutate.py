@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def test_the_sandbox_runs_the_launchers_with_this_venv(tmp_path: Path, monkeypat
     assert (scratch / "mutants" / ".venv" / "bin" / "python").exists()
     assert "ce-health" in tomllib.loads(mutate.mutmut_config(mutate.TARGETS["health"]))["tool"]["mutmut"]["also_copy"]
     assert "[mutmut]" in (scratch / "mutants" / "scripts" / "setup.cfg").read_text(encoding="utf-8")
+
+
+def test_a_run_that_tested_no_mutant_fails_and_records_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """mutmut stops before any mutant when the unmutated tests fail: that is no 0 % to put in the README."""
+    monkeypatch.setattr(mutate, "prepare_scratch", lambda name, target: tmp_path)
+    monkeypatch.setattr(mutate, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(mutate.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, stdout="", stderr=""))
+    assert mutate.main(["health"]) == 1
+    assert not (tmp_path / "results").exists()
+    assert "health: no mutant was tested" in capsys.readouterr().err
