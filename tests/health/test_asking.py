@@ -135,6 +135,16 @@ def test_hello_gives_state_set_name_primary_and_every_listed_host(monkeypatch: p
     assert len(driver.timeouts) == 1 and 2.0 < driver.timeouts[0] <= 2.5
 
 
+@pytest.mark.parametrize(("now", "bound"), [((100.0, 100.2), 0.3), ((100.0, 101.0), 0.001)])
+def test_hello_is_bounded_by_what_is_left_and_never_by_nothing(monkeypatch: pytest.MonkeyPatch, now: tuple[float, float], bound: float) -> None:
+    """A 0.5 s check asked 0.2 s late has 0.3 s for hello; one asked after its deadline 1 ms (pymongo refuses 0)."""
+    driver = Driver(monkeypatch, FakeClient({"hello": HELLO}))
+    clock = iter(now)
+    monkeypatch.setattr(health, "time", type("Clock", (), {"monotonic": staticmethod(lambda: next(clock))}))
+    health._ask_mongo(NODE, 0.5)
+    assert driver.timeouts == [pytest.approx(bound)]
+
+
 def test_hello_with_empty_fields_leaves_them_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     Driver(monkeypatch, FakeClient({"hello": {"setName": "", "me": "", "primary": "", "hosts": None, "isreplicaset": True}}))
     answer = health._ask_mongo(NODE, 2.5)
@@ -225,6 +235,16 @@ def test_replsetgetstatus_lists_each_member_name_state_and_health(monkeypatch: p
     )}  # fmt: skip
     assert driver.client_args == [(NODE, 1.5, driver.client_args[0][2])] and driver.timeouts == [1.5]
     assert client.closed
+
+
+def test_half_a_second_left_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields, driver, _ = status_of(monkeypatch, {"members": []}, 0.5)
+    assert fields == {"status_members": ()}
+    assert driver.timeouts == [0.5] and driver.client_args[0][1] == 0.5
+
+
+def test_credentials_never_show_the_password() -> None:
+    assert repr(Credentials("s3cret")) == "Credentials(***)"
 
 
 def test_replsetgetstatus_without_members_lists_none(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -411,14 +431,32 @@ def test_nodes_are_given_the_timeout_plus_one_second(monkeypatch: pytest.MonkeyP
         seen.append((len(tasks), deadline - time.monotonic()))
         return real(tasks, deadline)
 
+    asked: list[tuple[object, ...]] = []
+
+    def ask_mongo(node: NodeAddress, timeout_s: float, credentials: object) -> health._MongoAnswer:
+        asked.append(("mongo", node.host, timeout_s, credentials))
+        return health._MongoAnswer("PRIMARY", set_name="rs")
+
+    def ask_ui(node: NodeAddress, protocol: str, insecure: bool, timeout_s: float) -> health._UiAnswer:
+        asked.append(("ui", node.host, protocol, insecure, timeout_s))
+        return health._UiAnswer("u", True, 200)
+
+    def ask_url(url: str, insecure: bool, timeout_s: float) -> health._UiAnswer:
+        asked.append(("url", url, insecure, timeout_s))
+        return health._UiAnswer(url, True, 200)
+
     monkeypatch.setattr(health, "_run_bounded", recording)
-    monkeypatch.setattr(health, "_ask_mongo", lambda node, timeout_s, credentials: health._MongoAnswer("PRIMARY", set_name="rs"))
-    monkeypatch.setattr(health, "_ask_ui", lambda node, protocol, insecure, timeout_s: health._UiAnswer("u", True, 200))
-    monkeypatch.setattr(health, "_ask_url", lambda url, insecure, timeout_s: health._UiAnswer(url, True, 200))
+    monkeypatch.setattr(health, "_ask_mongo", ask_mongo)
+    monkeypatch.setattr(health, "_ask_ui", ask_ui)
+    monkeypatch.setattr(health, "_ask_url", ask_url)
     report = health.check_cluster([NODE, NodeAddress("10.0.2.10")], timeout_s=2.5, url="https://ce.example.com")
     (count, left), = seen
     assert count == 5  # MongoDB and UI of two nodes, and the load balancer
     assert 3.0 < left <= 3.5
+    assert sorted(asked, key=str) == sorted([  # by default: https, certificates checked, no credentials
+        ("mongo", "10.0.1.10", 2.5, None), ("ui", "10.0.1.10", "https", False, 2.5),
+        ("mongo", "10.0.2.10", 2.5, None), ("ui", "10.0.2.10", "https", False, 2.5),
+        ("url", "https://ce.example.com", False, 2.5)], key=str)
     assert report.timeout_s == 2.5
     assert report.load_balancer == health.LoadBalancerReport("https://ce.example.com", True, 200, "")
 
@@ -447,7 +485,8 @@ def test_nodes_that_never_answered_or_raised_are_reported_so(monkeypatch: pytest
     assert (first.mongo_state, first.mongo_error) == ("TIMEOUT", "no answer within 1.5s")
     assert (first.ui_url, first.ui_ok, first.ui_error) == ("http://10.0.1.10:443/", False, "check failed: RuntimeError")
     assert (second.mongo_state, second.mongo_error) == ("ERROR", "check failed: ValueError: odd reply")
-    assert (second.ui_url, second.ui_error) == ("http://10.0.2.10:8443/", "no answer within 1.5s")
+    assert (second.ui_url, second.ui_ok, second.ui_error) == ("http://10.0.2.10:8443/", False, "no answer within 1.5s")
+    assert "10.0.2.10:27018: UI http://10.0.2.10:8443/ down (no answer within 1.5s)" in report.problems
 
 
 @pytest.mark.parametrize(("result", "error"), [

@@ -210,6 +210,15 @@ def test_no_readable_env_is_a_note_naming_each_path_tried(tmp_path: Path) -> Non
                          "/opt/shared/data/config/.env: No such file or directory)")
 
 
+def test_an_error_without_a_reason_is_named_by_its_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(path: str) -> str:
+        raise PermissionError()
+
+    monkeypatch.setattr(health, "read_ce_primary", unreadable)
+    notes = gather("--nodes", "10.0.1.10", "--config-dir", str(tmp_path), "--shared-env", "/x/.env")[5]
+    assert notes[-1] == "CE's HA_PRIMARY_NODE_IP unknown: shared .env not readable here (/x/.env: PermissionError)"
+
+
 # ---- main ------------------------------------------------------------------------------------
 
 

@@ -347,3 +347,13 @@ def test_wait_zero_checks_once() -> None:
     checks = Checks(healthy_at=0)
     report = wait(checks, 0)
     assert (report.checks, report.notes[-1]) == (1, "still unhealthy after 1 check(s) over 0 s (--wait 0)")
+
+
+def test_the_time_waited_is_kept_to_the_millisecond() -> None:
+    times = iter([100.0, 105.12345])  # the first check starts at 100 s, the second ends 5.12345 s later
+
+    def check() -> ClusterHealth:
+        return ClusterHealth(None, None, None, (), (), "none", ())
+
+    report = health.wait_until_healthy(check, 300, clock=lambda: next(times), sleep=lambda s: None)
+    assert (report.checks, report.waited_s, report.notes) == (1, 5.123, ("healthy at the first check",))

@@ -40,6 +40,7 @@ def test_a_bare_ipv6_address_keeps_the_mongo_port_and_is_bracketed() -> None:
     (":27017", "bad node ':27017': no address"),
     ("[]:27017", "bad node '[]:27017': no address"),
     ("[fd00::10]27017", "bad node '[fd00::10]27017': expected [address]:port"),
+    ("[fd00::10]x]:27017", "bad node '[fd00::10]x]:27017': expected [address]:port"),
     ("10.0.1.10:mongo", "bad node '10.0.1.10:mongo': port 'mongo' is not a number"),
     ("[fd00::10]:x", "bad node '[fd00::10]:x': port 'x' is not a number"),
     ("10.0.1.10:0", "port of '10.0.1.10:0' 0 is outside 1-65535"),
@@ -106,6 +107,7 @@ def test_a_url_with_a_bad_port_says_so(url: str) -> None:
     ("  HA_PRIMARY_NODE_IP = \"10.0.1.10\"  \n", "10.0.1.10"),
     ("HA_PRIMARY_NODE_IP='10.0.1.10\"\n", "'10.0.1.10\""),  # mismatched quotes are kept
     ("HA_PRIMARY_NODE_IP=\"\n", "\""),  # one quote is not a quoted value
+    ("HA_PRIMARY_NODE_IP=XceX\n", "XceX"),  # only ' and " quote
     ("HA_PRIMARY_NODE_IP=''\n", None),
     ("HA_PRIMARY_NODE_IP=\n", None),
     ("HA_PRIMARY_NODE_IP=a=b\n", "a=b"),
@@ -188,6 +190,9 @@ def test_states_are_named_from_hello(doc: dict[str, object], state: str) -> None
      "10.0.1.10:27017: timed out"),
     (AutoReconnect("connection closed (configured timeouts: socketTimeoutMS: 5000.0ms, connectTimeoutMS: 5000.0ms)"),
      "connection closed"),
+    (ServerSelectionTimeoutError("10.0.1.10:27017: timed out (configured timeouts: connectTimeoutMS: 5000.0ms), 10.0.2.10:27017: "
+                                 "timed out (configured timeouts: connectTimeoutMS: 5000.0ms), Timeout: 5.0s, Topology Description: <...>"),
+     "10.0.1.10:27017: timed out"),  # a text per server pymongo knows: the first one is kept
     (AutoReconnect("  reset by peer  "), "reset by peer"),
     (PyMongoError(""), "PyMongoError"),
     (NetworkTimeout(" , Timeout: 5s"), "NetworkTimeout"),
