@@ -8,7 +8,11 @@ real, in the order the program declared, with the provider's re-run rule.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import math
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -250,6 +254,37 @@ def test_a_new_bastion_reruns_every_step_and_stops_ce_nowhere(greenfield_flow: R
     assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
     for host in flow.hosts:  # sshd saw the steps' logins come from the bastion's address
         assert through_bastion(host) > logins[host.name], host.name
+
+
+# ---- nothing is downloaded while CE is down (issue 15 §3, for the first install) ----
+
+#: python's http.server access line: ``10.213.0.12 - - [03/Dec/2026 10:32:13] "GET /apt/... HTTP/1.1" 200 -``
+ACCESS = re.compile(r'^(?P<client>\S+) - - \[(?P<when>[^\]]+)\] "(?P<request>[^"]*)"')
+
+
+def lab_requests(flow: Flow) -> list[tuple[float, str, str]]:
+    """(wall-clock second, client, request) of everything the lab's http server (apt mirror, wheels, CE's git) served."""
+    found = []
+    for line in (flow.lab.lab_dir / "logs" / "http.log").read_text(errors="replace").splitlines():
+        match = ACCESS.match(line)
+        if match:
+            when = datetime.datetime.strptime(match["when"], "%d/%b/%Y %H:%M:%S").replace(tzinfo=datetime.UTC)
+            found.append((when.timestamp(), match["client"], match["request"]))
+    return found
+
+
+@pytest.mark.parametrize("fixture", ["migrate_flow", "migrate6_flow"])
+def test_nothing_is_downloaded_inside_the_window(fixture: str, request: pytest.FixtureRequest) -> None:
+    flow, _, replay = request.getfixturevalue(fixture)
+    to_wall = time.time() - time.monotonic()  # the replay's step times are monotonic
+    window = [r for r in replay.results if r.ran and "-steps-cutover-" in r.name]
+    assert [r.name for r in window] == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start"]
+    start, end = min(r.started for r in window) + to_wall, max(r.ended for r in window) + to_wall
+    served = lab_requests(flow)
+    assert served, "the lab's http server logged nothing: the check would prove nothing"
+    # whole seconds strictly inside the window (the log has one-second resolution)
+    inside = [(client, what) for when, client, what in served if math.ceil(start) <= when and when + 1 <= math.floor(end)]
+    assert inside == [], f"downloaded while CE was down ({end - start:.1f} s window): {inside}"
 
 
 # ---- the way back: the migrate primary restored to its standalone (README "Going back to a standalone") ----
