@@ -74,6 +74,22 @@ def cluster() -> Iterator[Cluster]:
         flow.lab.teardown()
 
 
+def replaced(cluster: Cluster, node: str, evicted_on: str) -> tuple[Replay, dict[str, StepResult]]:
+    """``node``'s host replaced, the program replayed: the replay and the steps that ran, by name.
+
+    Checked here: exactly the node's own steps ran (as the run declares them, its evictions of the
+    others excepted: they are about those nodes) and its eviction on ``evicted_on``, nothing else.
+    """
+    cluster.replace(node)
+    run = cluster.flow.run_program()
+    own = [name for name in remote_steps(run) if name.startswith(f"{node}-steps-") and "-evict-" not in name]
+    assert {f"{node}-steps-{step}" for step in PREPARATION} < set(own)
+    again = cluster.flow.replay(run, state_file=cluster.state_file)
+    ran = {r.name: r for r in again.results if r.ran}
+    assert sorted(ran) == sorted([*own, f"{evicted_on}-steps-evict-{node}"])
+    return again, ran
+
+
 def summary_line(output: str, phase: str) -> str:
     """The phase's one summary line among the progress lines the step's output also carries."""
     (line,) = [text for text in output.splitlines() if text.startswith(f"{phase}: ")]
@@ -120,13 +136,7 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) ->
     before = ce_runtime(survivors)
     assert all(pid for _, pid in before.values()), before
 
-    cluster.replace("ce-3")
-    run = cluster.flow.run_program()
-    ce3_own = [name for name in remote_steps(run) if name.startswith("ce-3-steps-") and "-evict-" not in name]
-    again = cluster.flow.replay(run, state_file=cluster.state_file)
-    ran = {r.name: r for r in again.results if r.ran}
-    assert sorted(ran) == sorted([*ce3_own, "ce-1-steps-evict-ce-3"])
-    assert {f"ce-3-steps-{s}" for s in PREPARATION} < set(ce3_own)
+    again, ran = replaced(cluster, "ce-3", evicted_on="ce-1")
     assert len(ran) == len(PREPARATION) + 3  # + its setup, its start, the eviction
     evicted = ran["ce-1-steps-evict-ce-3"]
     summary = summary_line(evicted.stdout, "evict")
@@ -158,16 +168,8 @@ def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Clus
     before = ce_runtime(survivors)
     assert all(pid for _, pid in before.values()), before
 
-    cluster.replace("ce-1")
-    run = cluster.flow.run_program()
-    ce1_own = [name for name in remote_steps(run) if name.startswith("ce-1-steps-") and "-evict-" not in name]
-    again = cluster.flow.replay(run, state_file=cluster.state_file)
-    ran = {r.name: r for r in again.results if r.ran}
-
-    # what ran: every step of ce-1's own (its evictions of the others are not about ce-1) and ce-1's eviction
-    # on ce-2, the first other node; nothing else of ce-2 or ce-3
-    assert sorted(ran) == sorted([*ce1_own, "ce-2-steps-evict-ce-1"])
-    assert {f"ce-1-steps-{s}" for s in PREPARATION} < set(ce1_own)
+    # ce-1's eviction runs on ce-2, the first other node; nothing else of ce-2 or ce-3 runs
+    again, ran = replaced(cluster, "ce-1", evicted_on="ce-2")
     assert len(ran) == len(PREPARATION) + 5  # + its stop (nothing runs there), setup, start, verify, the eviction
 
     evicted = ran["ce-2-steps-evict-ce-1"]
@@ -178,7 +180,9 @@ def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Clus
     assert moved and moved.group(1) in (ip["ce-2"], ip["ce-3"]), summary
     new_primary = moved.group(1)
 
-    setup = of_phase(again, "ce-1", "setup")  # its output is secret: the role is in the node's log below
+    stop = summary_line(of_phase(again, "ce-1", "stop").stdout, "stop")
+    assert stop.startswith("stop: unchanged CE is not running here"), stop  # the fresh host runs no CE yet
+    setup = of_phase(again, "ce-1", "setup")  # its output is secret: the role it ran as is in its marker below
     assert evicted.ended <= setup.started  # the flag named a live survivor before the new ce-1's setup
     start = of_phase(again, "ce-1", "start")
     started = summary_line(start.stdout, "start")
