@@ -407,6 +407,13 @@ def test_steps_whose_host_is_unknown_are_not_taken_for_the_primary() -> None:
     assert rules.check_primary_not_managed([backup(), booted, other], rules.Context()) == []
 
 
+def test_only_a_backup_ami_marks_the_primarys_host() -> None:
+    # a resource that merely carries the primary's id is no backup: steps waiting for it are not on the primary
+    copy = rules.Resource("aws:ec2/amiCopy:AmiCopy", "ce-1-copy", {"sourceInstanceId": PRIMARY})
+    step = remote("ce-2-steps-booted", "echo booted", host="10.0.2.10", depends_on=("ce-1-copy",))
+    assert rules.steps_on_primary([backup(), copy, step], rules.Context()) == []
+
+
 def test_the_primary_is_named_by_backup_amis_only() -> None:
     copy = rules.Resource("aws:ec2/amiCopy:AmiCopy", "copy", {"sourceInstanceId": "i-0notabackup00"})
     unknown = rules.Resource(rules.AMI_FROM_INSTANCE, "ce-1-backup-2", {"sourceInstanceId": rules.UNKNOWN})
