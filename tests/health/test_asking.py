@@ -537,10 +537,15 @@ def test_a_raising_check_is_cut_to_200_characters(monkeypatch: pytest.MonkeyPatc
     assert report.nodes[0].ui_error == "check failed: RuntimeError"
 
 
-def test_elapsed_time_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(tasks: object, deadline: float) -> list[object]:
-        time.sleep(0.2)
+def test_elapsed_time_is_measured_to_the_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 100.12345])  # when the check starts, when it ends
+    deadlines: list[float] = []
+
+    def asked(tasks: object, deadline: float) -> list[object]:
+        deadlines.append(deadline)
         return [health._MongoAnswer("PRIMARY", set_name="rs"), health._UiAnswer("u", True, 200)]
 
-    monkeypatch.setattr(health, "_run_bounded", slow)
-    assert 0.2 <= health.check_cluster([NODE], timeout_s=1.0).elapsed_s < 2.0
+    monkeypatch.setattr(health, "_run_bounded", asked)
+    monkeypatch.setattr(health, "time", type("Clock", (), {"monotonic": staticmethod(lambda: next(clock))}))
+    assert health.check_cluster([NODE], timeout_s=1.5).elapsed_s == 0.123
+    assert deadlines == [102.5]  # start + timeout + 1 s

@@ -133,6 +133,9 @@ def test_a_node_missing_from_the_set_is_a_problem_naming_the_set_and_its_state()
     report2 = assess([answer("NOT_IN_SET"), answer("STANDALONE")])
     assert report.problems == (f"{C}: not a member of replica set {RS} (MongoDB says NOT_IN_SET)",)
     assert [n.member for n in report.nodes] == [True, True, False]
+    named = assess([answer("PRIMARY", set_name=RS, me=A, config_hosts=two), answer("SECONDARY", set_name=RS, me=B, config_hosts=two),
+                    answer("SECONDARY", set_name=RS, me=C, config_hosts=two)])  # C names itself, the set does not list it
+    assert [n.member for n in named.nodes] == [True, True, False]
     assert report2.problems == ("no PRIMARY: no node claims to be primary",
                                 f"{A}: not a member of replica set (MongoDB says NOT_IN_SET)",
                                 f"{B}: not a member of replica set (MongoDB says STANDALONE)")
@@ -141,7 +144,8 @@ def test_a_node_missing_from_the_set_is_a_problem_naming_the_set_and_its_state()
 
 def test_a_member_listed_under_another_name_counts_by_its_me() -> None:
     hosts = ("ip-10-0-1-10:27017", B, C)
-    report = assess([answer("PRIMARY", set_name=RS, me="ip-10-0-1-10:27017", config_hosts=hosts), member("SECONDARY", B), member("SECONDARY", C)])
+    report = assess([answer("PRIMARY", set_name=RS, me="ip-10-0-1-10:27017", config_hosts=hosts),
+                     answer("SECONDARY", set_name=RS, me=B, config_hosts=hosts), answer("SECONDARY", set_name=RS, me=C, config_hosts=hosts)])
     assert [n.member for n in report.nodes] == [True, True, True]
     assert report.warnings == ("ip-10-0-1-10:27017 is a replica-set member (?) but not one of the given nodes",)
 
@@ -168,6 +172,9 @@ def test_with_replsetgetstatus_the_sets_own_view_judges_the_states() -> None:
     assert report.members_source == "replSetGetStatus"
     assert report.members == (Member(A, "PRIMARY", True, True), Member(B, "ARBITER", True, True), Member(C, "RECOVERING", True, True))
     assert report.problems == (f"{B}: the replica set reports it ARBITER", f"{C}: the replica set reports it RECOVERING")
+    assert [n.member for n in report.nodes] == [True, True, True]
+    left_out = assess([member("PRIMARY", A, status_members=STATUS[:2]), member("SECONDARY", B), member("SECONDARY", C)])
+    assert [n.member for n in left_out.nodes] == [True, True, False]  # the set's own list decides, not hello's
 
 
 def test_a_member_down_is_reported_once_not_again_by_the_sets_view() -> None:
