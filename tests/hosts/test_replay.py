@@ -256,7 +256,7 @@ def test_a_new_bastion_reruns_every_step_and_stops_ce_nowhere(greenfield_flow: R
         assert through_bastion(host) > logins[host.name], host.name
 
 
-# ---- nothing is downloaded while CE is down (issue 15 §3, for the first install) ----
+# ---- nothing is downloaded while CE is down (issue 15, part 3, for the first install) ----
 
 #: python's http.server access line: ``10.213.0.12 - - [03/Dec/2026 10:32:13] "GET /apt/... HTTP/1.1" 200 -``
 ACCESS = re.compile(r'^(?P<client>\S+) - - \[(?P<when>[^\]]+)\] "(?P<request>[^"]*)"')
