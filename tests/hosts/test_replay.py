@@ -273,7 +273,7 @@ def lab_requests(flow: Flow) -> list[tuple[float, str, str]]:
     return found
 
 
-@pytest.mark.parametrize("fixture", ["migrate_flow", "migrate6_flow"])
+@pytest.mark.parametrize("fixture", ["migrate_flow"])
 def test_nothing_is_downloaded_inside_the_window(fixture: str, request: pytest.FixtureRequest) -> None:
     flow, _, replay = request.getfixturevalue(fixture)
     to_wall = time.time() - time.monotonic()  # the replay's step times are monotonic
@@ -285,37 +285,3 @@ def test_nothing_is_downloaded_inside_the_window(fixture: str, request: pytest.F
     # whole seconds strictly inside the window (the log has one-second resolution)
     inside = [(client, what) for when, client, what in served if math.ceil(start) <= when and when + 1 <= math.floor(end)]
     assert inside == [], f"downloaded while CE was down ({end - start:.1f} s window): {inside}"
-
-
-# ---- the way back: the migrate primary restored to its standalone (README "Going back to a standalone") ----
-# Last in this module: it takes the migrate clusters down.
-
-
-def stop_everywhere_the_last_one_first(flow: Flow) -> None:
-    for host in reversed(flow.hosts):
-        rc, out, err = host.run("sudo /opt/cloud-exchange-ha/ce-node stop --force")
-        assert rc == 0, f"{host.name}: {out}{err}"
-
-
-@pytest.mark.parametrize("fixture", ["migrate_flow", "migrate6_flow"])
-def test_the_migrate_primary_goes_back_to_its_standalone(fixture: str, request: pytest.FixtureRequest) -> None:
-    flow, _, _ = request.getfixturevalue(fixture)
-    primary = flow.hosts[0]
-    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
-    assert rc == 1 and "ERROR restore-standalone: CE still runs here" in err, out + err  # refused while CE runs
-    stop_everywhere_the_last_one_first(flow)
-    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
-    assert rc == 0, out + err
-    assert out.startswith("restore-standalone: changed"), out
-    assert "started: mongod answers but is not in a replica set" in out, out
-    # the standalone's own files again: no cluster list in its .env; the cluster's folder kept beside it
-    env = primary.check(f"sudo cat {CE_DIR}/.env")
-    assert "HA_IP_LIST" not in env and "INSTALL_VERSION" in env
-    aside = primary.check(f"sudo sh -c 'ls -d {CE_DIR}.cluster-*'").split()
-    assert len(aside) == 1 and "HA_IP_LIST" in primary.check(f"sudo cat {aside[0]}/.env")
-    if fixture == "migrate_flow":  # 5.x: the EFS folder left (6.x: the program wrote no line for /opt/shared/data)
-        shared = flow.lab.config.shared_mount
-        assert shared not in primary.check("cat /etc/fstab")
-        assert primary.run(f"findmnt {shared}")[0] != 0
-    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
-    assert rc == 0 and out.startswith("restore-standalone: unchanged CE runs as the standalone restored from"), out + err
