@@ -7,7 +7,7 @@ cluster.", and never reaches RabbitMQ), in the order of docs/ce-lifecycle.md §5
 1. MongoDB: ``rs.remove("<ip>:27017")`` as root against the PRIMARY (replSetGetConfig, the member
    dropped, version + 1, replSetReconfig), docs/ce-lifecycle.md §5.2 step 1's first form. Not CE's own
    ``replica_set --remove`` with ``HA_CURRENT_NODE=<dead ip>``: the facts do not say how that script
-   reaches the set when the node it names is gone, and the stand-in cannot prove it;
+   reaches the set when the node it names is gone (docs/ce-lifecycle.md §5.2 marks it inferred);
 2. RabbitMQ, in this node's ``rabbitmq-stats`` container: ``rabbitmq-queues delete_member`` for
    ``cloudexchange_9``/``_6``/``_3``, then ``rabbitmqctl forget_cluster_node rabbit@<ip>`` (docs/ce-lifecycle.md §5.2
    step 2), judged by ``cluster_status`` and ``quorum_status`` afterwards;
