@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from .system import Ctx, PhaseError
@@ -94,3 +95,16 @@ def describe(doc: dict[str, Any] | None) -> str:
 def local_hello(node_ip: str, timeout_ms: int = 2000) -> dict[str, Any] | None:
     """``hello`` at the node's IP, else on loopback: a standalone CE's mongod may listen only there."""
     return hello(node_ip, timeout_ms=timeout_ms) or hello(LOOPBACK, timeout_ms=timeout_ms)
+
+
+def running(ctx: Ctx, probe: Callable[[], dict[str, Any] | None]) -> list[str]:
+    """What of CE runs here: its containers, and its mongod if it answers on this node."""
+    found = running_containers(ctx, ctx.cfg.ce_dir)
+    try:
+        doc = probe()
+    except PhaseError as exc:  # no pymongo yet: the containers alone decide
+        ctx.log.warn(f"cannot ask MongoDB: {exc.what}")
+        doc = None
+    if doc is not None:
+        found.append(f"mongod ({describe(doc)})")
+    return found

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import backups as backup
-from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running_containers
+from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running
 from ..ceenv import read_dotenv
 from ..engine_mounts import DROPIN_NAME, FSTAB, engine_units, is_mountpoint
 from ..mounts import remove_marked
@@ -121,15 +121,6 @@ def leave_shared_folder(ctx: Ctx) -> list[str]:
                              f"find what still uses it (fuser -vm {cfg.shared_dir}), then run restore-standalone again")
         done.append(f"unmounted {cfg.shared_dir} ({what})")
     return done
-
-
-def running(ctx: Ctx, probe: Callable[[], dict[str, Any] | None]) -> list[str]:
-    """What of CE runs here: its containers, and its mongod if it answers on this node."""
-    found = running_containers(ctx, ctx.cfg.ce_dir)
-    doc = probe()
-    if doc is not None:
-        found.append(f"mongod ({describe(doc)})")
-    return found
 
 
 def wait_standalone(ctx: Ctx, probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:

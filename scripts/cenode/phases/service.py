@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import roles, selinux, setup_due, shared_tokens
-from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running_containers
+from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running, running_containers
 from ..system import CommandTimeout, Ctx, PhaseError, PhaseResult, read_os, retry, setting
 
 if TYPE_CHECKING:
@@ -107,19 +107,6 @@ def start(ctx: Ctx, probe: Probe | None = None, ask: roles.Ask | None = None) ->
         )
         raise PhaseError(f"after ./start this node is not {wanted}: {describe(after)}{note}", fix)
     return PhaseResult("changed", f"started: {describe(after)}{note}")
-
-
-def running(ctx: Ctx, probe: Probe) -> list[str]:
-    """What of CE runs here: its containers, and its mongod if it answers on this node."""
-    found = running_containers(ctx, ctx.cfg.ce_dir)
-    try:
-        doc = probe()
-    except PhaseError as exc:  # no pymongo yet: the containers alone decide
-        ctx.log.warn(f"cannot ask MongoDB: {exc.what}")
-        doc = None
-    if doc is not None:
-        found.append(f"mongod ({describe(doc)})")
-    return found
 
 
 def nothing_to_redo(ctx: Ctx, probe: Probe) -> str:
