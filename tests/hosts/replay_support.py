@@ -5,7 +5,7 @@ from it, laying down a standalone stand-in CE on the first host (migrate), the s
 points the program at the lab (its key, mirror, pip index, repo URL), and the AwsWorld whose
 instances resolve to the lab's hosts; for the day-two flows, fresh hosts in a running lab, a host
 powered off and replaced at its address, the TEST-ONLY docker in front of the stand-in CE, and
-``ce-node verify``'s report on a node. Used by tests/hosts/test_replay.py,
+``ce-node verify``'s report on a node. Used by tests/hosts/test_replay_*.py,
 tests/hosts/test_replace_replay.py, bench/replay.py and bench/day_two.py.
 
 Must not touch: the session lab of the other host tests (each flow boots its own hosts).

@@ -5,7 +5,7 @@ Owns: a second SSH key pair made by a test and authorized on lab hosts beside th
 (every ``./stop`` in the stand-in's ``data/standin/stops.log``, the pid of its running mongod); the
 last verdict a phase wrote to its log on the node (``<phase>: ok|changed|unchanged ...``; the
 cutover's ``setup`` keeps its stdout secret, its log does not); the SSH logins a host's sshd
-accepted (source address, key fingerprint), from its journal. Used by tests/hosts/test_replay.py.
+accepted (source address, key fingerprint), from its journal. Used by tests/hosts/test_replay_*.py.
 
 Must not touch: anything on the hosts but the SSH user's ``authorized_keys`` (appended to).
 """

@@ -61,7 +61,8 @@ class LabConfig:
     http_port: int = 80
     cache_root: Path = CACHE_ROOT
     workdir_root: Path = WORKDIR_ROOT
-    boot_timeout: float = 90.0
+    #: a busy 2-core machine booting a lab's hosts in parallel needs more than systemd's own 90 s job timeout
+    boot_timeout: float = 180.0
 
 
 def missing_prerequisites() -> list[str]:
@@ -485,7 +486,8 @@ class Lab:
                     last = exc
                     host.ssh.close()
                 time.sleep(0.2)
-            raise LabError(f"{host.name} ({host.ip}): no ssh after {self.config.boot_timeout}s: {last!r}")
+            raise LabError(f"{host.name} ({host.ip}): no ssh after {self.config.boot_timeout}s: {last!r}\n"
+                           f"{self._boot_state(host)}")
 
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
@@ -493,6 +495,22 @@ class Lab:
                     fut.result()
         finally:
             self.state.save()
+
+    def _boot_state(self, host: Host) -> str:
+        """Why a host gives no ssh login yet, from inside it: pending boot jobs, /run/nologin (pam_nologin refuses
+        every login but root's until systemd-user-sessions removes it), sshd's journal."""
+        init = nspawn.container_init(self._popens[host.name].pid)
+        if init is None:
+            return "(no container init to ask)"
+        script = ("systemctl is-system-running; systemctl list-jobs --no-pager | head -20; "
+                  "test -e /run/nologin && echo '/run/nologin exists: logins refused until boot finishes'; "
+                  "journalctl -b -u ssh --no-pager -n 15")
+        try:
+            done = subprocess.run(["nsenter", "-t", str(init), "-a", "sh", "-c", script], capture_output=True, text=True,
+                                  timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"(cannot ask the host: {exc!r})"
+        return f"inside {host.name}:\n{done.stdout[-3000:]}{done.stderr[-500:]}"
 
     def add_host(self, name: str) -> Host:
         """Boot one more host (next free address) while the lab runs; ready for ssh on return."""

@@ -1,0 +1,111 @@
+"""What the replay tests of several flows check: a verified cluster, every step re-run with CE kept running.
+
+Owns: ``replayed`` (boot a flow's own hosts, run the program, replay its steps once, tear down),
+``assert_verified``, ``rerun_with`` (a replay with changed settings from a copy of the state),
+``assert_everything_reran_and_ce_kept_running``, ``rotate_ssh_key`` and ``lab_requests`` (what the
+lab's http server served). Used by tests/hosts/test_replay_*.py: one module per booted lab, so that
+pytest tears each lab down before the next module boots its own (one lab up at a time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+from offline import harness
+from tests.hosts import rerun_probe
+from tests.hosts.replay import Replay, StepResult
+from tests.hosts.replay_support import CE_DIR, Flow, start_flow, verify_report
+
+Replayed = tuple[Flow, harness.Run, Replay]
+
+
+def replayed(mode: str, version: str = "v5.1.2") -> Iterator[Replayed]:
+    """Boot a flow's own hosts, run the program, replay its steps once; tear the hosts down after."""
+    flow = start_flow(mode, version=version)
+    try:
+        result = flow.run_program()
+        yield flow, result, flow.replay(result)
+    finally:
+        flow.lab.teardown()
+
+
+def assert_verified(flow: Flow, replay: Replay) -> dict[str, Any]:
+    report = verify_report(replay)
+    ips = [h.ip for h in flow.hosts]
+    assert report["healthy"] is True, report
+    assert report["primary_ip"] == ips[0]
+    states = sorted(m["state"] for m in report["members"])
+    assert states == ["PRIMARY", "SECONDARY", "SECONDARY"], report["members"]
+    return report
+
+
+def rerun_with(flow: Flow, replay: Replay, tag: str, **settings: Any) -> tuple[Flow, Replay]:
+    """Replay the program with changed settings, from a copy of the fixture's replay state.
+
+    The copy keeps the fixture's own state file as it was: the other tests of the module replay
+    with the unchanged settings and expect only their own change to run.
+    """
+    changed = dataclasses.replace(flow, overrides={**flow.overrides, **settings})
+    state = flow.workdir / f"replay-state-{tag}.json"
+    shutil.copyfile(replay.state_file, state)
+    return changed, changed.replay(changed.run_program(), state_file=state)
+
+
+def verdict(result: StepResult, phase: str) -> str:
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith(f"{phase}: ")]
+    return lines[-1] if lines else result.stdout[-300:]
+
+
+def assert_everything_reran_and_ce_kept_running(
+    flow: Flow, first: Replay, changed: Flow, again: Replay, before: dict[str, rerun_probe.StandinCe]
+) -> None:
+    """Every step ran again; no ./stop anywhere, every mongod the same process; the cutover said unchanged."""
+    assert sorted(r.name for r in again.results if r.ran) == sorted(r.name for r in first.results)
+    for host in flow.hosts:
+        now = rerun_probe.standin_ce(host, CE_DIR)
+        assert now.stops == before[host.name].stops, f"CE was stopped on {host.name}: {now.stops}"
+        assert now.mongod_pid is not None, f"no mongod runs on {host.name}"
+        assert now.mongod_pid == before[host.name].mongod_pid, f"mongod was restarted on {host.name}"
+    by_name = {r.name: r for r in again.results}
+    assert verdict(by_name["ce-1-steps-cutover-stop"], "stop").startswith("stop: unchanged")
+    for node, host in zip(("ce-1", "ce-2", "ce-3"), flow.hosts, strict=True):
+        stage = "cutover" if node == "ce-1" else "join"
+        assert by_name[f"{node}-steps-{stage}-setup"].ran  # its stdout is secret: the verdict is in the node's log
+        assert rerun_probe.last_verdict(host, "setup").startswith("setup: unchanged"), host.name
+        assert verdict(by_name[f"{node}-steps-{stage}-start"], "start").startswith("start: unchanged"), node
+    assert_verified(flow, again)
+    unchanged = changed.replay(changed.run_program(), state_file=again.state_file)
+    assert [r.name for r in unchanged.results if r.ran] == []
+
+
+def rotate_ssh_key(flow: Flow, replay: Replay) -> None:
+    """A second key authorized on every host, then ``sshPrivateKey`` changed to it and the program replayed."""
+    key = rerun_probe.new_key_pair("ce-ha-rotated")
+    for host in flow.hosts:
+        rerun_probe.authorize(host, key)
+    before = {h.name: rerun_probe.standin_ce(h, CE_DIR) for h in flow.hosts}
+    assert all(b.mongod_pid is not None for b in before.values()), before
+    changed, again = rerun_with(flow, replay, "rotated-key", sshPrivateKey=key.private)
+    assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
+    for host in flow.hosts:  # the replay logged in with the new key (sshd's record, not the replay's)
+        assert key.fingerprint in {fp for _, fp in rerun_probe.accepted_logins(host)}, host.name
+
+
+#: python's http.server access line: ``10.213.0.12 - - [03/Dec/2026 10:32:13] "GET /apt/... HTTP/1.1" 200 -``
+ACCESS = re.compile(r'^(?P<client>\S+) - - \[(?P<when>[^\]]+)\] "(?P<request>[^"]*)"')
+
+
+def lab_requests(flow: Flow) -> list[tuple[float, str, str]]:
+    """(wall-clock second, client, request) of everything the lab's http server (apt mirror, wheels, CE's git) served."""
+    found = []
+    for line in (flow.lab.lab_dir / "logs" / "http.log").read_text(errors="replace").splitlines():
+        match = ACCESS.match(line)
+        if match:
+            when = datetime.datetime.strptime(match["when"], "%d/%b/%Y %H:%M:%S").replace(tzinfo=datetime.UTC)
+            found.append((when.timestamp(), match["client"], match["request"]))
+    return found
