@@ -14,12 +14,12 @@ import argparse
 import time
 
 from tests.hosts.replay import StepResult
-from tests.hosts.replay_support import start_flow
+from tests.hosts.replay_support import start_flow, window_steps
 
 
 def cutover_steps(results: list[StepResult]) -> list[StepResult]:
-    """The steps that ran inside the cutover window (``cutover-*``; the joins and verify come after it)."""
-    return [r for r in results if r.ran and "-steps-cutover-" in r.name]
+    """The steps that did their work inside the cutover window (``replay_support.window_steps``)."""
+    return window_steps(results)
 
 
 def window_seconds(cutover: list[StepResult]) -> float:

@@ -121,7 +121,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
     # ---- what depends on what: the line's plan, walked in order ------------------------------
 
     def _provision(self, settings: Settings, plan: Plan, args: StepsArgs) -> command.remote.Command:
-        """Prepare every node (in parallel), then the cutover window, each secondary's join and the check (verify), strictly in sequence."""
+        """Prepare every node (in parallel), then the drain, the window, each secondary's join and the check, strictly in sequence."""
         bundle = node_bundle.build()
         ips = [node.private_ip for node in self.nodes]
         cutover_revision = pulumi.Output.all(*ips).apply(lambda all_ips: json.dumps({
@@ -161,16 +161,19 @@ class CloudExchangeCluster(pulumi.ComponentResource):
                                           step=step.name or None)]
             prepared += chain
         healed = self._replacement(plan, steps, prepared)
-        # the window (the primary's stop, setup, start: CE is down only there), then each secondary
-        # joins while CE serves, then the check; strictly one step at a time
+        # each other node stops if its setup is due, then the window (CE's primary's stop, setup, start: CE is
+        # down only there), then each secondary joins while CE serves, then the check; strictly one step at a
+        # time. Stages run on every node in turn act only where CE's primary flag gives the node their --role.
         primary = steps[0]
         cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest]}
         last: list[pulumi.Resource] = [*prepared, *healed]
         command_run: command.remote.Command | None = None
         members = list(enumerate(zip(self.nodes, steps, strict=True), start=1))
         for stage in plan.ordered:
-            for member, (node, node_steps) in members[1:] if stage.each_secondary else members[:1]:
+            for member, (node, node_steps) in members if stage.each_node else members[1:] if stage.each_secondary else members[:1]:
                 for step in stage.steps:
+                    if step.on_primary and member == 1:  # the primary's own part needs no step on itself
+                        continue
                     runner = primary if step.on_primary else node_steps
                     command_run = runner.phase(step.phase, args=step.args.format(member=member), after=last,
                                                triggers=_triggers(step, cutover), step=step.name.format(node=node.name) or None)

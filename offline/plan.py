@@ -182,6 +182,8 @@ REMOTE_TYPES = ("command:remote:Command", "command:remote:CopyToRemote")
 CUTOVER_PREFIX = release_lines.WINDOW_PREFIX
 #: the prefix of a secondary's steps after the window, while CE serves (``lines.base``)
 JOIN_PREFIX = release_lines.JOIN_PREFIX
+#: the prefix of a node's stop before the window, while CE serves from its primary (``lines.base``)
+DRAIN_PREFIX = release_lines.DRAIN_PREFIX
 
 
 def phase_of(resource: harness.Declared) -> str:
@@ -198,6 +200,18 @@ def step_name(resource: harness.Declared) -> str:
 def in_window(resource: harness.Declared) -> bool:
     """Whether a remote step runs in the cutover window (the lines' plans name those steps ``cutover-*``)."""
     return step_name(resource).startswith(CUTOVER_PREFIX)
+
+
+def draining(resource: harness.Declared) -> bool:
+    """Whether a remote step is a node's stop before the window (``drain-*``), while CE serves from its primary."""
+    return step_name(resource).startswith(DRAIN_PREFIX)
+
+
+def holder_steps(window: list[harness.Declared]) -> list[harness.Declared]:
+    """The window's steps of one node (the first that has any): the lines run them on every node in turn and
+    only the holder of CE's primary role acts, so the window is one node's stop, setup and start."""
+    first = window[0].name.split("-steps-")[0] if window else ""
+    return [r for r in window if r.name.split("-steps-")[0] == first]
 
 
 def joining(resource: harness.Declared) -> bool:
@@ -275,14 +289,26 @@ def render_steps(result: harness.Run) -> list[str]:
         lines.append(f"  {node}:")
         for step in sorted(node_steps, key=lambda r: order[r.name]):
             lines.append(f"    [wave {order[step.name] + 1:>2}] {step.name.split('-steps-')[1]:<16} {describe_step(step)}")
+    drains = sorted((r for r in steps if draining(r)), key=lambda r: order[r.name])
+    if drains:
+        lines += ["", f"Before the window, each node that is not CE's primary stops if its setup is due ({len(drains)} steps, "
+                      "one at a time; at a first deployment nothing runs there yet): "
+                      + ", ".join(r.name.split("-steps-")[0] for r in drains)]
     cutover = sorted((r for r in steps if in_window(r)), key=lambda r: order[r.name])
-    lines += ["", f"Cutover window (CE is down only here; {len(cutover)} steps, one at a time):"]
-    for index, step in enumerate(cutover, start=1):
+    window = holder_steps(cutover)
+    lines += ["", f"Cutover window (CE is down only here; {len(window)} steps, one at a time, on the node holding CE's primary "
+                  f"role: {window[0].name.split('-steps-')[0] if window else 'none'} at a first deployment, found on the nodes "
+                  "later):"]
+    for index, step in enumerate(window, start=1):
         node, name = step.name.split("-steps-")
         lines.append(f"  {index}. {node}: {name.removeprefix(CUTOVER_PREFIX)}")
+    others = sorted({r.name.split("-steps-")[0] for r in cutover} - {r.name.split("-steps-")[0] for r in window})
+    if others:
+        lines.append(f"  ({', '.join(others)} run the same steps in turn and report unchanged: not CE's primary)")
     joins = sorted((r for r in steps if joining(r)), key=lambda r: order[r.name])
     if joins:
-        lines += ["", f"Then each secondary joins while CE serves ({len(joins)} steps, one at a time):"]
+        lines += ["", f"Then each secondary joins while CE serves ({len(joins)} steps, one at a time; CE's primary's own "
+                      "report unchanged):"]
         for index, step in enumerate(joins, start=1):
             node, name = step.name.split("-steps-")
             lines.append(f"  {index}. {node}: {name.removeprefix(JOIN_PREFIX)}")
@@ -333,10 +359,12 @@ def render_reruns(reruns: rerun.Reruns, changes: dict[str, Any], replaced: list[
     window = [n for n in reruns.again + reruns.new if n.partition("-steps-")[2].startswith(CUTOVER_PREFIX)]
     on_new = [n for n in window if n.partition("-steps-")[0] in (replaced or [])]
     if len(on_new) < len(window):
-        verdict = f"the cutover runs again ({len(window)} steps: CE goes down)"
+        per_node = len({n.partition("-steps-")[2] for n in window})
+        verdict = (f"the cutover runs again ({per_node} steps on CE's primary: CE goes down where its setup is due; "
+                   "every other node's drain stops it first)")
     elif on_new:
-        verdict = (f"no cutover step runs on the other nodes; the new instance runs its own ({len(on_new)} steps: "
-                   "CE's setup and start there)")
+        verdict = (f"no cutover step runs on the other nodes (CE stays up); the new instance runs its own ({len(on_new)} "
+                   "steps, which act only on CE's primary) and joins as a secondary")
     else:
         verdict = "no cutover step runs (CE stays up)"
     lines.append(f"  left alone: {len(reruns.unchanged)} steps; {verdict}")

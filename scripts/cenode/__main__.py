@@ -23,7 +23,8 @@ Owns: the command line, loading node.json, the per-phase log file, and the outpu
 The phases, their options and where each is implemented come from ``catalogue.PHASES``; a phase
 the catalogue marks per-line runs what the node's release line names (``ctx.line.phases``); a
 phase that changes the node runs holding the node-wide lock (``nodelock``); a phase marked
-``runtime_role`` gets node.json with the role CE's primary flag gives the node (``roles``).
+``runtime_role`` gets node.json with the role CE's primary flag gives the node (``roles``) and, with
+``--role``, acts only where the node has that role (the plan runs such steps on every node in turn).
 
 Must not touch: anything itself; phases are imported lazily so that wait/preflight/prepare run
 on a bare python3 (no pexpect, pymongo or cryptography needed for them).
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in catalogue.PHASES.values():
         phase = sub.add_parser(entry.name, help=entry.help, description=entry.help)
         groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
-        for option in entry.options:
+        for option in entry.all_options:
             target: argparse._ActionsContainer = phase
             if option.exclusive:
                 if option.exclusive not in groups:
@@ -91,6 +92,15 @@ def dispatch(ctx: Ctx, args: argparse.Namespace) -> PhaseResult:
     if isinstance(run, PhaseResult):
         return run
     return run(ctx, **{option.dest: getattr(args, option.dest) for option in entry.options})
+
+
+def role_gate(wanted: str | None, role: str, why: str) -> PhaseResult | None:
+    """``--role``: unchanged where the node's CE role is not the one the step is for (None: act)."""
+    if wanted is None or wanted == role:
+        return None
+    if wanted not in catalogue.ROLES:
+        raise PhaseError(f"--role {wanted}: not a CE role", f"use one of {', '.join(catalogue.ROLES)}")
+    return PhaseResult("unchanged", f"for the CE {wanted} only, and this node is the CE {role} ({why})")
 
 
 def ended_line(phase: str, entry: catalogue.Phase, ended: children.Ended, seconds: float, log_path: str) -> str:
@@ -171,10 +181,12 @@ def main(
         try:
             if lock is not None:  # one change at a time per node: a second caller waits, then fails naming the holder
                 lock.acquire()
+            gated: PhaseResult | None = None
             if entry.runtime_role and ctx.node is not None:  # the CE primary flag, not the program's node order
                 ctx.node, why = roles.with_runtime_role(ctx.node)
                 log.info(f"role: {why}")
-            result = dispatch(ctx, args)
+                gated = role_gate(args.acting_role, ctx.node.role, why)
+            result = gated or dispatch(ctx, args)
         except children.Ended as ended:  # the outer `timeout N` (or someone) ended the phase: its commands are ended too
             line = ended_line(phase, entry, ended, time.monotonic() - started, log.path)
             log.info(line)

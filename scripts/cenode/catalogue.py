@@ -77,8 +77,21 @@ class Phase:
     #: ``lock`` budget)
     changes_node: bool = False
     #: it acts as the CE primary flag says (``roles.runtime_role``: ``HA_PRIMARY_NODE_IP`` in the shared
-    #: .env), not as node.json's role, which only applies before the flag exists
+    #: .env), not as node.json's role, which only applies before the flag exists; it also takes
+    #: ``ROLE_GATE`` (``--role``: act only where the node has that role, report unchanged elsewhere)
     runtime_role: bool = False
+
+    @property
+    def all_options(self) -> Tuple[Option, ...]:  # noqa: UP006 - python 3.8 nodes
+        """Its own options, plus ``--role`` for a phase that acts by CE's primary flag (``ce-node``'s parser)."""
+        return (*self.options, ROLE_GATE) if self.runtime_role else self.options
+
+
+#: the option every ``runtime_role`` phase takes: the plan runs such a step on every node in turn and
+#: only the node with that CE role acts (the role moves with CE's order of stops, docs/ce-lifecycle.md §1.2)
+ROLE_GATE = Option("--role", "acting_role", "act only where this node's CE role (CE's primary flag) is ROLE; "
+                   "report unchanged elsewhere", kind=str)
+ROLES = ("primary", "secondary")
 
 
 _CATALOGUE = (

@@ -5,8 +5,8 @@ the local ``.env`` first, then the shared one, then ``git describe`` in the chec
 migrate gate on it (HA needs >= 5.0.0, the setup driver >= its oldest release), as findings with a
 fix each. ``preflight`` (migrate primary) and ``inspect --check`` both apply it; ``fetch-ce`` asks
 :func:`adoption_mismatch` too, the one rule on which version a migrate adopts (exactly the
-installed one, issue 13: nothing changes the running standalone's checkout before the cutover; an
-explicit upgrade relaxes it there and nowhere else).
+installed one: nothing changes the running standalone's checkout before the cutover); once CE's HA
+setup has completed on the node, a new version is an upgrade and ``staged.move_refused`` judges it instead.
 
 Must not touch: any file (read only).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from . import ceenv, release
+from . import ceenv, release, staged
 from .findings import Finding
 from .git import git
 from .system import Ctx, setting
@@ -33,7 +33,10 @@ def adoption_mismatch(installed: release.Version, wanted: release.Version) -> tu
     )
 
 
-def check_installed_version(installed: release.Version | None, source: str, target: release.Version) -> list[Finding]:
+def check_installed_version(
+    installed: release.Version | None, source: str, target: release.Version, set_up: bool = False
+) -> list[Finding]:
+    """The migrate gate; ``set_up``: CE's HA setup completed here, so a new target is an upgrade (``staged.move_refused``)."""
     if installed is None:
         return [
             Finding(
@@ -54,7 +57,7 @@ def check_installed_version(installed: release.Version | None, source: str, targ
                 "upgrade the standalone CE to 5.1.1 or later first",
             )
         )
-    mismatch = adoption_mismatch(installed, target)
+    mismatch = staged.move_refused(installed, target) if set_up else adoption_mismatch(installed, target)
     if mismatch is not None:
         out.append(Finding("fail", *mismatch))
     if not out:

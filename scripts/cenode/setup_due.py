@@ -18,7 +18,7 @@ import hmac
 import os
 from dataclasses import dataclass
 
-from . import ce6, gluster, lines, release, setup_marker
+from . import ce6, gluster, lines, release, setup_marker, staged
 from .ceenv import read_dotenv
 from .git import head_commit
 from .prompts import Answers
@@ -167,6 +167,9 @@ def pending(ctx: Ctx) -> str:
         return "CE's setup has not completed here"
     if not os.path.isfile(os.path.join(cfg.ce_dir, "setup")):
         return f"no CE setup script in {cfg.ce_dir}"
+    upgrade = staged.pending(ctx)
+    if upgrade:
+        return upgrade
     six = ctx.line.gluster is not None
     try:
         if six:

@@ -2,9 +2,10 @@
 
 Owns: ``replayed`` (boot a flow's own hosts, run the program, replay its steps once, tear down),
 ``assert_verified``, ``rerun_with`` (a replay with changed settings from a copy of the state),
-``assert_everything_reran_and_ce_kept_running``, ``rotate_ssh_key`` and ``lab_requests`` (what the
-lab's http server served). Used by tests/hosts/test_replay_*.py: one module per booted lab, so that
-pytest tears each lab down before the next module boots its own (one lab up at a time).
+``assert_everything_reran_and_ce_kept_running``, ``rotate_ssh_key``, ``upgrade`` (a within-line upgrade
+replayed and checked) and ``lab_requests`` (what the lab's http server served). Used by
+tests/hosts/test_replay_*.py: one module per booted lab, so that pytest tears each lab down before the next
+module boots its own (one lab up at a time).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from offline import harness
 from tests.hosts import rerun_probe
 from tests.hosts.replay import Replay, StepResult
-from tests.hosts.replay_support import CE_DIR, Flow, start_flow, verify_report
+from tests.hosts.replay_support import CE_DIR, Flow, start_flow, verify_report, window_steps
 
 Replayed = tuple[Flow, harness.Run, Replay]
 
@@ -109,3 +110,44 @@ def lab_requests(flow: Flow) -> list[tuple[float, str, str]]:
             when = datetime.datetime.strptime(match["when"], "%d/%b/%Y %H:%M:%S").replace(tzinfo=datetime.UTC)
             found.append((when.timestamp(), match["client"], match["request"]))
     return found
+
+
+def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flow, Replay]:
+    """``pulumi config set ceVersion <wanted>`` then ``pulumi up`` on a cluster that runs ``deployed`` (its last outputs say
+    so): the program replayed from the fixture's state; checked here for both release lines (docs/ce-lifecycle.md §2):
+
+    * before anything stops, every node fetched the new tag and CE kept running the old checkout (no checkout in the
+      preparation); each secondary stopped (drain) before CE's primary stopped; the window holds only the primary's
+      stop, setup and start; each secondary set up and started after the primary's start; every node stopped once;
+    * every node ends on ``wanted`` (its checkout, its .env, the shared .env) and verify is healthy; a second replay
+      runs nothing.
+    """
+    before = {h.name: rerun_probe.standin_ce(h, CE_DIR) for h in flow.hosts}
+    upgraded = dataclasses.replace(flow, version=wanted, deployed_version=deployed)
+    again = upgraded.replay(upgraded.run_program(), state_file=replay.state_file)
+    by_name = {r.name: r for r in again.results}
+    window = [r.name for r in window_steps(again.results)]
+    assert window == [f"ce-1-steps-cutover-{s}" for s in ("stop", "setup", "start")], window
+    assert verdict(by_name["ce-1-steps-cutover-stop"], "stop").startswith("stop: changed stopped:")
+    down, up = by_name["ce-1-steps-cutover-stop"].started, by_name["ce-1-steps-cutover-start"].ended
+    for node in ("ce-1", "ce-2", "ce-3"):  # fetched while CE served, before anything stopped
+        fetched = by_name[f"{node}-steps-fetch-ce"]
+        assert fetched.ran and "staged: CE keeps running" in verdict(fetched, "fetch-ce"), verdict(fetched, "fetch-ce")
+        assert fetched.ended <= by_name["ce-1-steps-drain-stop"].started
+    for node in ("ce-2", "ce-3"):
+        drained = by_name[f"{node}-steps-drain-stop"]
+        assert verdict(drained, "stop").startswith("stop: changed stopped:"), verdict(drained, "stop")
+        assert drained.ended <= down  # the secondaries stop first; CE's primary serves meanwhile
+        assert by_name[f"{node}-steps-join-setup"].started >= up  # set up on the new version after the primary's start
+        assert verdict(by_name[f"{node}-steps-join-start"], "start").startswith("start: changed started:")
+    for host in flow.hosts:
+        now = rerun_probe.standin_ce(host, CE_DIR)
+        assert len(now.stops) == len(before[host.name].stops) + 1, (host.name, now.stops)
+        tag = host.check(f"sudo git -C {CE_DIR} describe --tags --exact-match").strip()
+        assert tag.lstrip("v") == wanted.lstrip("v"), (host.name, tag)
+        installed = host.check(f"sudo grep -h '^INSTALL_VERSION' {CE_DIR}/.env").strip()
+        assert installed.split("=", 1)[1].strip("'\"").lstrip("v") == wanted.lstrip("v"), (host.name, installed)
+    assert_verified(flow, again)
+    unchanged = upgraded.replay(upgraded.run_program(), state_file=again.state_file)
+    assert [r.name for r in unchanged.results if r.ran] == []
+    return upgraded, again

@@ -25,7 +25,7 @@ from offline.mocks import AwsWorld
 from tests.fakes.standin_ce.make_repo import make_repo
 from tests.hosts.lab import Host, Lab, LabConfig
 from tests.hosts.nodes import ce6_lab_config, install_gluster_standin, standin_tree
-from tests.hosts.replay import Replay
+from tests.hosts.replay import Replay, StepResult
 
 CE_DIR = "/opt/ta_cloud_exchange"
 MAINTENANCE = "Replay-maint-5521"
@@ -45,6 +45,8 @@ class Flow:
     overrides: dict[str, Any] = field(default_factory=dict)
     #: nodes whose VM the run treats as replaced (``pulumi up --replace``): a new instance id, same address
     replaced_nodes: frozenset[str] = frozenset()
+    #: the ``ceVersion`` the stack's last outputs hold (an upgrade's run); None: a first deployment
+    deployed_version: str | None = None
 
     @property
     def hosts(self) -> list[Host]:
@@ -53,9 +55,10 @@ class Flow:
 
     def world(self) -> AwsWorld:
         ips = {f"ce-{i}": h.ip for i, h in enumerate(self.hosts, start=1)}
+        deployed = self.deployed_version
         if self.mode == "migrate":
-            return AwsWorld(primary_ip=self.hosts[0].ip, node_ips=ips, replaced_nodes=self.replaced_nodes)
-        return AwsWorld(node_ips=ips, replaced_nodes=self.replaced_nodes)
+            return AwsWorld(primary_ip=self.hosts[0].ip, node_ips=ips, replaced_nodes=self.replaced_nodes, deployed_ce_version=deployed)
+        return AwsWorld(node_ips=ips, replaced_nodes=self.replaced_nodes, deployed_ce_version=deployed)
 
     def config(self) -> dict[str, Any]:
         subnets = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"]
@@ -243,6 +246,23 @@ def install_standalone(flow: Flow, host: Host) -> None:
     rc, out, err = host.run(script, stdin=secrets, timeout=600)
     if rc != 0:
         raise AssertionError(f"standalone stand-in install failed on {host.name}: {out[-2000:]} {err[-2000:]}")
+
+
+#: what a role-gated step prints where the node's CE role is not the one it is for (``ce-node``'s ``role_gate``)
+ROLE_GATED = "only, and this node is the CE"
+
+
+def acted(result: StepResult) -> bool:
+    """The step ran and did its phase's work: not a role-gated step on a node with the other CE role."""
+    return result.ran and ROLE_GATED not in result.stdout
+
+
+def window_steps(results: list[StepResult]) -> list[StepResult]:
+    """The window's steps on the node holding CE's primary role: every node runs ``cutover-*`` in turn, and the others'
+    are role-gated (setup's output is secret, so the holder is found by its stop and start)."""
+    window = [r for r in results if r.ran and "-steps-cutover-" in r.name]
+    holders = {r.node for r in window if acted(r) and r.stdout != "(secret)"}
+    return [r for r in window if r.node in holders]
 
 
 def verify_report(replay: Replay) -> dict[str, Any]:

@@ -10,13 +10,20 @@ import pytest
 
 from tests.hosts import rerun_probe
 from tests.hosts.lab import Host
-from tests.hosts.replay_checks import Replayed, assert_everything_reran_and_ce_kept_running, assert_verified, replayed, rerun_with
+from tests.hosts.replay_checks import (
+    Replayed,
+    assert_everything_reran_and_ce_kept_running,
+    assert_verified,
+    replayed,
+    rerun_with,
+    upgrade,
+)
 from tests.hosts.replay_support import CE_DIR
 
 
 @pytest.fixture(scope="module")
 def greenfield_flow() -> Iterator[Replayed]:
-    yield from replayed("greenfield")
+    yield from replayed("greenfield", "5.1.1")  # upgraded to v5.1.2 by the last test
 
 
 def test_greenfield_ends_with_a_verified_cluster(greenfield_flow: Replayed) -> None:
@@ -40,3 +47,9 @@ def test_a_new_bastion_reruns_every_step_and_stops_ce_nowhere(greenfield_flow: R
     assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
     for host in flow.hosts:  # sshd saw the steps' logins come from the bastion's address
         assert through_bastion(host) > logins[host.name], host.name
+
+
+def test_an_upgrade_from_5_1_1_stops_the_secondaries_first_and_takes_ce_down_only_on_its_primary(greenfield_flow: Replayed) -> None:
+    """Last in the module: it moves the fixture's cluster to v5.1.2 (docs/ce-lifecycle.md §2; the checks: replay_checks.upgrade)."""
+    flow, _, replay = greenfield_flow
+    upgrade(flow, replay, deployed="5.1.1", wanted="v5.1.2")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.hosts import rerun_probe
 from tests.hosts.replay_checks import Replayed, assert_verified, lab_requests, replayed, rotate_ssh_key
-from tests.hosts.replay_support import CE_DIR, JWT, MAINTENANCE, verify_report
+from tests.hosts.replay_support import CE_DIR, JWT, MAINTENANCE, acted, verify_report, window_steps
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +44,24 @@ def test_migrate_kept_the_standalones_secrets(migrate_flow: Replayed) -> None:
 def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: Replayed) -> None:
     flow, _, replay = migrate_flow
     ran = [r for r in replay.results if r.ran]
-    tail = sorted((r for r in ran if "-cutover-" in r.name or "-join-" in r.name or r.name.endswith("-verify")), key=lambda r: r.started)
+    tail = sorted((r for r in ran if any(f"-{s}-" in r.name for s in ("drain", "cutover", "join")) or r.name.endswith("-verify")),
+                  key=lambda r: r.started)
     prep_end = max(r.ended for r in ran if r not in tail)
-    assert tail[0].name == "ce-1-steps-cutover-stop" and tail[0].started >= prep_end
+    assert tail[0].started >= prep_end
     for earlier, later in zip(tail, tail[1:], strict=False):
         assert earlier.ended <= later.started, (earlier.name, later.name)
-    # the window is the primary's stop, setup and start; each secondary then sets up and joins while CE serves
+    # every node in turn: the drain (nothing runs on the secondaries yet), the window (only CE's primary, ce-1, acts),
+    # the joins (only the secondaries act), then verify
     assert [r.name for r in tail] == [
-        "ce-1-steps-cutover-stop",
-        "ce-1-steps-cutover-setup",
-        "ce-1-steps-cutover-start",
-        "ce-2-steps-join-setup",
-        "ce-2-steps-join-start",
-        "ce-3-steps-join-setup",
-        "ce-3-steps-join-start",
+        *(f"ce-{i}-steps-drain-stop" for i in (1, 2, 3)),
+        *(f"ce-{i}-steps-cutover-{s}" for i in (1, 2, 3) for s in ("stop", "setup", "start")),
+        *(f"ce-{i}-steps-join-{s}" for i in (1, 2, 3) for s in ("setup", "start")),
         "ce-1-steps-verify",
     ]
+    gated = {r.name for r in tail if not acted(r)}
+    assert gated == {"ce-1-steps-drain-stop", "ce-2-steps-cutover-stop", "ce-2-steps-cutover-start", "ce-3-steps-cutover-stop",
+                     "ce-3-steps-cutover-start", "ce-1-steps-join-start"}  # setup's output is secret: not seen here
+    assert [r.name for r in window_steps(replay.results)] == [f"ce-1-steps-cutover-{s}" for s in ("stop", "setup", "start")]
     # CE was down on the primary once: one ./stop, never again while the secondaries joined
     assert len(rerun_probe.standin_ce(flow.hosts[0], CE_DIR).stops) == 1
 
@@ -119,7 +121,7 @@ def test_a_rotated_ssh_key_reruns_every_step_and_stops_ce_nowhere(migrate_flow: 
 def test_nothing_is_downloaded_inside_the_window(fixture: str, request: pytest.FixtureRequest) -> None:
     flow, _, replay = request.getfixturevalue(fixture)
     to_wall = time.time() - time.monotonic()  # the replay's step times are monotonic
-    window = [r for r in replay.results if r.ran and "-steps-cutover-" in r.name]
+    window = window_steps(replay.results)
     assert [r.name for r in window] == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start"]
     start, end = min(r.started for r in window) + to_wall, max(r.ended for r in window) + to_wall
     served = lab_requests(flow)

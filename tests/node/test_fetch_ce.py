@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cenode import release
+from scripts.cenode import release, setup_marker, staged
 from scripts.cenode.phases import fetch_ce
 from scripts.cenode.system import Ctx, PhaseError
 
@@ -219,3 +219,55 @@ def test_migrate_needs_the_standalones_checkout(make_ctx: Callable[..., tuple[Ct
         fetch_ce.run(ctx)
     assert "not the standalone's git checkout" in failed.value.what
     assert not (tmp_path / "missing").exists()  # nothing cloned over where the standalone should be
+
+
+# ---- an upgrade where CE is set up: fetched while CE serves, checked out only by setup (docs/ce-lifecycle.md §2) ----
+
+
+def set_up_node(ctx: Ctx, ce_dir: Path, tag: str) -> str:
+    """A node where CE's HA setup completed at ``tag`` (the setup marker and CE's .env); returns its HEAD."""
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION={tag.lstrip('v')}\nHA_CURRENT_NODE=10.0.0.1\n")
+    setup_marker.record(ctx.env.state_dir, "digest-of-the-last-setup", "secondary", git(ce_dir, "rev-parse", "HEAD"))
+    return git(ce_dir, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("migrate", [False, True])
+def test_an_upgrade_is_fetched_and_staged_never_checked_out(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, migrate: bool
+) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", "--no-tags", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "fetch", "-q", standin_repo, "+refs/tags/5.1.1:refs/tags/5.1.1")
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", "5.1.1")
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(ce_dir), ce_version="v5.1.2", migrate=migrate)
+    real_ctx(ctx)
+    head = set_up_node(ctx, ce_dir, "5.1.1")
+    result = fetch_ce.run(ctx)
+    assert result.status == "changed", result.summary
+    assert result.summary.startswith("v5.1.2 (") and "staged: CE keeps running 5.1.1 here until its stop" in result.summary
+    assert git(ce_dir, "rev-parse", "HEAD") == head  # CE still runs this checkout
+    assert git(ce_dir, "rev-parse", "v5.1.2^{commit}") == git(standin_repo, "rev-parse", "v5.1.2^{commit}")
+    assert staged.pending(ctx).startswith("CE v5.1.2 is fetched and waits for its checkout")
+    again, runner = fetch(make_ctx, standin_repo, ce_dir)
+    second = fetch_ce.run(again)
+    assert second.status == "unchanged" and "staged" in second.summary and network_calls(runner) == []
+
+
+@pytest.mark.parametrize(("running", "wanted", "why"), [
+    ("v5.1.2", "5.1.1", "CE v5.1.2 runs here and cloud-exchange-ha:ceVersion is 5.1.1: a downgrade (CE has none)"),
+    ("5.1.0", "v5.1.2", "CE 5.1.0 runs here and cloud-exchange-ha:ceVersion is v5.1.2: on no upgrade path CE's scripts support"),
+])  # fmt: skip
+def test_a_move_off_the_upgrade_paths_is_refused_where_ce_is_set_up(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, running: str, wanted: str, why: str
+) -> None:
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", f"v{running.lstrip('v')}")
+    ctx, _ = make_ctx("fetch-ce", ce_repo_url=standin_repo, ce_dir=str(ce_dir), ce_version=wanted)
+    real_ctx(ctx)
+    head = set_up_node(ctx, ce_dir, running)
+    with pytest.raises(PhaseError) as refused:
+        fetch_ce.run(ctx)
+    assert why in refused.value.what
+    assert "allowed: 5.1.1 -> 5.1.2, 6.0.0 -> 6.0.1, 6.0.x -> 6.1.0, 5.1.x -> 6.1.0" in refused.value.what
+    assert git(ce_dir, "rev-parse", "HEAD") == head

@@ -42,31 +42,42 @@ def test_each_line_prepares_its_storage_between_prepare_and_fetch() -> None:
     assert [s.phase for s in lines.CE6.plan.preparation if s.after_storage] == ["bricks"]
 
 
-def _stages(stages: tuple[lines.Stage, ...]) -> list[tuple[str, list[tuple[str, str, bool]]]]:
-    return [("each secondary" if stage.each_secondary else "primary", [(s.phase, s.step_name, s.on_primary) for s in stage.steps])
-            for stage in stages]
+def _stages(stages: tuple[lines.Stage, ...]) -> list[tuple[str, list[tuple[str, str, str, bool]]]]:
+    def who(stage: lines.Stage) -> str:
+        return "each node" if stage.each_node else "each secondary" if stage.each_secondary else "primary"
+
+    return [(who(stage), [(s.phase, s.step_name, s.args, s.on_primary) for s in stage.steps]) for stage in stages]
 
 
 def test_the_cutover_window_holds_only_the_primarys_stop_setup_and_start() -> None:
-    # docs/ce-lifecycle.md §7: the CE primary's ./start initiates a set of one, itself; each secondary joins it later
+    # docs/ce-lifecycle.md §7: the CE primary's ./start initiates a set of one, itself; each secondary joins it later.
+    # Run on every node in turn, acting only on the holder of CE's primary role (docs/ce-lifecycle.md §1.2: it moves)
     for line in lines.LINES.values():
         assert _stages(line.plan.cutover) == [
-            ("primary", [("stop", "cutover-stop", False)]),
-            ("primary", [("setup", "cutover-setup", False), ("start", "cutover-start", False)]),
+            ("each node", [("stop", "cutover-stop", "--role primary", False), ("setup", "cutover-setup", "--role primary", False),
+                           ("start", "cutover-start", "--role primary", False)]),
         ]
         assert line.plan.window_phases == {"stop", "setup", "start"}
         assert [s.phase for s in line.plan.check.steps] == ["verify"]
 
 
+def test_every_other_node_stops_before_the_window_when_its_setup_is_due() -> None:
+    # docs/ce-lifecycle.md §1.2 and docs/ce-lifecycle.md §2: the secondaries stop first, the primary role's holder last
+    for line in lines.LINES.values():
+        assert _stages(line.plan.drain) == [("each node", [("stop", "drain-stop", "--role secondary", False)])]
+
+
 def test_each_secondary_joins_after_the_window_one_at_a_time() -> None:
-    assert _stages(lines.CE5.plan.joins) == [("each secondary", [("setup", "join-setup", False), ("start", "join-start", False)])]
-    assert _stages(lines.CE6.plan.joins) == [("each secondary", [
-        ("gluster-join", "join-brick-{node}", True), ("setup", "join-setup", False), ("start", "join-start", False)])]
+    assert _stages(lines.CE5.plan.joins) == [("each node", [("setup", "join-setup", "--role secondary", False),
+                                                            ("start", "join-start", "--role secondary", False)])]
+    assert _stages(lines.CE6.plan.joins) == [("each node", [
+        ("gluster-join", "join-brick-{node}", "--member {member}", True), ("setup", "join-setup", "--role secondary", False),
+        ("start", "join-start", "--role secondary", False)])]
     join = lines.CE6.plan.joins[0].steps[0]
     assert join.args.format(member=3) == "--member 3"
     for line in lines.LINES.values():
         assert [s.phase for s in line.plan.ordered[-1].steps] == ["verify"]
-        assert line.plan.ordered == (*line.plan.cutover, *line.plan.joins, line.plan.check)
+        assert line.plan.ordered == (*line.plan.drain, *line.plan.cutover, *line.plan.joins, line.plan.check)
 
 
 def _node_on(env: NodeEnv, tmp_path: Path, version: str) -> None:

@@ -92,3 +92,40 @@ def test_ce_node_runs_setup_start_and_stop_with_the_role_the_flag_gives(tmp_path
     log = (Path(node_env.log_dir) / "start.log").read_text()
     assert f"role: HA_PRIMARY_NODE_IP={B}: this node is the CE secondary" in log
     assert code == 1 and err[0].startswith("ERROR start: no CE start script")  # got as far as the start itself
+
+
+@pytest.mark.parametrize(("phase", "flag", "gate", "acts"), [
+    ("stop", B, "primary", False),  # the flag names B: A is a secondary, the window's steps leave it alone
+    ("setup", B, "primary", False),
+    ("start", A, "secondary", False),  # A holds the role: the joins' steps leave it alone
+    ("stop", A, "secondary", False),  # ... and so does the drain: CE's primary stops last, in the window
+    ("start", B, "secondary", True),
+    ("setup", A, "primary", True),
+])  # fmt: skip
+def test_role_gated_steps_act_only_where_the_flag_gives_that_role(
+    tmp_path: Path, node_env: NodeEnv, phase: str, flag: str, gate: str, acts: bool
+) -> None:
+    node = make_node(tmp_path, node_ip=A, role="primary")
+    Path(node_env.config_dir).mkdir(parents=True, exist_ok=True)
+    (Path(node_env.config_dir) / "node.json").write_text(node.to_json())
+    write_flag(node, flag)
+    out: list[str] = []
+    err: list[str] = []
+    code = cli.main([phase, "--role", gate], env=node_env, out=out.append, err=err.append, progress=lambda _line: None)
+    if acts:  # it went on to the phase itself, which finds no CE checkout here
+        assert code == 1 and err and err[0].startswith(f"ERROR {phase}: no CE {phase} script"), err
+    else:
+        role = "primary" if flag == A else "secondary"
+        assert (code, err) == (0, [])
+        assert out == [f"{phase}: unchanged for the CE {gate} only, and this node is the CE {role} (HA_PRIMARY_NODE_IP={flag}: "
+                       f"this node is the CE {role})"]
+
+
+def test_a_role_gate_naming_no_role_is_refused(tmp_path: Path, node_env: NodeEnv) -> None:
+    node = make_node(tmp_path, node_ip=A, role="primary")
+    Path(node_env.config_dir).mkdir(parents=True, exist_ok=True)
+    (Path(node_env.config_dir) / "node.json").write_text(node.to_json())
+    write_flag(node, B)
+    err: list[str] = []
+    assert cli.main(["stop", "--role", "leader"], env=node_env, out=lambda _line: None, err=err.append, progress=lambda _line: None) == 1
+    assert err == ["ERROR stop: --role leader: not a CE role - fix: use one of primary, secondary"]

@@ -161,3 +161,60 @@ def test_hello_on_a_dead_port_is_none() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: refused
         assert ce_runtime.hello("127.0.0.1", port=port, timeout_ms=500) is None
+
+
+# ---- a secondary stops only while CE's primary serves (the drain before an upgrade's window, docs/ce-lifecycle.md §1.2) ----
+
+A, B, C = "127.0.0.21", "127.0.0.22", "127.0.0.23"
+
+
+def member(ip: str, state: str) -> dict[str, Any]:
+    return {"setName": "mongo_replica_set", "isWritablePrimary": state == "PRIMARY", "secondary": state == "SECONDARY",
+            "me": f"{ip}:27017", "hosts": [f"{x}:27017" for x in (A, B, C)]}
+
+
+def secondary_due_to_stop(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path, flag: str) -> tuple[Ctx, FakeRunner]:
+    """Node A, a secondary (the flag names ``flag``) whose setup is due: CE runs and would be stopped."""
+    ctx, runner = make_ctx("stop", ce_dir=str(ce_dir), tools=["docker"], role="secondary", node_ip=A)
+    config = Path(ctx.cfg.shared_dir) / "config"
+    config.mkdir(parents=True)
+    (config / ".env").write_text(f"HA_PRIMARY_NODE_IP={flag}\n")
+    runner.on("docker", "ps", out="ta_cloud_exchange_mongodb-primary_1\n")
+
+    def stopped(argv: list[str]) -> None:
+        runner.on("docker", "ps", out="")
+
+    runner.on("./stop", action=stopped)
+    return ctx, runner
+
+
+@pytest.mark.parametrize(("states", "refusal"), [
+    ({A: "SECONDARY", B: "DOWN", C: "PRIMARY"}, f"CE's primary {B} is not a healthy member"),
+    ({A: "SECONDARY", B: "SECONDARY", C: "SECONDARY"}, "no single MongoDB PRIMARY"),
+])  # fmt: skip
+def test_a_secondary_keeps_running_while_ces_primary_does_not_serve(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path, states: dict[str, str], refusal: str
+) -> None:
+    ctx, runner = secondary_due_to_stop(make_ctx, ce_dir, flag=B)
+
+    def ask(ip: str) -> dict[str, Any] | None:
+        return None if states[ip] == "DOWN" else member(ip, states[ip])
+
+    with pytest.raises(PhaseError) as refused:
+        service.stop(ctx, probe=Probe(member(A, "SECONDARY")), ask=ask)
+    assert refused.value.what.startswith(refusal) and "this secondary keeps running" in refused.value.what
+    assert "heal the cluster first" in refused.value.fix
+    assert not runner.ran("./stop")
+    forced = service.stop(ctx, probe=Probe(member(A, "SECONDARY"), None), force=True, ask=ask)  # by hand, --force
+    assert forced.status == "changed" and runner.ran("./stop")
+
+
+def test_a_secondary_stops_while_ces_primary_serves(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], ce_dir: Path) -> None:
+    ctx, runner = secondary_due_to_stop(make_ctx, ce_dir, flag=B)
+    states = {A: "SECONDARY", B: "PRIMARY", C: "DOWN"}  # C: drained before A, the primary still serves
+
+    def ask(ip: str) -> dict[str, Any] | None:
+        return None if states[ip] == "DOWN" else member(ip, states[ip])
+
+    result = service.stop(ctx, probe=Probe(member(A, "SECONDARY"), None), ask=ask)
+    assert result.status == "changed" and runner.ran("./stop")

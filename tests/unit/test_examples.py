@@ -34,13 +34,13 @@ class Scenario:
 SCENARIOS = [
     # CE 5.x is end of life on 2026-10-31; its example only makes an existing 5.x standalone HA
     Scenario("migrate-5x", "5.x", nodes=3, new_vms=2, efs=True, adopted_primary=True, brick_volumes=0,
-             cutover_steps=3, join_steps=4, zones=()),
+             cutover_steps=3, join_steps=6, zones=()),
     Scenario("migrate-6x", "6.x", nodes=3, new_vms=2, efs=False, adopted_primary=True, brick_volumes=2,
-             cutover_steps=3, join_steps=6, zones=("eu-west-1b", "eu-west-1c")),
+             cutover_steps=3, join_steps=8, zones=("eu-west-1b", "eu-west-1c")),
     Scenario("greenfield-6x", "6.x", nodes=3, new_vms=3, efs=False, adopted_primary=False, brick_volumes=3,
-             cutover_steps=3, join_steps=6, zones=("eu-west-1b", "eu-west-1c", "eu-west-1d")),
+             cutover_steps=3, join_steps=8, zones=("eu-west-1b", "eu-west-1c", "eu-west-1d")),
     Scenario("greenfield-5-nodes", "6.x", nodes=5, new_vms=5, efs=False, adopted_primary=False, brick_volumes=5,
-             cutover_steps=3, join_steps=12, zones=("us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f")),
+             cutover_steps=3, join_steps=14, zones=("us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f")),
 ]
 
 
@@ -71,8 +71,10 @@ def test_example_stack_plans_its_scenario(scenario: Scenario, capsys: pytest.Cap
     assert count(graph, "aws:ec2/amiFromInstance:AmiFromInstance") == (1 if scenario.adopted_primary else 0)
     assert (exported["backupImageId"] is not None) == scenario.adopted_primary
     assert count(graph, "aws:ebs/volume:Volume") == scenario.brick_volumes
-    # the window is the CE primary's stop, setup and start; each secondary then joins while CE serves
-    assert len([s for s in graph["steps"] if s["cutover"]]) == scenario.cutover_steps
+    # the window is the CE primary's stop, setup and start (every node runs them in turn, only the role's holder acts);
+    # each secondary then joins while CE serves (every node's setup and start, 6.x each secondary's brick first)
+    assert len([s for s in graph["steps"] if s["cutover"]]) == scenario.cutover_steps * scenario.nodes
+    assert len([s for s in graph["steps"] if s["cutover"] and s["node"] == "ce-1"]) == scenario.cutover_steps
     assert len([s for s in graph["steps"] if s["join"]]) == scenario.join_steps
     # every example puts its UI behind an internal load balancer: one balancer, one listener, one target per node
     assert count(graph, "aws:lb/loadBalancer:LoadBalancer") == 1

@@ -37,24 +37,29 @@ def test_dev_plan_orders_each_nodes_steps(capsys: pytest.CaptureFixture[str], tm
     section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
     names = [line.split()[2] for line in section.splitlines() if line.strip().startswith("[wave")]
     assert names == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount",
-                     "fetch-ce", "certs", "join-setup", "join-start"]
+                     "fetch-ce", "certs", "drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup",
+                     "join-start"]
 
 
 def test_dev_plan_marks_the_steps_whose_output_is_secret_silent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, out = run_plan(capsys, tmp_path, "--stack", "dev")
     section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
     silent = [line.split()[2] for line in section.splitlines() if "[silent: output is secret, no progress shown]" in line]
-    assert silent == ["secrets", "join-setup"]
+    assert silent == ["secrets", "cutover-setup", "join-setup"]
 
 
 def test_dev_plan_shows_the_cutover_window(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _, out = run_plan(capsys, tmp_path, "--stack", "dev")
     window = out.split("Cutover window", 1)[1].split("\n\n", 1)[0]
-    assert "CE is down only here; 3 steps, one at a time" in window
+    assert "CE is down only here; 3 steps, one at a time, on the node holding CE's primary role: ce-1 at a first" in window
     assert re.findall(r"\d\. (ce-\d): (\w+)", window) == [("ce-1", "stop"), ("ce-1", "setup"), ("ce-1", "start")]
+    assert "(ce-2, ce-3 run the same steps in turn and report unchanged: not CE's primary)" in window
+    drain = out.split("Before the window, each node that is not CE's primary stops if its setup is due", 1)[1].split("\n\n", 1)[0]
+    assert "(3 steps, one at a time; at a first deployment nothing runs there yet): ce-1, ce-2, ce-3" in drain
     joins = out.split("Then each secondary joins while CE serves", 1)[1].split("\n\n", 1)[0]
-    assert "(4 steps, one at a time)" in joins
-    assert re.findall(r"\d\. (ce-\d): (\w+)", joins) == [("ce-2", "setup"), ("ce-2", "start"), ("ce-3", "setup"), ("ce-3", "start")]
+    assert "(6 steps, one at a time; CE's primary's own report unchanged)" in joins
+    assert re.findall(r"\d\. (ce-\d): (\w+)", joins) == [("ce-1", "setup"), ("ce-1", "start"), ("ce-2", "setup"), ("ce-2", "start"),
+                                                       ("ce-3", "setup"), ("ce-3", "start")]
 
 
 def test_graph_files_are_written(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

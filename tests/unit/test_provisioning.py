@@ -94,8 +94,13 @@ def test_cutover_starts_only_after_every_node_is_prepared(migrate_run: harness.R
 
 
 def test_cutover_is_strictly_sequential_in_ces_order(migrate_run: harness.Run) -> None:
-    # the window: the CE primary's stop, setup, start; then each secondary sets up and joins in turn
-    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+    # each node's drain, then the window: the CE primary's stop, setup, start; then each secondary sets up and joins
+    # in turn. Every node runs these steps in turn; only the holder of the role their --role names acts (node side)
+    order = ["ce-1-steps-drain-stop", "ce-2-steps-drain-stop", "ce-3-steps-drain-stop",
+             "ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+             "ce-2-steps-cutover-stop", "ce-2-steps-cutover-setup", "ce-2-steps-cutover-start",
+             "ce-3-steps-cutover-stop", "ce-3-steps-cutover-setup", "ce-3-steps-cutover-start",
+             "ce-1-steps-join-setup", "ce-1-steps-join-start",
              "ce-2-steps-join-setup", "ce-2-steps-join-start", "ce-3-steps-join-setup", "ce-3-steps-join-start",
              "ce-1-steps-verify"]
     # each waits for exactly the one before it (besides its node's own config and secrets)
@@ -113,8 +118,13 @@ def test_greenfield_has_the_same_cutover_without_backup_or_inspect(greenfield_ru
     names = {c.name for c in commands(greenfield_run)}
     assert "ce-1-steps-backup" not in names and "ce-1-steps-inspect-check" not in names
     assert greenfield_run.named("ce-1-steps-cutover-start").depends_on[-1] == "ce-1-steps-cutover-setup"
-    assert "ce-1-steps-cutover-start" in greenfield_run.named("ce-2-steps-join-setup").depends_on
+    assert "ce-3-steps-cutover-start" in greenfield_run.named("ce-1-steps-join-setup").depends_on
+    assert "ce-1-steps-join-start" in greenfield_run.named("ce-2-steps-join-setup").depends_on
     assert "ce-2-steps-join-start" in greenfield_run.named("ce-3-steps-join-setup").depends_on
+    for name in ("drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"):
+        role = "--role primary" if name.startswith("cutover-") else "--role secondary"
+        for node in ("ce-1", "ce-2", "ce-3"):
+            assert greenfield_run.named(f"{node}-steps-{name}").inputs["create"].endswith(role), (node, name)
 
 
 def test_mount_waits_for_the_efs_mount_targets(migrate_run: harness.Run) -> None:
@@ -366,9 +376,10 @@ def test_6x_node_json_names_the_brick_volume(six_run: harness.Run) -> None:
 
 def test_6x_primary_adds_each_brick_before_that_nodes_setup(six_run: harness.Run) -> None:
     # the window ends with the primary's start; each brick is added while CE serves, before that node's setup
-    order = ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
+    order = ["ce-3-steps-cutover-start", "ce-1-steps-join-setup", "ce-1-steps-join-start",
              "ce-1-steps-join-brick-ce-2", "ce-2-steps-join-setup", "ce-2-steps-join-start",
              "ce-1-steps-join-brick-ce-3", "ce-3-steps-join-setup", "ce-3-steps-join-start", "ce-1-steps-verify"]
+    assert "ce-1-steps-join-brick-ce-1" not in {c.name for c in commands(six_run)}  # the primary's brick is its setup's
     for earlier, later in zip(order, order[1:], strict=False):
         assert earlier in six_run.named(later).depends_on, (earlier, later)
     assert six_run.named("ce-1-steps-join-brick-ce-2").inputs["create"].endswith("ce-node gluster-join --member 2")

@@ -67,8 +67,8 @@ def test_the_eviction_runs_after_every_nodes_preparation_and_before_the_cutover(
     evict = migrate_run.named("ce-1-steps-evict-ce-3")
     for node in ("ce-1", "ce-2", "ce-3"):
         assert f"{node}-steps-certs" in evict.depends_on
-    assert "ce-1-steps-evict-ce-3" in migrate_run.named("ce-1-steps-cutover-stop").depends_on
-    assert "ce-1-steps-evict-ce-2" in migrate_run.named("ce-1-steps-cutover-stop").depends_on
+    assert "ce-1-steps-evict-ce-3" in migrate_run.named("ce-1-steps-drain-stop").depends_on
+    assert "ce-1-steps-evict-ce-2" in migrate_run.named("ce-1-steps-drain-stop").depends_on
 
 
 def test_only_the_evicted_nodes_instance_triggers_its_eviction(migrate_run: harness.Run) -> None:
@@ -88,7 +88,7 @@ def test_a_replaced_secondary_reruns_its_own_steps_and_its_eviction_only(
     assert [name for name in reruns.again if name.startswith("ce-1-")] == ["ce-1-steps-evict-ce-3"]
     ce3 = [name.split("-steps-")[1] for name in reruns.again if name.startswith("ce-3-")]
     assert ce3 == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce",
-                   "certs", "join-setup", "join-start"]  # fmt: skip
+                   "certs", "drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]  # fmt: skip
     assert "ce-1-steps-cutover-stop" in reruns.unchanged and "ce-2-steps-join-start" in reruns.unchanged
 
 

@@ -13,6 +13,8 @@ from offline.mocks import AwsWorld
 from tests.unit import stacks
 
 PREPARATION_5X_SECONDARY = ["wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
+#: the steps every node runs in turn after the preparation, each acting only where CE's role (found on the node) fits
+ROLE_GATED = ["drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]
 
 
 def migrate_run(**overrides: object) -> harness.Run:
@@ -33,15 +35,16 @@ def steps_of(names: list[str], node: str) -> list[str]:
 def test_an_unchanged_run_reruns_nothing(before: harness.Run) -> None:
     reruns = rerun.compare(before, migrate_run())
     assert (reruns.again, reruns.new, reruns.gone) == ([], [], [])
-    # 17 remote steps on the migrate primary plus its 2 evictions (one per new node), 13 on each of the 2 secondaries
-    assert len(reruns.unchanged) == 45
+    # 20 remote steps on the migrate primary plus its 2 evictions (one per new node), 17 on each of the 2 secondaries
+    # (each node runs the drain, the window's and the joins' steps in turn; only CE's role's holder acts)
+    assert len(reruns.unchanged) == 56
 
 
 def test_a_new_ce_version_reruns_preparation_and_the_whole_cutover(before: harness.Run) -> None:
     # the step inputs alone (two first deployments compared): on a deployed stack the program refuses the change
     # before any step (tests/unit/test_version_change.py), since a re-run cutover is no upgrade procedure
     reruns = rerun.compare(before, migrate_run(ceVersion="v5.1.3"))
-    assert steps_of(reruns.again, "ce-2") == ["config", *PREPARATION_5X_SECONDARY, "join-setup", "join-start"]
+    assert steps_of(reruns.again, "ce-2") == ["config", *PREPARATION_5X_SECONDARY, *ROLE_GATED]
     assert "cutover-stop" in steps_of(reruns.again, "ce-1") and "verify" in steps_of(reruns.again, "ce-1")
     assert steps_of(reruns.unchanged, "ce-2") == ["booted", "bundle", "install", "secrets"]
     assert reruns.new == [] and reruns.gone == []
@@ -75,9 +78,9 @@ def test_the_plan_lists_what_a_change_reruns(capsys: pytest.CaptureFixture[str],
     out = capsys.readouterr().out
     assert code == 0
     section = out.split("Re-runs after tenantUrl=https://other.goskope.com", 1)[1]
-    assert "    ce-2: config, wait, preflight, prepare, mount, fetch-ce, certs, join-setup, join-start\n" in section
+    assert f"    ce-2: config, wait, preflight, prepare, mount, fetch-ce, certs, {', '.join(ROLE_GATED)}\n" in section
     # the window is the primary's stop, setup and start; the secondaries' joins run again after it, while CE serves
-    assert "the cutover runs again (3 steps: CE goes down)" in section
+    assert "the cutover runs again (3 steps on CE's primary: CE goes down where its setup is due; every other node's drain" in section
 
 
 def test_the_plan_without_change_has_no_rerun_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -97,10 +100,10 @@ def test_the_plan_lists_what_a_new_instance_for_a_node_runs(capsys: pytest.Captu
     out = capsys.readouterr().out
     assert code == 0
     section = out.split("Re-runs after a new instance for ce-2", 1)[1]
-    steps = "booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, join-setup, join-start"
-    assert f"  again (14):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
+    steps = f"booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, {', '.join(ROLE_GATED)}"
+    assert f"  again (18):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
     assert "ce-3:" not in section  # same address: nothing else re-runs
-    assert "left alone: 31 steps; no cutover step runs (CE stays up)" in section
+    assert "left alone: 38 steps; no cutover step runs on the other nodes (CE stays up); the new instance runs its own (3" in section
 
 
 def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -109,7 +112,7 @@ def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pyt
     assert code == 0
     assert "    ce-3: booted, bundle, install, config, secrets, wait," in section
     assert "    ce-2: config, wait," in section
-    assert "the cutover runs again (3 steps: CE goes down)" in section
+    assert "the cutover runs again (3 steps on CE's primary: CE goes down where its setup is due" in section
 
 
 def test_the_plan_refuses_to_replace_the_adopted_primary_or_an_unknown_node(

@@ -108,20 +108,21 @@ def test_an_older_deployed_spelling_of_the_same_version_is_no_change() -> None:
     assert run("v5.1.1", "5.1.1").error is None
 
 
-def test_an_allowed_upgrade_is_refused_as_not_implemented_before_any_resource() -> None:
-    result = run("v6.1.0", "v6.0.1")
-    assert result.resources == [] and result.outputs == {}
-    assert result.error is not None
-    assert "cloud-exchange-ha:ceVersion: is v6.1.0 and this stack runs v6.0.1: an upgrade on an allowed path (6.0.x -> 6.1.0)" in result.error
-    assert "upgrading from v6.0.1 to v6.1.0 is not implemented yet in this version of cloud-exchange-ha" in result.error
-    assert "see README 'Upgrading CE'" in result.error
-    assert "set cloud-exchange-ha:ceVersion back to v6.0.1" in result.error
+def test_an_allowed_upgrade_within_a_line_plans_the_same_resources_at_the_new_version() -> None:
+    for deployed, wanted in (("v6.0.1", "v6.1.0"), ("5.1.1", "v5.1.2"), ("v6.0.0", "v6.0.1")):
+        result, first = run(wanted, deployed), run(wanted, None)
+        assert result.error is None, (deployed, wanted, result.error)
+        assert [(r.typ, r.name) for r in result.resources] == [(r.typ, r.name) for r in first.resources]
+        assert result.outputs["ceVersion"] == wanted
 
 
-def test_a_5x_cluster_asked_for_6x_is_an_upgrade_too_and_refused() -> None:
+def test_a_5x_cluster_asked_for_6x_is_an_upgrade_too_and_refused_as_not_implemented() -> None:
     result = run("v6.1.0", "v5.1.2")
-    assert result.resources == []
+    assert result.resources == [] and result.outputs == {}
     assert result.error is not None and "an upgrade on an allowed path (5.1.x -> 6.1.0)" in result.error
+    assert "upgrading from v5.1.2 to v6.1.0 (from one release line to the next: EFS to GlusterFS) is not implemented yet" in result.error
+    assert "see README 'Upgrading CE'" in result.error
+    assert "set cloud-exchange-ha:ceVersion back to v5.1.2" in result.error
 
 
 def test_a_downgrade_is_refused_with_the_allowed_list() -> None:
@@ -180,11 +181,19 @@ def test_the_plan_says_the_same_version(capsys: pytest.CaptureFixture[str], tmp_
     assert "\n  version: CE v6.1.0: the version this stack runs (no upgrade)\n" in out
 
 
-def test_the_plan_says_upgrade_from_which_to_which_and_refuses_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_the_plan_says_upgrade_from_which_to_which_and_in_what_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out = plan_out(capsys, tmp_path, "--stack", "greenfield-6x", "--deployed-version", "v6.0.1")
+    assert code == 0
+    assert ("\n  version: CE v6.0.1 -> v6.1.0: an upgrade, on the allowed path 6.0.x -> 6.1.0: every node fetches v6.1.0 while CE "
+            "serves; each node that is not CE's primary stops (drain); CE's primary stops, sets up and starts (the window)") in out
+    assert "Resources (" in out
+
+
+def test_the_plan_refuses_an_upgrade_across_lines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out = plan_out(capsys, tmp_path, "--stack", "greenfield-6x", "--deployed-version", "v5.1.2")
     assert code == 2
-    assert "\n  version: CE v6.0.1 -> v6.1.0: an upgrade, on the allowed path 6.0.x -> 6.1.0\n" in out
-    assert "SETTINGS ERRORS" in out and "upgrading from v6.0.1 to v6.1.0 is not implemented yet" in out
+    assert "\n  version: CE v5.1.2 -> v6.1.0: an upgrade, on the allowed path 5.1.x -> 6.1.0\n" in out
+    assert "SETTINGS ERRORS" in out and "is not implemented yet" in out
     assert "Resources (" not in out
 
 

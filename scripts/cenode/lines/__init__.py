@@ -15,6 +15,7 @@ from typing import Dict  # noqa: UP035 - python 3.8 nodes
 from ..catalogue import Implementation
 from ..release import Version, parse_version
 from .base import (
+    DRAIN_PREFIX,
     JOIN_PREFIX,
     NFS_PORT,
     SSH_PORT,
@@ -46,6 +47,6 @@ def for_version(tag: str) -> ReleaseLine:
 
 
 __all__ = [
-    "CE5", "CE6", "CE6_GLUSTER", "JOIN_PREFIX", "LINES", "NFS_PORT", "SSH_PORT", "WINDOW_PREFIX", "GlusterFacts", "Implementation",
+    "CE5", "CE6", "CE6_GLUSTER", "DRAIN_PREFIX", "JOIN_PREFIX", "LINES", "NFS_PORT", "SSH_PORT", "WINDOW_PREFIX", "GlusterFacts", "Implementation",
     "NotNeeded", "PhaseTarget", "Plan", "PortRange", "ReleaseLine", "SharedWitness", "Stage", "Step", "for_version", "line_for",
 ]

@@ -130,7 +130,8 @@ class Step:
     only: Only = "every"
     #: preparation: also waits for the storage the line's Pulumi side declares for the node
     after_storage: bool = False
-    #: a secondary's join: runs on the primary for the member instead of on the member
+    #: a secondary's join: runs on the primary for the member instead of on the member (never for member 1,
+    #: the primary itself)
     on_primary: bool = False
 
     @property
@@ -140,10 +141,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
-    """Steps in order: once on the primary, or for each secondary in turn (members 2..N)."""
+    """Steps in order: once on the primary, for each secondary in turn (members 2..N), or for each node in
+    turn (members 1..N: steps that act only where CE's primary role, found at run time, is what their
+    ``--role`` names, and report unchanged elsewhere)."""
 
     steps: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
     each_secondary: bool = False
+    each_node: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,10 @@ class Plan:
     serves again, one at a time, then the primary checks the cluster."""
 
     preparation: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
+    #: before the window, while CE serves from its primary: every other node whose setup is due stops
+    #: (CE's order: the secondaries first, the primary role's holder last: docs/ce-lifecycle.md §1.2
+    #: and docs/ce-lifecycle.md §2)
+    drain: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
     cutover: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
     #: after the window, while CE serves from the primary: each secondary's setup and start
     joins: Tuple[Stage, ...]  # noqa: UP006 - python 3.8 nodes
@@ -169,8 +177,8 @@ class Plan:
 
     @property
     def ordered(self) -> Tuple[Stage, ...]:  # noqa: UP006 - python 3.8 nodes
-        """Every stage after the preparation, in the order it runs: the window, the joins, the check."""
-        return (*self.cutover, *self.joins, self.check)
+        """Every stage after the preparation, in the order it runs: the drain, the window, the joins, the check."""
+        return (*self.drain, *self.cutover, *self.joins, self.check)
 
 
 # ---- the line ---------------------------------------------------------------------------------
@@ -266,19 +274,30 @@ def preparation(storage_phase: str) -> tuple[Step, ...]:
 WINDOW_PREFIX = "cutover-"
 #: the prefix of a secondary's steps after the window (CE serves from the primary meanwhile)
 JOIN_PREFIX = "join-"
-#: the cutover opens by stopping the primary's CE (the only window in which CE is down)
-STOP = Stage((Step("stop", name=f"{WINDOW_PREFIX}stop", revisions=("cutover",)),))
-#: then the primary sets up and starts: its ``./start`` initiates the replica set with itself as the only
-#: member (docs/ce-lifecycle.md §7 step 5), so CE serves again before any secondary has run setup
-PRIMARY_UP = Stage((
-    Step("setup", name=f"{WINDOW_PREFIX}setup", revisions=("cutover",)),
-    Step("start", name=f"{WINDOW_PREFIX}start", revisions=("cutover",)),
-))
+#: the prefix of a secondary's stop before the window (CE serves from the primary meanwhile)
+DRAIN_PREFIX = "drain-"
+#: where a node's CE role is found at run time (``roles.runtime_role``: CE's primary flag in the shared .env)
+AS_PRIMARY = "--role primary"
+AS_SECONDARY = "--role secondary"
+#: before the window, each node that is not CE's primary and whose setup is due stops (an upgrade, changed
+#: setup inputs): ``./stop`` removes it from the replica set while the primary keeps serving (docs/ce-lifecycle.md §1.2,
+#: docs/ce-lifecycle.md §2); at a first deployment nothing runs there yet and every node reports unchanged
+DRAIN = Stage((Step("stop", name=f"{DRAIN_PREFIX}stop", args=AS_SECONDARY, revisions=("cutover",)),), each_node=True)
+#: the window, on the node that holds CE's primary role (node 1 at a first deployment; found at run time
+#: later, as the role moves with the order of stops: docs/ce-lifecycle.md §1.2): its stop, setup and start;
+#: ``./start`` initiates the replica set with itself as the only member (docs/ce-lifecycle.md §7 step 5),
+#: so CE serves again before any secondary has run setup. Every other node runs the same steps and
+#: reports unchanged (not CE's primary), after the holder's, so they are never inside the window.
+WINDOW = Stage((
+    Step("stop", name=f"{WINDOW_PREFIX}stop", args=AS_PRIMARY, revisions=("cutover",)),
+    Step("setup", name=f"{WINDOW_PREFIX}setup", args=AS_PRIMARY, revisions=("cutover",)),
+    Step("start", name=f"{WINDOW_PREFIX}start", args=AS_PRIMARY, revisions=("cutover",)),
+), each_node=True)
 #: each secondary, one at a time while CE serves: its setup (which reads the shared ``.env`` the
 #: primary's setup wrote, docs/ce-lifecycle.md §1.3) and its start, which joins the running replica set
 #: and RabbitMQ (docs/ce-lifecycle.md §7 step 6; one at a time: each join is a read-modify-reconfig)
-SECONDARY_SETUP = Step("setup", name=f"{JOIN_PREFIX}setup", revisions=("cutover",))
-SECONDARY_START = Step("start", name=f"{JOIN_PREFIX}start", revisions=("cutover",))
+SECONDARY_SETUP = Step("setup", name=f"{JOIN_PREFIX}setup", args=AS_SECONDARY, revisions=("cutover",))
+SECONDARY_START = Step("start", name=f"{JOIN_PREFIX}start", args=AS_SECONDARY, revisions=("cutover",))
 #: a replaced node's dead predecessor leaves MongoDB and RabbitMQ, and the CE primary flag, before the
 #: new node's setup and start join it (docs/ce-lifecycle.md §5.1, §5.2 steps 1-3)
 #: ``--if-dead``: the step also re-runs when its connection changes (a rotated key, a new bastion), by

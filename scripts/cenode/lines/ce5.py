@@ -15,12 +15,12 @@ from __future__ import annotations
 from ..catalogue import Implementation
 from ..system import setting
 from .base import (
+    DRAIN,
     EVICT,
-    PRIMARY_UP,
     SECONDARY_SETUP,
     SECONDARY_START,
-    STOP,
     VERIFY,
+    WINDOW,
     NotNeeded,
     Plan,
     PortRange,
@@ -70,8 +70,9 @@ CE5 = ReleaseLine(
         # the window: the primary's stop, setup, start; a secondary's setup rewrites the shared .env
         # (HA_ENABLED=False, docs/ce-facts.md §1.4, C8) while the primary serves: its containers read
         # that file only when created (docs/ce-lifecycle.md §1.1), and nothing relies on the key
-        cutover=(STOP, PRIMARY_UP),
-        joins=(Stage((SECONDARY_SETUP, SECONDARY_START), each_secondary=True),),
+        drain=(DRAIN,),
+        cutover=(WINDOW,),
+        joins=(Stage((SECONDARY_SETUP, SECONDARY_START), each_node=True),),
         check=VERIFY,
         replacement=(EVICT,),
     ),

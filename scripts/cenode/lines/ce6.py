@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from ..catalogue import Implementation
 from .base import (
+    DRAIN,
     EVICT,
     JOIN_PREFIX,
-    PRIMARY_UP,
     SECONDARY_SETUP,
     SECONDARY_START,
-    STOP,
     VERIFY,
+    WINDOW,
     GlusterFacts,
     NotNeeded,
     Plan,
@@ -85,8 +85,9 @@ CE6 = ReleaseLine(
     },
     plan=Plan(
         preparation=preparation("bricks"),
-        cutover=(STOP, PRIMARY_UP),
-        joins=(Stage((JOIN, SECONDARY_SETUP, SECONDARY_START), each_secondary=True),),
+        drain=(DRAIN,),
+        cutover=(WINDOW,),
+        joins=(Stage((JOIN, SECONDARY_SETUP, SECONDARY_START), each_node=True),),
         check=VERIFY,
         replacement=(EVICT,),
     ),

@@ -7,6 +7,9 @@ checkout, and marking ``ce_dir`` as a safe.directory for root (CE's setup runs g
 
 On the adopted primary (migrate) the running standalone's checkout is only checked, never moved:
 its installed version must be ``ce_version`` (``installed.adoption_mismatch``) and HEAD the tag's commit.
+Where CE's HA setup has completed (``staged.set_up_here``), a new ``ce_version`` is an upgrade: only an
+allowed move (``upgrades``) is fetched, and the tag is staged, not checked out: CE keeps running the old
+checkout until its stop, and the setup phase checks the tag out (``staged.check_out``).
 
 Must not touch: untracked/ignored files (CE's ``.env``, ``data/``), the remote's configuration of
 an existing checkout, anything outside ``ce_dir`` except the system git config.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import NoReturn
 
-from .. import release
+from .. import release, staged
 from ..installed import adoption_mismatch, installed_version
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, retry, setting
 
@@ -118,12 +121,27 @@ def require_adoptable(ctx: Ctx, ce_dir: str) -> None:
         raise PhaseError(*mismatch)
 
 
+def require_allowed_move(ctx: Ctx, ce_dir: str) -> release.Version | None:
+    """Where CE is set up (HA): the version it runs may move to ``ce_version`` only on an allowed upgrade path."""
+    installed, _ = installed_version(ctx, ce_dir)
+    if installed is None:
+        return None
+    refused = staged.move_refused(installed, release.parse_version(ctx.cfg.ce_version))
+    if refused is not None:
+        raise PhaseError(*refused)
+    return installed
+
+
 def run(ctx: Ctx) -> PhaseResult:
     cfg = ctx.cfg
     ce_dir = os.path.normpath(cfg.ce_dir)
     tag = cfg.ce_version
     changes: list[str] = []
-    adopted = cfg.adopted
+    # once CE's setup completed here (the cutover ran), the node runs HA CE: a version change is an upgrade, staged
+    # (fetched, checked out by setup after CE's stop); before that, the standalone is adopted as it is
+    set_up = staged.set_up_here(ctx)
+    adopted = cfg.adopted and not set_up
+    running_version = require_allowed_move(ctx, ce_dir) if set_up else None
     if adopted:
         require_adoptable(ctx, ce_dir)
     if os.path.exists(ce_dir) and not _has_repo(ce_dir):
@@ -156,6 +174,7 @@ def run(ctx: Ctx) -> PhaseResult:
     if target is not None and head == target and not cloned:
         status = "changed" if changes else "unchanged"
         return PhaseResult(status, f"{ce_dir} at {tag} ({target[:12]})" + (f"; {', '.join(changes)}" if changes else ""))
+    fetched_now = target is None
     if target is None:
         ctx.progress(f"fetching tag {tag}")
         fetched = git.network("fetch", "--no-tags", "--force", "--", cfg.ce_repo_url, f"+refs/tags/{tag}:refs/tags/{tag}")
@@ -166,6 +185,11 @@ def run(ctx: Ctx) -> PhaseResult:
             missing_tag(git, cfg.ce_repo_url, tag, "")
         if head == target and not cloned:
             return PhaseResult("changed" if changes else "unchanged", f"{ce_dir} at {tag} ({target[:12]})")
+    if set_up:
+        ran = release.format_version(running_version) if running_version else "the version set up"
+        status = "changed" if fetched_now or changes else "unchanged"
+        return PhaseResult(status, f"{tag} ({target[:12]}) {'fetched and ' if fetched_now else ''}staged: CE keeps running {ran} "
+                                   "here until its stop; setup checks the tag out in CE's order (docs/ce-lifecycle.md §2)")
     if adopted:
         raise PhaseError(
             f"the running standalone's {ce_dir} is at {head[:12] if head else 'no commit'}, not at {tag} ({target[:12]}); "

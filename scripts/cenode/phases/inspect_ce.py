@@ -15,7 +15,7 @@ import hmac
 import json
 import os
 
-from .. import ceenv, release
+from .. import ceenv, release, staged
 from ..findings import Finding, PreflightFailed
 from ..installed import check_installed_version, installed_version
 from ..nodeconfig import load_secrets
@@ -47,7 +47,8 @@ def run(ctx: Ctx, reveal: bool = False, check: bool = False) -> PhaseResult:
     )
     if check:
         # the version gate first (README step 2: "version, secrets match the stack"), one line each
-        failed = [f for f in check_installed_version(version, source, release.parse_version(cfg.ce_version)) if f.level == "fail"]
+        failed = [f for f in check_installed_version(version, source, release.parse_version(cfg.ce_version), set_up=staged.set_up_here(ctx))
+                  if f.level == "fail"]
         wanted = load_secrets(ctx.env.config_dir)
         problems = []
         if not found.maintenance_password or not wanted.maintenance_password:

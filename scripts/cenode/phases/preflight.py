@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import lines, release, selinux
+from .. import lines, release, selinux, staged
 from ..findings import Finding, PreflightFailed
 from ..git import git
 from ..installed import check_installed_version, installed_version
@@ -268,7 +268,7 @@ def collect(ctx: Ctx, skip_peers: bool = False) -> list[Finding]:
             )
         else:
             version, source = installed_version(ctx, cfg.ce_dir)
-            findings.extend(check_installed_version(version, source, target))
+            findings.extend(check_installed_version(version, source, target, set_up=staged.set_up_here(ctx)))
             if os.path.isdir(os.path.join(cfg.ce_dir, ".git")):
                 dirty = dirty_files(ctx, cfg.ce_dir)
                 if dirty:

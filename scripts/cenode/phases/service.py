@@ -4,7 +4,8 @@ Owns: deciding whether to run them (start: not when this node already is a healt
 member; stop: not when none of CE's containers run, nor, unless ``--force``, when the setup that
 follows would change nothing here (``cenode.setup_due``) and this node is a healthy member: a re-run
 of the cutover with the same inputs leaves CE running; nor while SELinux is still enabled, which CE's
-setup refuses: a RHEL node waiting for its reboot), running them with a timeout, and judging the
+setup refuses: a RHEL node waiting for its reboot; nor, on a secondary and unless ``--force``, while
+CE's primary is not a healthy member), running them with a timeout, and judging the
 outcome by what MongoDB's ``hello`` on this node says (docs/ce-facts.md §6.1, §6.3, §9.8: ``./start`` exits
 non-zero on a node that already is a member) or by the containers left running (docs/ce-facts.md §9.9:
 ``./stop`` exits 0 without stopping when ``replica_set --remove`` fails). On the primary, before
@@ -145,7 +146,22 @@ def refuse_while_selinux_enabled(ctx: Ctx) -> None:
     raise PhaseError(f"{state.describe()}: CE's setup would refuse it, so CE is left running", fix)
 
 
-def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResult:
+def refuse_unless_the_primary_serves(ctx: Ctx, ask: roles.Ask) -> None:
+    """A secondary stops (CE's order: before the primary, docs/ce-lifecycle.md §1.2) only while CE's primary serves as a healthy
+    member and MongoDB has one PRIMARY: else its stop would take the cluster down or below a majority, and an upgrade or a
+    re-run that begins by stopping it must not begin on an unhealthy cluster."""
+    cfg = ctx.cfg
+    found = roles.discover(cfg, ask)
+    ctx.log.info(f"roles before a secondary's stop: {found.describe()}")
+    if found.flag is not None and not found.is_healthy(found.flag):
+        raise PhaseError(f"CE's primary {found.flag} is not a healthy member [{found.describe()}]: this secondary keeps running",
+                         "heal the cluster first (ce-health on a node says what is wrong; a dead primary: replace it), then run again")
+    if found.mongo_primary is None:
+        raise PhaseError(f"no single MongoDB PRIMARY [{found.describe()}]: this secondary keeps running",
+                         "heal the cluster first (ce-health on a node says what is wrong), then run again")
+
+
+def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False, ask: roles.Ask | None = None) -> PhaseResult:
     cfg = ctx.cfg
     shared_tokens.before_cutover(ctx, cfg.shared_dir)  # 5.x primary: every node sees this folder, before CE goes down
     probe = probe or (lambda: local_hello(cfg.node_ip))
@@ -156,6 +172,8 @@ def stop(ctx: Ctx, probe: Probe | None = None, force: bool = False) -> PhaseResu
     if kept:
         return PhaseResult("unchanged", f"CE left running ({kept}; --force stops it)")
     refuse_while_selinux_enabled(ctx)
+    if not force and not cfg.is_primary:
+        refuse_unless_the_primary_serves(ctx, ask or hello)
     ctx.log.info(f"running before stop: {', '.join(before)}")
     if not os.path.isfile(os.path.join(cfg.ce_dir, "stop")):
         raise PhaseError(f"no CE stop script in {cfg.ce_dir}", f"check {setting('ceDir')} is the CE folder that runs here")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from .. import setup_due, setup_marker
+from .. import setup_due, setup_marker, staged
 from ..prompts import PRIMARY_PROMPTS, SECONDARY_PROMPTS, DriverLimits, SetupDriver
 from ..release import SETUP_SUCCESS_TEXT
 from ..setup_inputs import child_env
@@ -36,6 +36,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"{cfg.shared_dir}/config/.env is missing: the primary's setup has not run",
             "run setup on the primary first (cutover order: primary, then each secondary)",
         )
+    checked_out = staged.check_out(ctx)  # an upgrade: the fetched tag, now that CE stopped here (docs/ce-lifecycle.md §2)
     inputs = setup_due.inputs5(ctx)
     answers, argv = inputs.answers, inputs.argv
     if not force and setup_due.recorded(ctx, inputs) and setup_due.outputs_present5(ce_dir, cfg.shared_dir, cfg.node_ip):
@@ -60,7 +61,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"read {ctx.log.path} (CE's own checks say what failed; lab nodes may need {setting('allowUndersized')})",
         )
     setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
-    notes = [f"answered {len(result.answered)} prompts"]
+    notes = ([checked_out] if checked_out else []) + [f"answered {len(result.answered)} prompts"]
     if "press Enter" in result.answered:
         notes.append("some prerequisite checks could not be verified (see log)")
     return PhaseResult("changed", f"CE setup completed as {cfg.role}; " + "; ".join(notes))

@@ -3,8 +3,10 @@
 
 ``make_repo(dest_dir) -> path of a bare repository`` with branch ``main`` and annotated tags
 ``v4.2.0`` (pre-HA), ``v5.1.0`` (opens with the version menu), ``v5.1.1`` and ``v5.1.2`` (HEAD of
-``main``), plus ``v6.1.0`` (config-driven 6.x setup, GlusterFS) on branch ``release-6.x`` one commit
-after ``v5.1.2`` (``main`` stays at 5.1.2 so that clones without a tag keep getting the 5.x flow).
+``main``), plus ``v6.0.1`` and ``v6.1.0`` (config-driven 6.x setup, GlusterFS) on branch ``release-6.x``,
+one and two commits after ``v5.1.2`` (``main`` stays at 5.1.2 so that clones without a tag keep getting
+the 5.x flow). Releases before 5.1.2 also carry the tag as CE spells it, without its ``v`` (``5.1.1``:
+docs/ce-facts.md; the program asks for that spelling).
 The trees differ only in ``standin/version.py``; the content is ``ce_repo/`` next to this file.
 The bare repository has ``git update-server-info`` run, so it can be served over dumb HTTP
 (``python3 -m http.server``) as well as cloned by path. Builds are reproducible (fixed dates).
@@ -27,7 +29,9 @@ REPO_NAME = "ta_cloud_exchange.git"
 #: oldest first: the order of the commits on ``main``
 VERSIONS: Sequence[str] = ("4.2.0", "5.1.0", "5.1.1", "5.1.2")
 #: (version, branch): committed on top of the last of VERSIONS on their own branch
-BRANCH_VERSIONS: Sequence[tuple[str, str]] = (("6.1.0", "release-6.x"),)
+BRANCH_VERSIONS: Sequence[tuple[str, str]] = (("6.0.1", "release-6.x"), ("6.1.0", "release-6.x"))
+#: CE's own tags have no leading ``v`` before 5.1.2 (``5.1.1``); those releases get that spelling as well
+UNPREFIXED_BEFORE = (5, 1, 2)
 EXECUTABLES = (
     "setup", "start", "stop", "replica_set", "start_management_server",
     "standin-install-standalone", "standin-install-gluster",
@@ -111,8 +115,15 @@ def make_repo(dest_dir: str | os.PathLike[str]) -> str:
             _git(["add", "--all"], work, index)
             _git(["commit", "--quiet", "--no-verify", "-m", f"Stand-in CE {version} (test double)"], work, index)
             _git(["tag", "-a", f"v{version}", "-m", f"Stand-in CE v{version} (test double)"], work, index)
+            if tuple(int(part) for part in version.split(".")) < UNPREFIXED_BEFORE:
+                _git(["tag", "-a", version, "-m", f"Stand-in CE {version} (test double)"], work, index)
+        branches: set[str] = set()
         for offset, (version, branch) in enumerate(BRANCH_VERSIONS, start=len(VERSIONS)):
-            _git(["checkout", "--quiet", "-b", branch, f"v{VERSIONS[-1]}"], work, offset)
+            if branch not in branches:
+                _git(["checkout", "--quiet", "-b", branch, f"v{VERSIONS[-1]}"], work, offset)
+                branches.add(branch)
+            else:
+                _git(["checkout", "--quiet", branch], work, offset)
             (work / VERSION_FILE).write_text(_version_text(version), encoding="utf-8")
             _git(["commit", "--quiet", "--no-verify", "-am", f"Stand-in CE {version} (test double)"], work, offset)
             _git(["tag", "-a", f"v{version}", "-m", f"Stand-in CE v{version} (test double)"], work, offset)

@@ -646,7 +646,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name in ("custom_plugins", "plugins", "repos"):
             os.makedirs(os.path.join("data", name), exist_ok=True)
-    setup_flow.stamp_release(env)
+    setup_flow.stamp_release(env, inherit=role == "secondary")
     write_env_files(env, shared)
     write_backups(env, shared)
     config6.blank_secrets()

@@ -594,7 +594,11 @@ def write_compose_files(env: dict[str, str], shared_dir: str) -> None:
             handle.write(text)
 
 
-def stamp_release(env: dict[str, str]) -> None:
+def stamp_release(env: dict[str, str], inherit: bool = False) -> None:
+    """The release's tags into ``env``; ``inherit`` (a secondary): keep the ones the shared .env has, which only the
+    primary's setup writes (docs/ce-lifecycle.md §1.3)."""
+    if inherit and env.get("INSTALL_VERSION") and env.get("CORE_TAG"):
+        return
     version = env.get("INSTALL_VERSION") if common.has_version_menu() else CE_VERSION
     version = version or CE_VERSION
     if common.release() >= (5, 0, 0):
@@ -690,7 +694,7 @@ def run_secondary(args: argparse.Namespace, env: dict[str, str]) -> int:
     create_required_files(shared_dir)
     run_checks(env, ha=True, ignore=ignore)
     ask_custom_ca(shared_dir)
-    stamp_release(env)
+    stamp_release(env, inherit=True)
     common.write_env(".env", env)
     take_env_backup(env)
     shared = {key: value for key, value in env.items() if key != "HA_CURRENT_NODE"}

@@ -1,0 +1,101 @@
+"""cenode.staged: an upgrade fetched while CE serves is checked out only by setup, after CE's stop, in CE's order.
+
+Real git on a clone of the stand-in repository; CE's setup changing the modes of tracked files is
+reproduced with chmod (docs/ce-lifecycle.md §1.5: a plain checkout refuses then).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scripts.cenode import setup_due, setup_marker, staged
+from scripts.cenode.system import Ctx, PhaseError
+
+from .conftest import FakeRunner, real_ctx
+
+
+def git(repo: Path | str, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def set_up_at(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, running: str, wanted: str,
+              role: str = "primary", shared_version: str = "") -> tuple[Ctx, Path]:
+    """A node where CE's HA setup completed at ``running``, with ``wanted`` fetched (staged), setup's mode changes made."""
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", running)
+    (ce_dir / "setup").chmod(0o700)  # what CE's setup does to tracked files (docs/ce-lifecycle.md §1.5)
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION={running.lstrip('v')}\n")
+    ctx, _ = make_ctx("setup", ce_dir=str(ce_dir), ce_version=wanted, role=role, node_ip="127.0.0.29")
+    real_ctx(ctx)
+    if shared_version:
+        (Path(ctx.cfg.shared_dir) / "config").mkdir(parents=True)
+        (Path(ctx.cfg.shared_dir) / "config" / ".env").write_text(f"INSTALL_VERSION={shared_version}\nHA_PRIMARY_NODE_IP=127.0.0.21\n")
+    setup_marker.record(ctx.env.state_dir, "digest-of-the-last-setup", role, git(ce_dir, "rev-parse", "HEAD"))
+    return ctx, ce_dir
+
+
+def test_a_staged_tag_makes_setup_due_and_setup_checks_it_out_despite_the_mode_changes(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
+    before = git(ce_dir, "rev-parse", "HEAD")
+    assert setup_due.pending(ctx) == ("CE v5.1.2 is fetched and waits for its checkout (an upgrade: setup checks it out after CE "
+                                      "stopped here)")
+    assert staged.check_out(ctx) == f"checked out v5.1.2 (was {before[:12]})"
+    assert git(ce_dir, "rev-parse", "HEAD") == git(standin_repo, "rev-parse", "v5.1.2^{commit}")
+    assert os.stat(ce_dir / "setup").st_mode & 0o777 == 0o700  # the mode change survived: core.fileMode=false
+    assert (ce_dir / ".env").read_text() == "INSTALL_VERSION=5.1.1\n"  # untracked: CE's own state is kept
+    assert staged.pending(ctx) == "" and staged.check_out(ctx) == ""  # a second run changes nothing
+
+
+def test_nothing_is_staged_before_ce_is_set_up_here(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str,
+                                                    tmp_path: Path) -> None:
+    ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
+    os.remove(os.path.join(ctx.env.state_dir, setup_marker.MARKER))
+    head = git(ce_dir, "rev-parse", "HEAD")
+    assert staged.pending(ctx) == "" and staged.check_out(ctx) == ""
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+
+
+def test_a_secondary_sets_up_the_new_version_only_after_ces_primary_did(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path
+) -> None:
+    ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2", role="secondary", shared_version="5.1.1")
+    head = git(ce_dir, "rev-parse", "HEAD")
+    with pytest.raises(PhaseError) as refused:
+        staged.check_out(ctx)
+    assert refused.value.what.startswith(f"CE's primary has set up 5.1.1 (INSTALL_VERSION in {ctx.cfg.shared_dir}/config/.env), "
+                                         "not v5.1.2: a secondary inherits the image tags")
+    assert "HA_PRIMARY_NODE_IP" in refused.value.fix
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+    (Path(ctx.cfg.shared_dir) / "config" / ".env").write_text("INSTALL_VERSION=5.1.2\nHA_PRIMARY_NODE_IP=127.0.0.21\n")
+    assert staged.check_out(ctx).startswith("checked out v5.1.2")
+
+
+def test_the_checkout_waits_for_ces_stop(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
+    head = git(ce_dir, "rev-parse", "HEAD")
+    monkeypatch.setattr(staged, "running", lambda _ctx, _probe: ["ta_cloud_exchange-core-1"])
+    with pytest.raises(PhaseError) as refused:
+        staged.check_out(ctx)
+    assert refused.value.what == ("CE still runs here (ta_cloud_exchange-core-1): the staged v5.1.2 is checked out only after "
+                                  "CE's stop")
+    assert git(ce_dir, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.parametrize(("installed", "wanted", "refused"), [
+    ((5, 1, 1), (5, 1, 2), False), ((6, 0, 1), (6, 1, 0), False), ((6, 0, 0), (6, 0, 1), False), ((5, 1, 2), (5, 1, 2), False),
+    ((5, 1, 2), (5, 1, 1), True), ((6, 1, 0), (6, 0, 1), True), ((5, 1, 0), (5, 1, 2), True), ((6, 0, 0), (6, 2, 0), True),
+])  # fmt: skip
+def test_where_ce_is_set_up_only_the_listed_upgrades_may_move_it(
+    installed: tuple[int, int, int], wanted: tuple[int, int, int], refused: bool
+) -> None:
+    assert (staged.move_refused(installed, wanted) is not None) is refused
