@@ -4,7 +4,8 @@ Boots ONE lab (five hosts) and, on fresh hosts in it, replays:
 
 * first migrate of 5 nodes, then (a) ``sshPrivateKey`` rotated on that 5.x migrate cluster;
 * (b) a 3-node 5.x greenfield cluster whose host 3 is powered off and replaced (``--replace``);
-* first migrate of 3 nodes.
+* first migrate of 3 nodes;
+* (c) a 3-node 5.x greenfield on 5.1.1 upgraded to v5.1.2 (its window, and what the lab served inside it).
 
 Measured per scenario: the steps the replay ran; CE downtime on each node, from a thread per node
 that polls the stand-in's mongod (its pid alive, tests/hosts/rerun_probe.py) every 0.5 s from the
@@ -31,6 +32,7 @@ from bench.replay import cutover_steps, window_seconds
 from tests.hosts import rerun_probe
 from tests.hosts.lab import Host, Lab, LabConfig
 from tests.hosts.replay import Replay
+from tests.hosts.replay_checks import lab_requests
 from tests.hosts.replay_support import (
     CE_DIR,
     Flow,
@@ -142,6 +144,24 @@ def replaced_host_3(lab: Lab) -> Row:
     return row
 
 
+def upgraded_within_5x(lab: Lab) -> Row:
+    """(c) a 3-node 5.x greenfield on 5.1.1 upgraded to v5.1.2 (docs/ce-lifecycle.md §2; README "Upgrading CE")."""
+    fresh_hosts(lab, 3)
+    flow = flow_on(lab, "greenfield", "5.1.1")
+    first = flow.replay(flow.run_program())
+    install_docker_shim(flow.hosts[0])
+    changed = dataclasses.replace(flow, version="v5.1.2", deployed_version="5.1.1")
+    row = Row("(c) upgrade 5.1.1 -> v5.1.2, 3-node greenfield", note="the secondaries are down from their drain to their join")
+    replay = measured(row, flow, flow.hosts, lambda: changed.replay(changed.run_program(), state_file=first.state_file))
+    window = cutover_steps(replay.results)
+    row.window_steps, row.window_s = len(window), window_seconds(window)
+    to_wall = time.time() - time.monotonic()
+    start, end = min(r.started for r in window) + to_wall, max(r.ended for r in window) + to_wall
+    served = [what for when, client, what in lab_requests(flow) if start - 1 <= when <= end]
+    row.note += f"; lab http requests inside the window: {len(served)}"
+    return row
+
+
 def table(rows: list[Row]) -> str:
     def num(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
@@ -174,7 +194,7 @@ def main() -> None:
             rows.append(first_migrate(lab, 3)[0])
 
         steps = [("5-node migrate and rotation", five), ("replaced host 3", lambda: rows.append(replaced_host_3(lab))),
-                 ("3-node migrate", three)]
+                 ("3-node migrate", three), ("5.x upgrade", lambda: rows.append(upgraded_within_5x(lab)))]
         for name, step in steps:
             began = time.monotonic()
             try:

@@ -291,9 +291,9 @@ def render_steps(result: harness.Run) -> list[str]:
             lines.append(f"    [wave {order[step.name] + 1:>2}] {step.name.split('-steps-')[1]:<16} {describe_step(step)}")
     drains = sorted((r for r in steps if draining(r)), key=lambda r: order[r.name])
     if drains:
-        lines += ["", f"Before the window, each node that is not CE's primary stops if its setup is due ({len(drains)} steps, "
-                      "one at a time; at a first deployment nothing runs there yet): "
-                      + ", ".join(r.name.split("-steps-")[0] for r in drains)]
+        lines += ["", f"Before the window, each node that is not CE's primary stops if its setup is due, then keeps a copy of its "
+                      f"stopped member if an upgrade is staged ({len(drains)} steps, one at a time; at a first deployment nothing "
+                      "runs there yet): " + ", ".join(" ".join(r.name.split("-steps-")).replace(DRAIN_PREFIX, "") for r in drains)]
     cutover = sorted((r for r in steps if in_window(r)), key=lambda r: order[r.name])
     window = holder_steps(cutover)
     lines += ["", f"Cutover window (CE is down only here; {len(window)} steps, one at a time, on the node holding CE's primary "

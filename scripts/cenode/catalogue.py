@@ -113,8 +113,11 @@ _CATALOGUE = (
     Phase("fetch-ce", "CE's repository at the pinned tag in ce_dir", needs_node=True,
           implementation=Implementation("phases.fetch_ce"), outer_s=900, budgets=(("git", 3), ("lock", 1)), changes_node=True),
     Phase("backup", "migrate primary: tarball of ce_dir (5.x: <shared>/backups; 6.x: /var/backups/cloud-exchange-ha)",
-          needs_node=True, implementation=Implementation("phases.backup"), outer_s=1800, budgets=(("backup", 1), ("lock", 1)),
-          changes_node=True),
+          needs_node=True, implementation=Implementation("phases.backup"),
+          options=(Option("--stopped-member", "stopped_member", "before an upgrade's window: where the upgrade is staged and CE "
+                          "stopped, a tarball of ce_dir (a consistent MongoDB copy) and the shared config in "
+                          "/var/backups/cloud-exchange-ha", flag_only=True),),
+          outer_s=1800, budgets=(("backup", 1), ("lock", 1)), changes_node=True),
     Phase("inspect", "installed CE version and secrets (--reveal prints them as JSON, --check compares)", needs_node=True,
           implementation=Implementation("phases.inspect_ce"),
           options=(

@@ -243,12 +243,15 @@ def test_v610_tag_sits_on_its_own_branch(bare_repo: str, tmp_path: Path) -> None
     node = clone(bare_repo, tmp_path / "ce")
     git = ["git", "-C", str(node)]
     tags = subprocess.run([*git, "tag"], capture_output=True, text=True, check=True).stdout.split()
-    assert tags == ["v4.2.0", "v5.1.0", "v5.1.1", "v5.1.2", "v6.1.0"]
+    assert tags == ["4.2.0", "5.1.0", "5.1.1", "v4.2.0", "v5.1.0", "v5.1.1", "v5.1.2", "v6.0.1", "v6.1.0"]  # CE spells <5.1.2 without v
     assert subprocess.run([*git, "describe"], capture_output=True, text=True, check=True).stdout.strip() == "v5.1.2"
     assert subprocess.run([*git, "merge-base", "--is-ancestor", "v5.1.2", "v6.1.0"], check=False).returncode == 0
     assert "origin/release-6.x" in subprocess.run([*git, "branch", "-r", "--contains", "v6.1.0"], capture_output=True, text=True).stdout
     shown = subprocess.run([*git, "show", "v6.1.0:standin/version.py"], capture_output=True, text=True, check=True).stdout
     assert 'CE_VERSION = "6.1.0"' in shown
+    earlier = subprocess.run([*git, "show", "v6.0.1:standin/version.py"], capture_output=True, text=True, check=True).stdout
+    assert 'CE_VERSION = "6.0.1"' in earlier  # the release before it on the same branch: a within-line upgrade to v6.1.0
+    assert subprocess.run([*git, "merge-base", "--is-ancestor", "v6.0.1", "v6.1.0"], check=False).returncode == 0
     listing = subprocess.run([*git, "ls-tree", "-r", "v6.1.0"], capture_output=True, text=True, check=True).stdout
     modes = {line.split("\t")[1]: line.split()[0] for line in listing.splitlines()}
     for name in ("setup", "start", "stop", "replica_set", "start_management_server", "standin-install-gluster", "standin-install-standalone"):

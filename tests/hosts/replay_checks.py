@@ -117,8 +117,8 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
     so): the program replayed from the fixture's state; checked here for both release lines (docs/ce-lifecycle.md §2):
 
     * before anything stops, every node fetched the new tag and CE kept running the old checkout (no checkout in the
-      preparation); each secondary stopped (drain) before CE's primary stopped; the window holds only the primary's
-      stop, setup and start; each secondary set up and started after the primary's start; every node stopped once;
+      preparation); each secondary stopped (drain) and kept a copy of its stopped member before CE's primary stopped;
+      the window holds only the primary's stop, setup and start; each secondary set up and started after the primary's start; every node stopped once;
     * every node ends on ``wanted`` (its checkout, its .env, the shared .env) and verify is healthy; a second replay
       runs nothing.
     """
@@ -134,6 +134,12 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
         fetched = by_name[f"{node}-steps-fetch-ce"]
         assert fetched.ran and "staged: CE keeps running" in verdict(fetched, "fetch-ce"), verdict(fetched, "fetch-ce")
         assert fetched.ended <= by_name["ce-1-steps-drain-stop"].started
+    held = verdict(by_name["ce-1-steps-drain-backup"], "backup")
+    assert held.startswith("backup: unchanged CE runs here"), held
+    for node in ("ce-2", "ce-3"):  # each stopped member's copy: consistent MongoDB files, before the window
+        copied = by_name[f"{node}-steps-drain-backup"]
+        assert verdict(copied, "backup").startswith(f"backup: changed /var/backups/cloud-exchange-ha/{node}-upgrade-to-{wanted}-")
+        assert copied.ended <= down
     for node in ("ce-2", "ce-3"):
         drained = by_name[f"{node}-steps-drain-stop"]
         assert verdict(drained, "stop").startswith("stop: changed stopped:"), verdict(drained, "stop")
@@ -145,8 +151,10 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
         assert len(now.stops) == len(before[host.name].stops) + 1, (host.name, now.stops)
         tag = host.check(f"sudo git -C {CE_DIR} describe --tags --exact-match").strip()
         assert tag.lstrip("v") == wanted.lstrip("v"), (host.name, tag)
-        installed = host.check(f"sudo grep -h '^INSTALL_VERSION' {CE_DIR}/.env").strip()
-        assert installed.split("=", 1)[1].strip("'\"").lstrip("v") == wanted.lstrip("v"), (host.name, installed)
+        # the local .env (5.x; 6.x HA reduces it to the node's own keys, docs/ce-facts.md §1.8) and the shared one
+        shared = f"{CE_DIR}/.env {'/opt/shared/data' if wanted.startswith('v6.') else flow.lab.config.shared_mount}/config/.env"
+        found = host.check(f"sudo grep -h '^INSTALL_VERSION' {shared} || true").split()
+        assert found and {v.split("=", 1)[1].strip("'\"").lstrip("v") for v in found} == {wanted.lstrip("v")}, (host.name, found)
     assert_verified(flow, again)
     unchanged = upgraded.replay(upgraded.run_program(), state_file=again.state_file)
     assert [r.name for r in unchanged.results if r.ran] == []

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.rerun import remote_steps, unwrap
+from offline.rerun import remote_steps
 from tests.hosts.lab import Host
 from tests.hosts.replay import Replay, StepResult
 from tests.hosts.replay_support import (
@@ -96,14 +96,6 @@ def summary_line(output: str, phase: str) -> str:
     return line
 
 
-def of_phase(replay: Replay, node: str, phase: str) -> StepResult:
-    """The one step that ran ``ce-node <phase>`` on ``node``, found by its command, whatever the step is named."""
-    commands = {name: str(unwrap(step.inputs.get("create"))) for name, step in replay.steps().items()}
-    (found,) = [r for r in replay.results
-                if r.ran and r.node == node and re.search(rf"/ce-node {phase}( |$)", commands[r.name])]
-    return found
-
-
 def shared_flag(cluster: Cluster, host: Host) -> str:
     """CE's primary flag in the shared .env (``<sharedDir>/config/.env``), as the host reads it."""
     text = host.check(f"sudo cat {cluster.flow.lab.config.shared_mount}/config/.env")
@@ -137,13 +129,19 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) ->
     assert all(pid for _, pid in before.values()), before
 
     again, ran = replaced(cluster, "ce-3", evicted_on="ce-1")
-    assert len(ran) == len(PREPARATION) + 3  # + its setup, its start, the eviction
+    # + its drain's stop and copy, the window's three steps, its join's setup and start, the eviction; only the join acts
+    assert len(ran) == len(PREPARATION) + 8
+    for gated in ("cutover-stop", "cutover-start"):  # ce-1 still holds CE's primary role
+        assert summary_line(ran[f"ce-3-steps-{gated}"].stdout, gated.split("-")[1]).endswith("for the CE primary only, "
+                                                                                          "and this node is the CE secondary "
+                                                                                          f"({FLAG}={cluster.host('ce-1').ip}: "
+                                                                                          "this node is the CE secondary)")
     evicted = ran["ce-1-steps-evict-ce-3"]
     summary = summary_line(evicted.stdout, "evict")
     assert summary.startswith(f"evict: changed evicted {ip3}: removed {ip3}:27017 from the replica set"), evicted.stdout
     assert summary.endswith(f"forgot rabbit@{ip3}"), summary  # the flag stays on ce-1
-    assert evicted.ended <= of_phase(again, "ce-3", "setup").started
-    started = summary_line(of_phase(again, "ce-3", "start").stdout, "start")
+    assert evicted.ended <= ran["ce-3-steps-join-setup"].started
+    started = summary_line(ran["ce-3-steps-join-start"].stdout, "start")
     assert started.startswith("start: changed started: SECONDARY"), started
 
     assert ce_runtime(survivors) == before  # no survivor ran ./stop; their mongod kept its pid
@@ -170,7 +168,9 @@ def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Clus
 
     # ce-1's eviction runs on ce-2, the first other node; nothing else of ce-2 or ce-3 runs
     again, ran = replaced(cluster, "ce-1", evicted_on="ce-2")
-    assert len(ran) == len(PREPARATION) + 5  # + its stop (nothing runs there), setup, start, verify, the eviction
+    # + its drain's stop (nothing runs there) and copy (nothing staged), the window's three steps (role-gated: the flag
+    # moved), its join's setup and start, verify, the eviction
+    assert len(ran) == len(PREPARATION) + 9
 
     evicted = ran["ce-2-steps-evict-ce-1"]
     summary = summary_line(evicted.stdout, "evict")
@@ -180,11 +180,12 @@ def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Clus
     assert moved and moved.group(1) in (ip["ce-2"], ip["ce-3"]), summary
     new_primary = moved.group(1)
 
-    stop = summary_line(of_phase(again, "ce-1", "stop").stdout, "stop")
+    stop = summary_line(ran["ce-1-steps-drain-stop"].stdout, "stop")
     assert stop.startswith("stop: unchanged CE is not running here"), stop  # the fresh host runs no CE yet
-    setup = of_phase(again, "ce-1", "setup")  # its output is secret: the role it ran as is in its marker below
+    assert "for the CE primary only" in summary_line(ran["ce-1-steps-cutover-start"].stdout, "start")
+    setup = ran["ce-1-steps-join-setup"]  # its output is secret: the role it ran as is in its marker below
     assert evicted.ended <= setup.started  # the flag named a live survivor before the new ce-1's setup
-    start = of_phase(again, "ce-1", "start")
+    start = ran["ce-1-steps-join-start"]
     started = summary_line(start.stdout, "start")
     assert started.startswith("start: changed started: SECONDARY"), started  # joined; a second one-member set would be PRIMARY
     assert f"primary={new_primary}:27017" in started, started

@@ -53,7 +53,7 @@ def test_cutover_ran_one_step_at_a_time_after_all_preparation(migrate_flow: Repl
     # every node in turn: the drain (nothing runs on the secondaries yet), the window (only CE's primary, ce-1, acts),
     # the joins (only the secondaries act), then verify
     assert [r.name for r in tail] == [
-        *(f"ce-{i}-steps-drain-stop" for i in (1, 2, 3)),
+        *(f"ce-{i}-steps-drain-{s}" for i in (1, 2, 3) for s in ("stop", "backup")),
         *(f"ce-{i}-steps-cutover-{s}" for i in (1, 2, 3) for s in ("stop", "setup", "start")),
         *(f"ce-{i}-steps-join-{s}" for i in (1, 2, 3) for s in ("setup", "start")),
         "ce-1-steps-verify",

@@ -64,7 +64,8 @@ def test_the_cutover_window_holds_only_the_primarys_stop_setup_and_start() -> No
 def test_every_other_node_stops_before_the_window_when_its_setup_is_due() -> None:
     # docs/ce-lifecycle.md §1.2 and docs/ce-lifecycle.md §2: the secondaries stop first, the primary role's holder last
     for line in lines.LINES.values():
-        assert _stages(line.plan.drain) == [("each node", [("stop", "drain-stop", "--role secondary", False)])]
+        assert _stages(line.plan.drain) == [("each node", [("stop", "drain-stop", "--role secondary", False),
+                                                           ("backup", "drain-backup", "--stopped-member", False)])]
 
 
 def test_each_secondary_joins_after_the_window_one_at_a_time() -> None:

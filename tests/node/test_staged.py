@@ -6,14 +6,17 @@ reproduced with chmod (docs/ce-lifecycle.md §1.5: a plain checkout refuses then
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from scripts.cenode import setup_due, setup_marker, staged
+from scripts.cenode.phases import backup
 from scripts.cenode.system import Ctx, PhaseError
 
 from .conftest import FakeRunner, real_ctx
@@ -99,3 +102,40 @@ def test_where_ce_is_set_up_only_the_listed_upgrades_may_move_it(
     installed: tuple[int, int, int], wanted: tuple[int, int, int], refused: bool
 ) -> None:
     assert (staged.move_refused(installed, wanted) is not None) is refused
+
+
+# ---- backup --stopped-member: the drain's copy of a stopped member before the window (docs/ce-lifecycle.md §8) ----
+
+
+def test_a_stopped_member_with_an_upgrade_staged_keeps_a_copy_of_its_ce_and_the_shared_config(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2", role="secondary", shared_version="5.1.1")
+    (ce_dir / "data" / "mongo-data").mkdir(parents=True, exist_ok=True)
+    (ce_dir / "data" / "mongo-data" / "collection-0.wt").write_bytes(b"wiredtiger pages")
+    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: [])  # the drain stopped CE here
+    when = datetime.datetime(2026, 12, 3, 14, 0, tzinfo=datetime.UTC)
+    made = backup.run(ctx, now=when, stopped_member=True)
+    folder = Path(ctx.env.host_path("/var/backups/cloud-exchange-ha"))
+    tarball = folder / "ce-1-upgrade-to-v5.1.2-20261203T140000Z.tar.gz"
+    assert made.status == "changed" and made.summary.startswith(f"{tarball} ("), made.summary
+    names = tarfile.open(tarball).getnames()
+    assert f"{str(ce_dir).lstrip('/')}/data/mongo-data/collection-0.wt" in names
+    assert f"{ctx.cfg.shared_dir.lstrip('/')}/config/.env" in names
+    assert oct(folder.stat().st_mode & 0o777) == "0o700" and oct(tarball.stat().st_mode & 0o777) == "0o600"
+    again = backup.run(ctx, now=when + datetime.timedelta(minutes=5), stopped_member=True)
+    assert again.status == "unchanged" and str(tarball) in again.summary
+    assert sorted(p.name for p in folder.iterdir()) == [tarball.name, tarball.name + ".sha256", tarball.name + ".tree"]
+
+
+def test_no_copy_where_ce_runs_or_nothing_is_staged(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, _ = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
+    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: ["ta_cloud_exchange-mongodb-primary-1"])
+    held = backup.run(ctx, stopped_member=True)
+    assert held.status == "unchanged" and held.summary.startswith("CE runs here (ta_cloud_exchange-mongodb-primary-1)")
+    os.remove(os.path.join(ctx.env.state_dir, setup_marker.MARKER))
+    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: [])
+    assert backup.run(ctx, stopped_member=True).summary == "no upgrade staged here: nothing to copy before the window"
+    assert not Path(ctx.env.host_path("/var/backups/cloud-exchange-ha")).exists()

@@ -102,12 +102,16 @@ def test_shrinking_5_to_3_is_refused_before_any_resource(config: dict[str, Any])
 
 
 def test_a_version_change_and_a_count_change_are_each_refused() -> None:
-    # the version is judged first; with it back at the deployed one, the count is refused in turn
-    world = AwsWorld(deployed_ce_version="v6.0.1", deployed_node_count=3)
-    both = harness.run(greenfield(5) | {"ceVersion": "v6.1.0"}, world=world, secret_keys=stacks.SECRET_KEYS)
-    assert both.resources == [] and both.error is not None and "cloud-exchange-ha:ceVersion: is v6.1.0" in both.error
-    count = harness.run(greenfield(5) | {"ceVersion": "v6.0.1"}, world=world, secret_keys=stacks.SECRET_KEYS)
+    # the version is judged first (a downgrade here); with it back at the deployed one, the count is refused in turn
+    world = AwsWorld(deployed_ce_version="v6.1.0", deployed_node_count=3)
+    both = harness.run(greenfield(5) | {"ceVersion": "v6.0.1"}, world=world, secret_keys=stacks.SECRET_KEYS)
+    assert both.resources == [] and both.error is not None and "cloud-exchange-ha:ceVersion: is v6.0.1" in both.error
+    count = harness.run(greenfield(5) | {"ceVersion": "v6.1.0"}, world=world, secret_keys=stacks.SECRET_KEYS)
     assert count.resources == [] and count.error is not None and "cloud-exchange-ha:nodeCount: is 5" in count.error
+    # an allowed upgrade does not carry a count change through with it
+    upgrading = AwsWorld(deployed_ce_version="v6.0.1", deployed_node_count=3)
+    grown = harness.run(greenfield(5) | {"ceVersion": "v6.1.0"}, world=upgrading, secret_keys=stacks.SECRET_KEYS)
+    assert grown.resources == [] and grown.error is not None and "cloud-exchange-ha:nodeCount: is 5" in grown.error
 
 
 def test_an_unreadable_state_refuses_naming_both_settings_judged_against_it() -> None:

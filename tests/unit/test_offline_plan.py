@@ -37,7 +37,7 @@ def test_dev_plan_orders_each_nodes_steps(capsys: pytest.CaptureFixture[str], tm
     section = out.split("  ce-2:\n", 1)[1].split("  ce-3:\n", 1)[0]
     names = [line.split()[2] for line in section.splitlines() if line.strip().startswith("[wave")]
     assert names == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount",
-                     "fetch-ce", "certs", "drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup",
+                     "fetch-ce", "certs", "drain-stop", "drain-backup", "cutover-stop", "cutover-setup", "cutover-start", "join-setup",
                      "join-start"]
 
 
@@ -55,7 +55,8 @@ def test_dev_plan_shows_the_cutover_window(capsys: pytest.CaptureFixture[str], t
     assert re.findall(r"\d\. (ce-\d): (\w+)", window) == [("ce-1", "stop"), ("ce-1", "setup"), ("ce-1", "start")]
     assert "(ce-2, ce-3 run the same steps in turn and report unchanged: not CE's primary)" in window
     drain = out.split("Before the window, each node that is not CE's primary stops if its setup is due", 1)[1].split("\n\n", 1)[0]
-    assert "(3 steps, one at a time; at a first deployment nothing runs there yet): ce-1, ce-2, ce-3" in drain
+    assert ("(6 steps, one at a time; at a first deployment nothing runs there yet): ce-1 stop, ce-1 backup, ce-2 stop, "
+            "ce-2 backup, ce-3 stop, ce-3 backup") in drain
     joins = out.split("Then each secondary joins while CE serves", 1)[1].split("\n\n", 1)[0]
     assert "(6 steps, one at a time; CE's primary's own report unchanged)" in joins
     assert re.findall(r"\d\. (ce-\d): (\w+)", joins) == [("ce-1", "setup"), ("ce-1", "start"), ("ce-2", "setup"), ("ce-2", "start"),

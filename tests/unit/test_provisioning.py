@@ -96,7 +96,8 @@ def test_cutover_starts_only_after_every_node_is_prepared(migrate_run: harness.R
 def test_cutover_is_strictly_sequential_in_ces_order(migrate_run: harness.Run) -> None:
     # each node's drain, then the window: the CE primary's stop, setup, start; then each secondary sets up and joins
     # in turn. Every node runs these steps in turn; only the holder of the role their --role names acts (node side)
-    order = ["ce-1-steps-drain-stop", "ce-2-steps-drain-stop", "ce-3-steps-drain-stop",
+    order = ["ce-1-steps-drain-stop", "ce-1-steps-drain-backup", "ce-2-steps-drain-stop", "ce-2-steps-drain-backup",
+             "ce-3-steps-drain-stop", "ce-3-steps-drain-backup",
              "ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start",
              "ce-2-steps-cutover-stop", "ce-2-steps-cutover-setup", "ce-2-steps-cutover-start",
              "ce-3-steps-cutover-stop", "ce-3-steps-cutover-setup", "ce-3-steps-cutover-start",

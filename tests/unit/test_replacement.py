@@ -88,7 +88,7 @@ def test_a_replaced_secondary_reruns_its_own_steps_and_its_eviction_only(
     assert [name for name in reruns.again if name.startswith("ce-1-")] == ["ce-1-steps-evict-ce-3"]
     ce3 = [name.split("-steps-")[1] for name in reruns.again if name.startswith("ce-3-")]
     assert ce3 == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce",
-                   "certs", "drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]  # fmt: skip
+                   "certs", "drain-stop", "drain-backup", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]  # fmt: skip
     assert "ce-1-steps-cutover-stop" in reruns.unchanged and "ce-2-steps-join-start" in reruns.unchanged
 
 

@@ -14,7 +14,7 @@ from tests.unit import stacks
 
 PREPARATION_5X_SECONDARY = ["wait", "preflight", "prepare", "mount", "fetch-ce", "certs"]
 #: the steps every node runs in turn after the preparation, each acting only where CE's role (found on the node) fits
-ROLE_GATED = ["drain-stop", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]
+ROLE_GATED = ["drain-stop", "drain-backup", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]
 
 
 def migrate_run(**overrides: object) -> harness.Run:
@@ -35,9 +35,9 @@ def steps_of(names: list[str], node: str) -> list[str]:
 def test_an_unchanged_run_reruns_nothing(before: harness.Run) -> None:
     reruns = rerun.compare(before, migrate_run())
     assert (reruns.again, reruns.new, reruns.gone) == ([], [], [])
-    # 20 remote steps on the migrate primary plus its 2 evictions (one per new node), 17 on each of the 2 secondaries
+    # 21 remote steps on the migrate primary plus its 2 evictions (one per new node), 18 on each of the 2 secondaries
     # (each node runs the drain, the window's and the joins' steps in turn; only CE's role's holder acts)
-    assert len(reruns.unchanged) == 56
+    assert len(reruns.unchanged) == 59
 
 
 def test_a_new_ce_version_reruns_preparation_and_the_whole_cutover(before: harness.Run) -> None:
@@ -101,9 +101,9 @@ def test_the_plan_lists_what_a_new_instance_for_a_node_runs(capsys: pytest.Captu
     assert code == 0
     section = out.split("Re-runs after a new instance for ce-2", 1)[1]
     steps = f"booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, {', '.join(ROLE_GATED)}"
-    assert f"  again (18):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
+    assert f"  again (19):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
     assert "ce-3:" not in section  # same address: nothing else re-runs
-    assert "left alone: 38 steps; no cutover step runs on the other nodes (CE stays up); the new instance runs its own (3" in section
+    assert "left alone: 40 steps; no cutover step runs on the other nodes (CE stays up); the new instance runs its own (3" in section
 
 
 def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

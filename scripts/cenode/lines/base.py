@@ -282,7 +282,11 @@ AS_SECONDARY = "--role secondary"
 #: before the window, each node that is not CE's primary and whose setup is due stops (an upgrade, changed
 #: setup inputs): ``./stop`` removes it from the replica set while the primary keeps serving (docs/ce-lifecycle.md §1.2,
 #: docs/ce-lifecycle.md §2); at a first deployment nothing runs there yet and every node reports unchanged
-DRAIN = Stage((Step("stop", name=f"{DRAIN_PREFIX}stop", args=AS_SECONDARY, revisions=("cutover",)),), each_node=True)
+DRAIN = Stage((
+    Step("stop", name=f"{DRAIN_PREFIX}stop", args=AS_SECONDARY, revisions=("cutover",)),
+    # ... and, where an upgrade is staged, keeps a copy of its stopped member: consistent MongoDB files (docs/ce-lifecycle.md §8)
+    Step("backup", name=f"{DRAIN_PREFIX}backup", args="--stopped-member", revisions=("cutover",)),
+), each_node=True)
 #: the window, on the node that holds CE's primary role (node 1 at a first deployment; found at run time
 #: later, as the role moves with the order of stops: docs/ce-lifecycle.md §1.2): its stop, setup and start;
 #: ``./start`` initiates the replica set with itself as the only member (docs/ce-lifecycle.md §7 step 5),

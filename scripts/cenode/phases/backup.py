@@ -1,4 +1,4 @@
-"""Phase ``backup`` (migrate primary): a tarball of the standalone's ``ta_cloud_exchange`` folder.
+"""Phase ``backup``: a tarball of the standalone's ``ta_cloud_exchange`` folder (migrate primary), or of a stopped member.
 
 Owns: ``<shared_dir>/backups/<node>-ta_cloud_exchange-<UTC stamp>.tar.gz`` (5.x; on 6.x, whose shared
 folder only exists after the cutover, ``/var/backups/cloud-exchange-ha/``) plus ``.sha256``
@@ -11,6 +11,11 @@ this node with the same fingerprint exists, nothing is written ("unchanged"). An
 folder (including a running MongoDB touching its files) makes the next run write a new backup.
 An existing backup is never overwritten or removed (new names, ``link`` = no clobber).
 
+``--stopped-member`` (every node in turn, after the drain, before an upgrade's window): where an upgrade is
+staged and CE is stopped, ``/var/backups/cloud-exchange-ha/<node>-upgrade-to-<tag>-<UTC stamp>.tar.gz`` of
+the CE folder (its MongoDB files are consistent: the member stopped) and the shared config; the same
+idempotency. Kept until you delete it.
+
 Must not touch: the CE folder (read only), other backups.
 """
 
@@ -22,8 +27,9 @@ import hashlib
 import os
 import stat
 
-from .. import ceenv
+from .. import ceenv, staged
 from ..backups import LOCAL_BACKUPS, SUFFIX, backup_dir, backup_name, backup_prefix, backups_folder, file_sha256
+from ..ce_runtime import local_hello, running
 from ..system import Ctx, PhaseError, PhaseResult, setting
 
 
@@ -75,7 +81,9 @@ def _write_new(path: str, text: str) -> None:
         handle.write(text)
 
 
-def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
+def run(ctx: Ctx, now: datetime.datetime | None = None, stopped_member: bool = False) -> PhaseResult:
+    if stopped_member:
+        return stopped_member_copy(ctx, now)
     cfg = ctx.cfg
     if not cfg.adopted:
         return PhaseResult("unchanged", "not the migrate primary: nothing to back up")
@@ -85,23 +93,49 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     backups = backups_folder(ctx)
     if backup_dir(cfg) != LOCAL_BACKUPS and not os.path.isdir(cfg.shared_dir):
         raise PhaseError(f"shared folder {cfg.shared_dir} is missing", "run the mount phase first")
-    os.makedirs(backups, mode=0o700, exist_ok=True)
-    os.chmod(backups, 0o700)  # root only, also when someone made the folder before us
-
     paths = [ce_dir]
     secret_file = ceenv.CeFiles(ce_dir).secret_path(ceenv.CeFiles(ce_dir).env())
     if os.path.exists(secret_file) and not secret_file.startswith(ce_dir + os.sep):
         paths.append(secret_file)
+    return write_tarball(ctx, paths, backups, backup_prefix(cfg), backup_name(cfg.node_name, now or _now(), ce_dir),
+                         "CE is running; the AMI is the consistent backup")
+
+
+def stopped_member_copy(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
+    """Before an upgrade's window, on a node the drain stopped: its CE folder, whose MongoDB files are a consistent copy
+    once the member stopped (docs/ce-lifecycle.md §8), and the shared config (``.env``, ``.env.keys``, certificates),
+    on the node's own disk; nothing on a node where CE runs or no upgrade is staged."""
+    cfg = ctx.cfg
+    staged_now = staged.pending(ctx)
+    if not staged_now:
+        return PhaseResult("unchanged", "no upgrade staged here: nothing to copy before the window")
+    still = running(ctx, lambda: local_hello(cfg.node_ip))
+    if still:
+        return PhaseResult("unchanged", f"CE runs here ({', '.join(still)}): a running member's files are no consistent copy; "
+                                        "the stopped secondaries hold the copies")
+    ce_dir = os.path.normpath(cfg.ce_dir)
+    paths = [p for p in (ce_dir, os.path.join(cfg.shared_dir, "config")) if os.path.isdir(p)]
+    label = f"upgrade-to-{cfg.ce_version}"
+    prefix = backup_name(cfg.node_name, datetime.datetime(2000, 1, 1), label).rsplit("-", 1)[0] + "-"
+    return write_tarball(ctx, paths, ctx.env.host_path(LOCAL_BACKUPS), prefix, backup_name(cfg.node_name, now or _now(), label),
+                         "files changed while being read")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def write_tarball(ctx: Ctx, paths: list[str], backups: str, prefix: str, name: str, changed_note: str) -> PhaseResult:
+    """``paths`` into ``<backups>/<name>`` (+ .sha256, .tree), unless a complete one of the same tree exists (unchanged)."""
+    os.makedirs(backups, mode=0o700, exist_ok=True)
+    os.chmod(backups, 0o700)  # root only, also when someone made the folder before us
     ctx.progress(f"reading {', '.join(paths)}", 1, 2)
     fingerprint, entries, size = tree_fingerprint(paths)
     ctx.log.info(f"fingerprint {fingerprint} over {entries} entries, {size} bytes: {paths}")
-    prefix = backup_prefix(cfg)
     found = existing_backup(backups, prefix, fingerprint)
     if found:
         return PhaseResult("unchanged", f"{found} already holds this tree (fingerprint {fingerprint[:12]})")
 
-    when = now or datetime.datetime.now(datetime.timezone.utc)
-    name = backup_name(cfg.node_name, when, ce_dir)
     final = os.path.join(backups, name)
     counter = 1
     while os.path.lexists(final):
@@ -114,7 +148,7 @@ def run(ctx: Ctx, now: datetime.datetime | None = None) -> PhaseResult:
     try:
         result = ctx.runner.run(argv, timeout=ctx.timeout("backup"))
         if result.rc == 1:
-            ctx.log.warn("tar: some files changed while being read (CE is running); the AMI is the consistent backup")
+            ctx.log.warn(f"tar: some files changed while being read ({changed_note})")
         elif result.rc != 0:
             raise PhaseError(f"tar failed: {result.tail()}", f"look at {ctx.log.path}; is {backups} writable and large enough?")
         os.chmod(partial, 0o600)
