@@ -23,6 +23,7 @@ from . import release, setup_marker, upgrades
 from .ce_runtime import local_hello, running
 from .ceenv import read_dotenv
 from .git import git, head_commit
+from .roles import FLAG
 from .system import Ctx, PhaseError, setting
 
 
@@ -72,13 +73,9 @@ def require_primary_first(ctx: Ctx) -> None:
         raise PhaseError(
             f"CE's primary has set up {shared} (INSTALL_VERSION in {cfg.shared_dir}/config/.env), not {cfg.ce_version}: a "
             "secondary inherits the image tags the primary's setup writes (docs/ce-lifecycle.md §1.3), so it sets up after it",
-            f"run the window on CE's primary first ({HA_FLAG} in {cfg.shared_dir}/config/.env names it): pulumi up runs it in "
+            f"run the window on CE's primary first ({FLAG} in {cfg.shared_dir}/config/.env names it): pulumi up runs it in "
             "that order",
         )
-
-
-#: CE's primary flag, named in messages
-HA_FLAG = "HA_PRIMARY_NODE_IP"
 
 
 def check_out(ctx: Ctx) -> str:

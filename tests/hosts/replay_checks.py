@@ -3,7 +3,8 @@
 Owns: ``replayed`` (boot a flow's own hosts, run the program, replay its steps once, tear down),
 ``assert_verified``, ``rerun_with`` (a replay with changed settings from a copy of the state),
 ``assert_everything_reran_and_ce_kept_running``, ``rotate_ssh_key``, ``upgrade`` (a within-line upgrade
-replayed and checked) and ``lab_requests`` (what the lab's http server served). Used by
+replayed and checked), ``lab_requests`` (what the lab's http server served) with the check that nothing was
+downloaded inside the window, and ``restore_the_standalone`` (the way back of a migrate). Used by
 tests/hosts/test_replay_*.py: one module per booted lab, so that pytest tears each lab down before the next
 module boots its own (one lab up at a time).
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,3 +162,42 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
     unchanged = upgraded.replay(upgraded.run_program(), state_file=again.state_file)
     assert [r.name for r in unchanged.results if r.ran] == []
     return upgraded, again
+
+
+def assert_nothing_downloaded_inside_the_window(flow: Flow, replay: Replay) -> None:
+    """The lab's http server (apt mirror, wheels, CE's git) served nothing inside the window (issue 15 §3, first install)."""
+    to_wall = time.time() - time.monotonic()  # the replay's step times are monotonic
+    window = window_steps(replay.results)
+    assert [r.name for r in window] == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start"]
+    start, end = min(r.started for r in window) + to_wall, max(r.ended for r in window) + to_wall
+    served = lab_requests(flow)
+    assert served, "the lab's http server logged nothing: the check would prove nothing"
+    # whole seconds strictly inside the window (the log has one-second resolution)
+    inside = [(client, what) for when, client, what in served if math.ceil(start) <= when and when + 1 <= math.floor(end)]
+    assert inside == [], f"downloaded while CE was down ({end - start:.1f} s window): {inside}"
+
+
+def restore_the_standalone(flow: Flow) -> None:
+    """README "Going back to a standalone": refused while CE runs; after CE stopped everywhere (the last one first), the
+    migrate primary runs its standalone from the backup tarball again, the cluster's folder kept beside it; a second
+    run changes nothing. Takes the flow's cluster down: last in its module."""
+    primary = flow.hosts[0]
+    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
+    assert rc == 1 and "ERROR restore-standalone: CE still runs here" in err, out + err
+    for host in reversed(flow.hosts):
+        rc, out, err = host.run("sudo /opt/cloud-exchange-ha/ce-node stop --force")
+        assert rc == 0, f"{host.name}: {out}{err}"
+    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
+    assert rc == 0, out + err
+    assert out.startswith("restore-standalone: changed"), out
+    assert "started: mongod answers but is not in a replica set" in out, out
+    env = primary.check(f"sudo cat {CE_DIR}/.env")  # the standalone's own files again
+    assert "HA_IP_LIST" not in env and "INSTALL_VERSION" in env
+    aside = primary.check(f"sudo sh -c 'ls -d {CE_DIR}.cluster-*'").split()
+    assert len(aside) == 1 and "HA_IP_LIST" in primary.check(f"sudo cat {aside[0]}/.env")
+    if not flow.version.startswith("v6."):  # 5.x: the EFS folder left (6.x: the program wrote no line for /opt/shared/data)
+        shared = flow.lab.config.shared_mount
+        assert shared not in primary.check("cat /etc/fstab")
+        assert primary.run(f"findmnt {shared}")[0] != 0
+    rc, out, err = primary.run("sudo /opt/cloud-exchange-ha/ce-node restore-standalone")
+    assert rc == 0 and out.startswith("restore-standalone: unchanged CE runs as the standalone restored from"), out + err

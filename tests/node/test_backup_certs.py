@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.cenode import setup_marker
 from scripts.cenode.phases import backup, certs
 from scripts.cenode.system import Ctx, PhaseError
 
@@ -65,6 +66,19 @@ def test_backup_writes_tarball_and_checksum_then_is_idempotent(make_ctx: Callabl
     second = backup.run(backup_ctx(make_ctx, tmp_path), now=T0 + datetime.timedelta(hours=1))
     assert second.status == "unchanged" and tarball.name in second.summary
     assert sorted(p.name for p in backups.iterdir()) == [tarball.name, tarball.name + ".sha256", tarball.name + ".tree"]
+
+
+def test_no_tarball_once_the_cluster_runs_here(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:
+    """An upgrade re-runs the step: the folder is a cluster's by then, and restore-standalone takes the newest tarball."""
+    ce_dir = standalone(tmp_path)
+    backup.run(backup_ctx(make_ctx, tmp_path), now=T0)
+    (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.2\nHA_IP_LIST=10.0.0.1,10.0.0.2,10.0.0.3\n")
+    ctx = backup_ctx(make_ctx, tmp_path)
+    setup_marker.record(ctx.env.state_dir, "digest-of-the-ha-setup", "primary", "0" * 40)
+    later = backup.run(ctx, now=T0 + datetime.timedelta(days=30))
+    assert later.status == "unchanged" and later.summary.startswith("CE's HA setup completed here")
+    assert sorted(p.name for p in (tmp_path / "shared" / "backups").iterdir())[0] == "ce-1-ta_cloud_exchange-20250301T120000Z.tar.gz"
+    assert len(list((tmp_path / "shared" / "backups").iterdir())) == 3
 
 
 def test_changed_tree_gets_a_new_backup_and_the_old_one_stays(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:

@@ -5,6 +5,10 @@ folder only exists after the cutover, ``/var/backups/cloud-exchange-ha/``) plus 
 (``sha256sum -c`` format) and ``.tree`` (the folder's fingerprint). The secret file named by
 ``.env`` LOCATION is included when it lives outside the folder (CE-as-VM: ``/etc/.env.keys``).
 
+Once CE's HA setup has completed on the node (its setup marker), the standalone is gone: a re-run (the step
+follows the cutover's inputs, e.g. an upgrade) writes nothing, so the newest tarball, which
+``restore-standalone`` takes by default, stays the standalone's.
+
 Idempotency (the choice): the fingerprint is a sha256 over every entry's path, type, mode,
 owner, size, mtime and link target (a stat walk, no content read). When a complete backup of
 this node with the same fingerprint exists, nothing is written ("unchanged"). Any change in the
@@ -87,6 +91,9 @@ def run(ctx: Ctx, now: datetime.datetime | None = None, stopped_member: bool = F
     cfg = ctx.cfg
     if not cfg.adopted:
         return PhaseResult("unchanged", "not the migrate primary: nothing to back up")
+    if staged.set_up_here(ctx):  # the step re-runs with the cutover's inputs (an upgrade): the standalone is gone by now
+        return PhaseResult("unchanged", "CE's HA setup completed here: the standalone's tarball is taken before the first "
+                                        "cutover only (a cluster's folder is no standalone to go back to; kept tarballs stay)")
     ce_dir = os.path.normpath(cfg.ce_dir)
     if not os.path.isdir(ce_dir):
         raise PhaseError(f"{ce_dir} does not exist", f"set {setting('ceDir')} to the standalone's ta_cloud_exchange folder")
