@@ -53,6 +53,6 @@ unit: venv
 docs: venv
 	$(PY) -m tools.doc_tables
 
-## mutation testing of one core module (not part of `make test`): make mutate MODULE=settings
+## mutation testing of one core module (not part of `make test`): make mutate MODULE=settings [CHILDREN=1]
 mutate: venv
-	$(PY) -m tools.mutate $(MODULE)
+	$(PY) -m tools.mutate $(MODULE) $(if $(CHILDREN),--children $(CHILDREN))
