@@ -43,7 +43,7 @@ def test_config_is_valid_toml_selecting_the_targets_sources_and_tests() -> None:
     target = mutate.TARGETS["storage"]
     table = tomllib.loads(mutate.mutmut_config(target))["tool"]["mutmut"]
     assert table["source_paths"] == ["components/storage.py"]
-    assert table["pytest_add_cli_args_test_selection"] == ["tests/unit/test_aws_side.py"]
+    assert table["pytest_add_cli_args_test_selection"] == ["tests/unit/test_storage_details.py"]
     assert "not hosts" in table["pytest_add_cli_args"]
     assert "tests" in table["also_copy"]
 
