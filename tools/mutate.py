@@ -34,13 +34,13 @@ class Target:
 
 
 #: the core modules of issue 12 and the tests that cover each (one table; names are what `MODULE=` takes).
-#: network and storage run against their word-for-word tests only, not tests/unit/test_aws_side.py too:
+#: network, storage and nodes run against their word-for-word tests only, not tests/unit/test_aws_side.py too:
 #: its twenty-odd runs of the program under mocks cost 10 s and more per mutant on a shared 2-core machine
 TARGETS: dict[str, Target] = {
     "settings": Target(("components/settings.py",), ("tests/unit/test_settings.py", "tests/unit/test_stack_config.py")),
     "network": Target(("components/network.py",), ("tests/unit/test_network_rules.py",)),
     "storage": Target(("components/storage.py",), ("tests/unit/test_storage_details.py",)),
-    "nodes": Target(("components/nodes.py",), ("tests/unit/test_aws_side.py",)),
+    "nodes": Target(("components/nodes.py",), ("tests/unit/test_node_details.py",)),
     "provisioning": Target(("components/provisioning.py", "components/cluster.py"), ("tests/unit/test_provisioning.py",)),
     "prompts": Target(("scripts/cenode/prompts.py",), ("tests/node/test_prompts.py", "tests/node/test_setup_driver.py",
                                                   "tests/node/test_setup_phases.py", "tests/node/test_children.py")),
