@@ -28,8 +28,12 @@ from .system import Ctx, PhaseError, setting
 
 
 def set_up_here(ctx: Ctx) -> bool:
-    """CE's HA setup has completed on this node (the setup phase's marker exists)."""
-    return bool(setup_marker.recorded(ctx.env.state_dir))
+    """CE's HA setup has completed on this node and CE is still configured so: the setup phase's marker exists and CE's
+    ``.env`` names this node ``HA_CURRENT_NODE`` (a standalone restored by ``restore-standalone``, or put back by hand,
+    has no such key: it is adopted again as a standalone, not upgraded)."""
+    if not setup_marker.recorded(ctx.env.state_dir):
+        return False
+    return read_dotenv(os.path.join(ctx.cfg.ce_dir, ".env")).get("HA_CURRENT_NODE", "") == ctx.cfg.node_ip
 
 
 def tag_commit(ctx: Ctx, ce_dir: str, tag: str) -> str:

@@ -72,8 +72,8 @@ def test_no_tarball_once_the_cluster_runs_here(make_ctx: Callable[..., tuple[Ctx
     """An upgrade re-runs the step: the folder is a cluster's by then, and restore-standalone takes the newest tarball."""
     ce_dir = standalone(tmp_path)
     backup.run(backup_ctx(make_ctx, tmp_path), now=T0)
-    (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.2\nHA_IP_LIST=10.0.0.1,10.0.0.2,10.0.0.3\n")
     ctx = backup_ctx(make_ctx, tmp_path)
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION=5.1.2\nHA_IP_LIST=10.0.0.1,10.0.0.2\nHA_CURRENT_NODE={ctx.cfg.node_ip}\n")
     setup_marker.record(ctx.env.state_dir, "digest-of-the-ha-setup", "primary", "0" * 40)
     later = backup.run(ctx, now=T0 + datetime.timedelta(days=30))
     assert later.status == "unchanged" and later.summary.startswith("CE's HA setup completed here")

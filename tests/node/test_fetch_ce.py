@@ -226,7 +226,7 @@ def test_migrate_needs_the_standalones_checkout(make_ctx: Callable[..., tuple[Ct
 
 def set_up_node(ctx: Ctx, ce_dir: Path, tag: str) -> str:
     """A node where CE's HA setup completed at ``tag`` (the setup marker and CE's .env); returns its HEAD."""
-    (ce_dir / ".env").write_text(f"INSTALL_VERSION={tag.lstrip('v')}\nHA_CURRENT_NODE=10.0.0.1\n")
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION={tag.lstrip('v')}\nHA_CURRENT_NODE={ctx.cfg.node_ip}\n")
     setup_marker.record(ctx.env.state_dir, "digest-of-the-last-setup", "secondary", git(ce_dir, "rev-parse", "HEAD"))
     return git(ce_dir, "rev-parse", "HEAD")
 

@@ -33,7 +33,7 @@ def set_up_at(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str
     subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
     git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", running)
     (ce_dir / "setup").chmod(0o700)  # what CE's setup does to tracked files (docs/ce-lifecycle.md §1.5)
-    (ce_dir / ".env").write_text(f"INSTALL_VERSION={running.lstrip('v')}\n")
+    (ce_dir / ".env").write_text(f"INSTALL_VERSION={running.lstrip('v')}\nHA_CURRENT_NODE=127.0.0.29\n")
     ctx, _ = make_ctx("setup", ce_dir=str(ce_dir), ce_version=wanted, role=role, node_ip="127.0.0.29")
     real_ctx(ctx)
     if shared_version:
@@ -53,16 +53,19 @@ def test_a_staged_tag_makes_setup_due_and_setup_checks_it_out_despite_the_mode_c
     assert staged.check_out(ctx) == f"checked out v5.1.2 (was {before[:12]})"
     assert git(ce_dir, "rev-parse", "HEAD") == git(standin_repo, "rev-parse", "v5.1.2^{commit}")
     assert os.stat(ce_dir / "setup").st_mode & 0o777 == 0o700  # the mode change survived: core.fileMode=false
-    assert (ce_dir / ".env").read_text() == "INSTALL_VERSION=5.1.1\n"  # untracked: CE's own state is kept
+    assert (ce_dir / ".env").read_text() == "INSTALL_VERSION=5.1.1\nHA_CURRENT_NODE=127.0.0.29\n"  # untracked: kept
     assert staged.pending(ctx) == "" and staged.check_out(ctx) == ""  # a second run changes nothing
 
 
 def test_nothing_is_staged_before_ce_is_set_up_here(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str,
                                                     tmp_path: Path) -> None:
     ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
-    os.remove(os.path.join(ctx.env.state_dir, setup_marker.MARKER))
     head = git(ce_dir, "rev-parse", "HEAD")
-    assert staged.pending(ctx) == "" and staged.check_out(ctx) == ""
+    (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.1\n")  # a standalone again (restore-standalone): the marker is stale
+    assert not staged.set_up_here(ctx) and staged.pending(ctx) == "" and staged.check_out(ctx) == ""
+    (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.1\nHA_CURRENT_NODE=127.0.0.29\n")
+    os.remove(os.path.join(ctx.env.state_dir, setup_marker.MARKER))  # CE's files say HA, but our setup never completed
+    assert not staged.set_up_here(ctx) and staged.pending(ctx) == "" and staged.check_out(ctx) == ""
     assert git(ce_dir, "rev-parse", "HEAD") == head
 
 
