@@ -191,10 +191,12 @@ def restore_the_standalone(flow: Flow) -> None:
     assert rc == 0, out + err
     assert out.startswith("restore-standalone: changed"), out
     assert "started: mongod answers but is not in a replica set" in out, out
-    env = primary.check(f"sudo cat {CE_DIR}/.env")  # the standalone's own files again
-    assert "HA_IP_LIST" not in env and "INSTALL_VERSION" in env
+    # the standalone's own files again; the cluster's folder kept beside it (its .env names the node HA_CURRENT_NODE on both
+    # lines; 6.x HA reduces the local .env to the node's own keys, docs/ce-facts.md §1.8)
+    env = primary.check(f"sudo cat {CE_DIR}/.env")
+    assert "HA_CURRENT_NODE" not in env and "INSTALL_VERSION" in env
     aside = primary.check(f"sudo sh -c 'ls -d {CE_DIR}.cluster-*'").split()
-    assert len(aside) == 1 and "HA_IP_LIST" in primary.check(f"sudo cat {aside[0]}/.env")
+    assert len(aside) == 1 and f"HA_CURRENT_NODE={primary.ip}" in primary.check(f"sudo cat {aside[0]}/.env").replace('"', "")
     if not flow.version.startswith("v6."):  # 5.x: the EFS folder left (6.x: the program wrote no line for /opt/shared/data)
         shared = flow.lab.config.shared_mount
         assert shared not in primary.check("cat /etc/fstab")
