@@ -165,7 +165,7 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
 
 
 def assert_nothing_downloaded_inside_the_window(flow: Flow, replay: Replay) -> None:
-    """The lab's http server (apt mirror, wheels, CE's git) served nothing inside the window (issue 15 §3, first install)."""
+    """The lab's http server (apt mirror, wheels, CE's git) served nothing inside the window (issue 15, part 3: the first install)."""
     to_wall = time.time() - time.monotonic()  # the replay's step times are monotonic
     window = window_steps(replay.results)
     assert [r.name for r in window] == ["ce-1-steps-cutover-stop", "ce-1-steps-cutover-setup", "ce-1-steps-cutover-start"]

@@ -126,7 +126,7 @@ def test_a_rotated_ssh_key_reruns_every_step_and_stops_ce_nowhere(migrate_flow: 
     rotate_ssh_key(flow, replay)
 
 
-# ---- nothing is downloaded while CE is down (issue 15 §3, for the first install) ----
+# ---- nothing is downloaded while CE is down (issue 15, part 3: the first install) ----
 
 
 def test_nothing_is_downloaded_inside_the_window(migrate_flow: Replayed) -> None:
