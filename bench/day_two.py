@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.downtime import Sample, seconds_down
-from bench.replay import cutover_steps, window_seconds
+from bench.replay import window_seconds
 from tests.hosts import rerun_probe
 from tests.hosts.lab import Host, Lab, LabConfig
 from tests.hosts.replay import Replay
@@ -41,6 +41,7 @@ from tests.hosts.replay_support import (
     install_docker_shim,
     node_report,
     replace_host,
+    window_steps,
 )
 
 POLL_S = 0.5
@@ -117,7 +118,7 @@ def first_migrate(lab: Lab, nodes: int) -> tuple[Row, Flow, Replay]:
     flow = flow_on(lab, "migrate", **overrides)
     row = Row(f"first migrate, {nodes} nodes", note="downtime: ce-1 is the standalone")
     replay = measured(row, flow, flow.hosts, lambda: flow.replay(flow.run_program()))
-    cutover = cutover_steps(replay.results)
+    cutover = window_steps(replay.results)
     row.window_steps, row.window_s = len(cutover), window_seconds(cutover)
     return row, flow, replay
 
@@ -153,7 +154,7 @@ def upgraded_within_5x(lab: Lab) -> Row:
     changed = dataclasses.replace(flow, version="v5.1.2", deployed_version="5.1.1")
     row = Row("(c) upgrade 5.1.1 -> v5.1.2, 3-node greenfield", note="the secondaries are down from their drain to their join")
     replay = measured(row, flow, flow.hosts, lambda: changed.replay(changed.run_program(), state_file=first.state_file))
-    window = cutover_steps(replay.results)
+    window = window_steps(replay.results)
     row.window_steps, row.window_s = len(window), window_seconds(window)
     to_wall = time.time() - time.monotonic()
     start, end = min(r.started for r in window) + to_wall, max(r.ended for r in window) + to_wall

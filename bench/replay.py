@@ -17,11 +17,6 @@ from tests.hosts.replay import StepResult
 from tests.hosts.replay_support import start_flow, window_steps
 
 
-def cutover_steps(results: list[StepResult]) -> list[StepResult]:
-    """The steps that did their work inside the cutover window (``replay_support.window_steps``)."""
-    return window_steps(results)
-
-
 def window_seconds(cutover: list[StepResult]) -> float:
     """The cutover window: the first cutover step's start to the last one's end (CE's downtime)."""
     return max(r.ended for r in cutover) - min(r.started for r in cutover) if cutover else 0.0
@@ -29,7 +24,7 @@ def window_seconds(cutover: list[StepResult]) -> float:
 
 def summary(results: list[StepResult]) -> dict[str, float]:
     ran = [r for r in results if r.ran]
-    cutover = cutover_steps(results)
+    cutover = window_steps(results)
     prep = [r for r in ran if r not in cutover]
     window = window_seconds(cutover)
     prep_span = max(r.ended for r in prep) - min(r.started for r in prep) if prep else 0.0

@@ -170,7 +170,7 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         command_run: command.remote.Command | None = None
         members = list(enumerate(zip(self.nodes, steps, strict=True), start=1))
         for stage in plan.ordered:
-            for member, (node, node_steps) in members if stage.each_node else members[1:] if stage.each_secondary else members[:1]:
+            for member, (node, node_steps) in members if stage.each_node else members[:1]:
                 for step in stage.steps:
                     if step.on_primary and member == 1:  # the primary's own part needs no step on itself
                         continue

@@ -4,7 +4,7 @@ Owns: finding the installed version (docs/ce-facts.md §5.2: ``.env`` INSTALL_VE
 the local ``.env`` first, then the shared one, then ``git describe`` in the checkout) and the
 migrate gate on it (HA needs >= 5.0.0, the setup driver >= its oldest release), as findings with a
 fix each. ``preflight`` (migrate primary) and ``inspect --check`` both apply it; ``fetch-ce`` asks
-:func:`adoption_mismatch` too, the one rule on which version a migrate adopts (exactly the
+:func:`version_mismatch` too, the one rule on which version a migrate adopts (exactly the
 installed one: nothing changes the running standalone's checkout before the cutover); once CE's HA
 setup has completed on the node, a new version is an upgrade and ``staged.move_refused`` judges it instead.
 
@@ -33,6 +33,12 @@ def adoption_mismatch(installed: release.Version, wanted: release.Version) -> tu
     )
 
 
+def version_mismatch(installed: release.Version, wanted: release.Version, set_up: bool) -> tuple[str, str] | None:
+    """The one rule on moving the installed CE to ``wanted``: before CE's HA setup completed on the node (a migrate's
+    standalone) exactly the installed version is adopted; after it, only an allowed upgrade (``staged.move_refused``)."""
+    return staged.move_refused(installed, wanted) if set_up else adoption_mismatch(installed, wanted)
+
+
 def check_installed_version(
     installed: release.Version | None, source: str, target: release.Version, set_up: bool = False
 ) -> list[Finding]:
@@ -57,7 +63,7 @@ def check_installed_version(
                 "upgrade the standalone CE to 5.1.1 or later first",
             )
         )
-    mismatch = staged.move_refused(installed, target) if set_up else adoption_mismatch(installed, target)
+    mismatch = version_mismatch(installed, target, set_up)
     if mismatch is not None:
         out.append(Finding("fail", *mismatch))
     if not out:

@@ -44,7 +44,7 @@ def test_each_line_prepares_its_storage_between_prepare_and_fetch() -> None:
 
 def _stages(stages: tuple[lines.Stage, ...]) -> list[tuple[str, list[tuple[str, str, str, bool]]]]:
     def who(stage: lines.Stage) -> str:
-        return "each node" if stage.each_node else "each secondary" if stage.each_secondary else "primary"
+        return "each node" if stage.each_node else "primary"
 
     return [(who(stage), [(s.phase, s.step_name, s.args, s.on_primary) for s in stage.steps]) for stage in stages]
 

@@ -141,12 +141,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
-    """Steps in order: once on the primary, for each secondary in turn (members 2..N), or for each node in
-    turn (members 1..N: steps that act only where CE's primary role, found at run time, is what their
-    ``--role`` names, and report unchanged elsewhere)."""
+    """Steps in order: once on node 1, or for each node in turn (members 1..N: steps that act only where CE's
+    primary role, found at run time, is what their ``--role`` names, and report unchanged elsewhere)."""
 
     steps: Tuple[Step, ...]  # noqa: UP006 - python 3.8 nodes
-    each_secondary: bool = False
     each_node: bool = False
 
 

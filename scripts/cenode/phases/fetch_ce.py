@@ -6,7 +6,7 @@ tree with modified tracked files (``git diff -G.``, the check CE's setup makes),
 checkout, and marking ``ce_dir`` as a safe.directory for root (CE's setup runs git as root).
 
 On the adopted primary (migrate) the running standalone's checkout is only checked, never moved:
-its installed version must be ``ce_version`` (``installed.adoption_mismatch``) and HEAD the tag's commit.
+its installed version must be ``ce_version`` (``installed.version_mismatch``) and HEAD the tag's commit.
 Where CE's HA setup has completed (``staged.set_up_here``), a new ``ce_version`` is an upgrade: only an
 allowed move (``upgrades``) is fetched, and the tag is staged, not checked out: CE keeps running the old
 checkout until its stop, and the setup phase checks the tag out (``staged.check_out``).
@@ -23,7 +23,7 @@ import os
 from typing import NoReturn
 
 from .. import release, staged
-from ..installed import adoption_mismatch, installed_version
+from ..installed import installed_version, version_mismatch
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, retry, setting
 
 SYSTEM_GITCONFIG = "/etc/gitconfig"
@@ -116,7 +116,7 @@ def require_adoptable(ctx: Ctx, ce_dir: str) -> None:
     installed, _ = installed_version(ctx, ce_dir)
     if installed is None:
         raise PhaseError(f"cannot tell the CE version installed in {ce_dir}", f"check {setting('ceDir')} points at the standalone's CE")
-    mismatch = adoption_mismatch(installed, release.parse_version(ctx.cfg.ce_version))
+    mismatch = version_mismatch(installed, release.parse_version(ctx.cfg.ce_version), set_up=False)
     if mismatch is not None:
         raise PhaseError(*mismatch)
 
@@ -126,7 +126,7 @@ def require_allowed_move(ctx: Ctx, ce_dir: str) -> release.Version | None:
     installed, _ = installed_version(ctx, ce_dir)
     if installed is None:
         return None
-    refused = staged.move_refused(installed, release.parse_version(ctx.cfg.ce_version))
+    refused = version_mismatch(installed, release.parse_version(ctx.cfg.ce_version), set_up=True)
     if refused is not None:
         raise PhaseError(*refused)
     return installed
