@@ -43,7 +43,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import catalogue, children, lines, nodeconfig, roles
+from . import catalogue, ce_runtime, children, lines, nodeconfig, roles
 from .nodelock import NodeLock
 from .system import Ctx, NodeEnv, PhaseError, PhaseLog, PhaseResult, Runner, is_root, setting
 
@@ -183,7 +183,9 @@ def main(
                 lock.acquire()
             gated: PhaseResult | None = None
             if entry.runtime_role and ctx.node is not None:  # the CE primary flag, not the program's node order
-                ctx.node, why = roles.with_runtime_role(ctx.node)
+                # 6.x: the flag is in the GlusterFS volume, which a new node mounts only in its own setup
+                ask = ce_runtime.hello if ctx.line.gluster is not None else None
+                ctx.node, why = roles.with_runtime_role(ctx.node, ask)
                 log.info(f"role: {why}")
                 gated = role_gate(args.acting_role, ctx.node.role, why)
             result = gated or dispatch(ctx, args)

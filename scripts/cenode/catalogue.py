@@ -145,13 +145,15 @@ _CATALOGUE = (
           options=(Option("--force", "force", "stop CE even when setup would change nothing and this node is healthy", flag_only=True),),
           outer_s=900, budgets=(("stop", 1), ("lock", 1)), changes_node=True, runtime_role=True),
     Phase("evict", "on a healthy survivor: remove a dead node from MongoDB's replica set and RabbitMQ and move "
-          "HA_PRIMARY_NODE_IP off it, so its replacement can join; refuses a live node or a set without a majority",
+          "HA_PRIMARY_NODE_IP off it, so its replacement can join (6.x: and swap its GlusterFS brick for the new node's); "
+          "refuses a live node or a set without a majority",
           needs_node=True, implementation=Implementation("phases.evict"),
           options=(Option("--address", "address", "the dead node's IP (one of cluster_ips, not this node)", kind=str,
                           required=True),
                    Option("--if-dead", "if_dead", "report unchanged, instead of refusing, when the address answers as a "
                           "healthy member (the program's step: a re-run after the node joined)", flag_only=True)),
-          budgets=(("mongo", 3), ("rabbitmq", 7), ("lock", 1)), changes_node=True),
+          outer_s=2400, budgets=(("mongo", 3), ("rabbitmq", 7), ("gluster", 8), ("gluster_peer", 1), ("gluster_heal", 1),
+                                 ("lock", 1)), changes_node=True),
     Phase("restore-standalone", "by hand, on the migrate primary once CE is stopped on every node: CE back to the standalone "
           "of the backup phase's tarball (the cluster's folder kept aside), the shared folder left, ./start",
           needs_node=True, implementation=Implementation("phases.restore"),

@@ -7,7 +7,10 @@ caller's ``NodeEnv.gluster`` hands in), rewriting the management block of ``glus
 ``/opt/shared/data`` is the GlusterFS mount (docs/ce-facts.md §2.2: a mount whose source names the
 volume).
 
-Must not touch: anything by itself; the phases (bricks, gluster-join, setup) decide. Never mounts
+Also the two actions more than one phase takes: probing a peer until it is Connected (bounded) and
+starting a full heal (gluster-join, evict's brick repair).
+
+Must not touch: anything by itself; the phases (bricks, gluster-join, evict, setup) decide. Never mounts
 anything at the data folder (only gluster-join's caller, the secondary's setup, does, docs/ce-facts.md §1.9 B.3).
 Standard library only (python 3.8+).
 """
@@ -21,7 +24,7 @@ from xml.etree import ElementTree
 
 from . import lines
 from .mounts import parse_mountinfo
-from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, setting
+from .system import CommandResult, CommandTimeout, Ctx, PhaseError, read_text, retry, setting
 
 #: what glusterd.vol holds when the package did not ship one (the management block only)
 DEFAULT_GLUSTERD_VOL = (
@@ -178,11 +181,17 @@ def volume_info(ctx: Ctx, volume: str) -> VolumeInfo | None:
 
 
 def parse_peer_status(text: str) -> dict[str, str]:
-    """``gluster --xml peer status`` -> {hostname or other name: "Connected" | "Disconnected"}."""
+    """``gluster --xml peer status`` -> {hostname or other name: "Connected" | "Disconnected" | "Rejected"}.
+
+    "Rejected": glusterd's ``Peer Rejected`` state (a peer whose volume configuration or identity
+    does not match the pool's); it is never taken for a Connected member.
+    """
     root = cli_output(text)
     peers: dict[str, str] = {}
     for peer in root.iter("peer") if root is not None else ():
-        state = "Connected" if (peer.findtext("connected") or "").strip() == "1" else "Disconnected"
+        connected = (peer.findtext("connected") or "").strip() == "1"
+        rejected = "Rejected" in (peer.findtext("stateStr") or "")
+        state = "Rejected" if rejected else "Connected" if connected else "Disconnected"
         names = [peer.findtext("hostname") or ""] + [other.text or "" for other in peer.findall("hostnames/hostname")]
         for name in names:
             if name.strip():
@@ -193,6 +202,64 @@ def parse_peer_status(text: str) -> dict[str, str]:
 def peer_status(ctx: Ctx) -> dict[str, str]:
     """The trusted pool as this node sees it (empty when glusterd does not answer)."""
     return parse_peer_status(gluster(ctx, "--xml", "peer", "status").out)
+
+
+def probe_until_connected(ctx: Ctx, ip: str) -> bool:
+    """Probe ``ip`` until ``peer status`` shows it Connected (bounded); True when a probe was sent."""
+    if peer_status(ctx).get(ip) == "Connected":
+        return False
+
+    def attempt() -> str:
+        """"" once ``ip`` is Connected, else what is in the way."""
+        probe = gluster(ctx, "peer", "probe", ip)
+        if not probe.ok:
+            return probe.tail() or f"peer probe {ip} failed"
+        state = peer_status(ctx).get(ip, "")
+        return "" if state == "Connected" else f"peer status says {state or 'not in the pool'}"
+
+    last = retry(
+        attempt,
+        should_retry=bool,
+        log=ctx.log,
+        what=f"peer {ip}",
+        delay=3,
+        budget=ctx.timeout("gluster_peer"),
+        sleep=ctx.sleep,
+        clock=ctx.clock,
+        on_retry=lambda why, _: ctx.log.info(f"peer {ip}: {why}; retrying"),
+    )
+    if last:
+        raise PhaseError(
+            f"peer {ip} not Connected after {ctx.timeout('gluster_peer')} s: {last}",
+            f"run the bricks phase on {ip} (glusterd) and allow TCP 24007 between the nodes",
+        )
+    return True
+
+
+def start_full_heal(ctx: Ctx, volume: str) -> str:
+    """``volume heal <volume> full``: what to report ("" for a volume that is not replicated)."""
+    healed = gluster(ctx, "volume", "heal", volume, "full")
+    if healed.ok:
+        return "full heal started"
+    if "not of type replicate" in text_of(healed):
+        ctx.log.info("heal: not a replicate volume (nothing to heal)")
+        return ""
+    ctx.log.warn(f"heal full failed: {healed.tail()} (GlusterFS's self-heal daemon catches up on its own)")
+    return "heal full failed (see log)"
+
+
+def parse_heal_info(text: str) -> dict[str, int | None]:
+    """``gluster volume heal <vol> info`` -> {brick: entries still to heal (None: the brick did not say)}."""
+    pending: dict[str, int | None] = {}
+    brick = ""
+    for line in text.splitlines():
+        if line.startswith("Brick "):
+            brick = line[len("Brick ") :].strip()
+            pending[brick] = None
+        elif brick and line.startswith("Number of entries:"):
+            count = line.partition(":")[2].strip()
+            pending[brick] = int(count) if count.isdigit() else None
+    return pending
 
 
 # ----------------------------------------------------------------------------- mount state

@@ -48,9 +48,20 @@ def read_flag(cfg: NodeConfig) -> str | None:
     return read_dotenv(shared_env_path(cfg)).get(FLAG) or None
 
 
-def runtime_role(cfg: NodeConfig) -> tuple[str, str]:
-    """(role, why): "primary" where the flag names this node, "secondary" where it names another."""
+def runtime_role(cfg: NodeConfig, ask: Ask | None = None) -> tuple[str, str]:
+    """(role, why): "primary" where the flag names this node, "secondary" where it names another.
+
+    ``ask``: where the flag may be unreadable on a node that is not yet part of the cluster (6.x: the
+    shared ``.env`` lives in the GlusterFS volume, mounted only by the node's own setup), no flag
+    is not taken for a first deployment while another node answers as a replica-set member: this
+    node then joins as a secondary (a replaced node never initiates a second, empty set, docs/ce-lifecycle.md §5.1).
+    """
     flag = read_flag(cfg)
+    if flag is None and ask is not None:
+        running = [ip for ip in discover(cfg, ask).healthy if ip != cfg.node_ip]
+        if running:
+            return "secondary", (f"no {FLAG} readable in {shared_env_path(cfg)} here, but a replica set runs on "
+                                 f"{', '.join(running)}: this node joins it as a CE secondary")
     if flag is None:
         return cfg.role, f"no {FLAG} in {shared_env_path(cfg)} yet: node.json's role {cfg.role} (first deployment)"
     if flag not in cfg.cluster_ips:
@@ -62,9 +73,9 @@ def runtime_role(cfg: NodeConfig) -> tuple[str, str]:
     return role, f"{FLAG}={flag}: this node is the CE {role}"
 
 
-def with_runtime_role(cfg: NodeConfig) -> tuple[NodeConfig, str]:
-    """node.json with the role the flag gives this node, and why."""
-    role, why = runtime_role(cfg)
+def with_runtime_role(cfg: NodeConfig, ask: Ask | None = None) -> tuple[NodeConfig, str]:
+    """node.json with the role the flag (or, see ``runtime_role``, the running set) gives this node, and why."""
+    role, why = runtime_role(cfg, ask)
     return (cfg if role == cfg.role else replace(cfg, role=role)), why
 
 

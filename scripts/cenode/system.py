@@ -55,7 +55,8 @@ DEFAULT_TIMEOUTS: dict[str, int] = {
     "peer_connect": 3,  # one TCP connect in the peer check
     "device": 180,  # bricks: waiting for the attached EBS volume to show up
     "gluster": 120,  # one gluster/glusterd command
-    "gluster_peer": 180,  # gluster-join: probe until the new peer is Connected
+    "gluster_peer": 180,  # gluster-join, evict: probe until the new peer is Connected
+    "gluster_heal": 300,  # evict: re-reading heal info until a replaced node's brick has nothing pending
     "mongo": 30,  # evict: one round of MongoDB commands (hello on every node, or the reconfig on the primary)
     "rabbitmq": 60,  # evict: one rabbitmqctl / rabbitmq-queues command in the rabbitmq-stats container
     "lock": 30,  # waiting for another phase that changes the node (cenode.nodelock)

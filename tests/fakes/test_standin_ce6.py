@@ -570,6 +570,44 @@ def test_gluster_shim_pool_volume_add_brick_heal_and_mount(lab: Lab, shim_bin: P
     assert 'DEFAULT_OPT_SHARED = "/opt/shared"' not in (shim_bin / "gluster").read_text()
 
 
+def test_gluster_shim_remove_brick_a_used_brick_folder_and_a_glusterd_outside_the_pool(lab: Lab) -> None:
+    one, two = lab.node(0), lab.node(1)
+    assert run(one, "glusterd").returncode == 0 and run(two, "glusterd").returncode == 0
+    brick1, brick2 = f"{one.ip}:{lab.brick}", f"{two.ip}:{lab.brick}"
+    assert run(one, "gluster", "--mode=script", "volume", "create", VOLUME, brick1, "force").returncode == 0
+    assert os.path.isdir(os.path.join(lab.brick, ".glusterfs"))  # what GlusterFS leaves in a brick it uses
+    assert run(one, "gluster", "volume", "start", VOLUME).returncode == 0
+    outside = run(two, "gluster", "volume", "info", VOLUME)  # ce-2 has not been probed: its glusterd knows no volume
+    assert outside.returncode == 1 and f"Volume {VOLUME} does not exist" in outside.stderr
+    assert "No volumes present" in run(two, "gluster", "volume", "info").stdout
+    second = run(two, "gluster", "--mode=script", "volume", "create", VOLUME, brick2, "force")
+    assert second.returncode == 1 and "not in the trusted pool" in second.stderr and "second, separate volume" in second.stderr
+    unmountable = run(two, "glusterfs", f"--volfile-server={two.ip}", f"--volfile-id={VOLUME}", str(lab.data))
+    assert unmountable.returncode == 1 and "is not in the trusted pool" in unmountable.stderr
+
+    assert run(one, "gluster", "peer", "probe", two.ip).returncode == 0
+    assert run(one, "gluster", "--mode=script", "volume", "add-brick", VOLUME, "replica", "2", brick2, "force").returncode == 0
+    no_force = run(one, "gluster", "--mode=script", "volume", "remove-brick", VOLUME, "replica", "1", brick2)
+    assert no_force.returncode == 1 and "needs force" in no_force.stderr
+    wrong = run(one, "gluster", "--mode=script", "volume", "remove-brick", VOLUME, "replica", "2", brick2, "force")
+    assert wrong.returncode == 1 and "is not valid" in wrong.stderr
+    unknown = run(one, "gluster", "--mode=script", "volume", "remove-brick", VOLUME, "replica", "1", f"{NODE_IPS[2]}:{lab.brick}", "force")
+    assert unknown.returncode == 1 and "Incorrect brick" in unknown.stderr
+    declined = run(one, "gluster", "volume", "remove-brick", VOLUME, "replica", "1", brick2, "force", stdin="n\n")
+    assert declined.returncode == 1 and gluster_state(lab)["volumes"][VOLUME]["bricks"] == [brick1, brick2]
+    removed = run(one, "gluster", "--mode=script", "volume", "remove-brick", VOLUME, "replica", "1", brick2, "force")
+    assert removed.returncode == 0 and removed.stdout.strip() == "volume remove-brick commit force: success"
+    assert gluster_state(lab)["volumes"][VOLUME]["bricks"] == [brick1] and gluster_state(lab)["volumes"][VOLUME]["replica"] == 1
+    assert "Type: Distribute" in volume_info(one)
+    assert run(one, "gluster", "peer", "detach", two.ip).stdout.strip() == "peer detach: success"  # no brick left there
+
+    assert run(one, "gluster", "--mode=script", "volume", "stop", VOLUME).returncode == 0
+    assert run(one, "gluster", "--mode=script", "volume", "delete", VOLUME).returncode == 0
+    os.makedirs(os.path.join(lab.brick, ".glusterfs"))  # a brick folder another volume used (a retained brick disk)
+    reused = run(one, "gluster", "--mode=script", "volume", "create", VOLUME, brick1, "force")
+    assert reused.returncode == 1 and f"{lab.brick} is already part of a volume" in reused.stderr
+
+
 # ------------------------------------------------------------------------------- standalone
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from offline import harness
 from offline.mocks import AwsWorld
-from tests.fakes.standin_ce.make_repo import make_repo
+from tests.fakes.standin_ce.make_repo import REPO_NAME, make_repo
 from tests.hosts.lab import Host, Lab, LabConfig
 from tests.hosts.nodes import ce6_lab_config, install_gluster_standin, standin_tree
 from tests.hosts.replay import Replay, StepResult
@@ -174,6 +174,8 @@ def replace_host(flow: Flow, name: str) -> Host:
     if new.ip != address:
         raise AssertionError(f"the new {name} came up at {new.ip}, not {address}")
     give_standin_runtime(flow, new)
+    if flow.version.lstrip("v").startswith("6."):  # as flow_on gives every 6.x host (TEST-ONLY; real nodes install GlusterFS)
+        install_gluster_standin(new, standin_tree(flow.workdir / "repo" / REPO_NAME, flow.version))
     return new
 
 

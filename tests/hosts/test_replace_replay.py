@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,16 +74,20 @@ def cluster() -> Iterator[Cluster]:
         flow.lab.teardown()
 
 
-def replaced(cluster: Cluster, node: str, evicted_on: str) -> tuple[Replay, dict[str, StepResult]]:
+def replaced(
+    cluster: Cluster, node: str, evicted_on: str, preparation: list[str] = PREPARATION, on_new_host: Callable[[Host], None] | None = None
+) -> tuple[Replay, dict[str, StepResult]]:
     """``node``'s host replaced, the program replayed: the replay and the steps that ran, by name.
 
     Checked here: exactly the node's own steps ran (as the run declares them, its evictions of the
     others excepted: they are about those nodes) and its eviction on ``evicted_on``, nothing else.
     """
-    cluster.replace(node)
+    new = cluster.replace(node)
+    if on_new_host is not None:  # what the new VM has before the program reaches it
+        on_new_host(new)
     run = cluster.flow.run_program()
     own = [name for name in remote_steps(run) if name.startswith(f"{node}-steps-") and "-evict-" not in name]
-    assert {f"{node}-steps-{step}" for step in PREPARATION} < set(own)
+    assert {f"{node}-steps-{step}" for step in preparation} < set(own)
     again = cluster.flow.replay(run, state_file=cluster.state_file)
     ran = {r.name: r for r in again.results if r.ran}
     assert sorted(ran) == sorted([*own, f"{evicted_on}-steps-evict-{node}"])

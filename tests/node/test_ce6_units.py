@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -376,6 +377,49 @@ def test_bricks_needs_glusterfs_and_is_a_no_op_on_5x(make_ctx: MakeCtx, tmp_path
     with pytest.raises(PhaseError) as failed:
         bricks.run(wrong)
     assert "cloud-exchange-ha:sharedDir" in failed.value.fix
+
+
+def test_a_rejected_peer_is_never_connected_and_heal_info_counts_per_brick() -> None:
+    rejected = peer_xml("ccc", ["10.0.3.10"], 1).replace("<state>3</state>", "<state>6</state>").replace(
+        "<stateStr>Peer in Cluster</stateStr>", "<stateStr>Peer Rejected</stateStr>")
+    assert gluster.parse_peer_status(cli_output(f"  <peerStatus>\n{rejected}  </peerStatus>\n")) == {"10.0.3.10": "Rejected"}
+    info = (
+        "Brick 10.0.1.10:/opt/shared/gluster/bricks/1/brick\nStatus: Connected\nNumber of entries: 0\n\n"
+        "Brick 10.0.2.10:/opt/shared/gluster/bricks/1/brick\nStatus: Connected\nNumber of entries: 12\n\n"
+        "Brick 10.0.3.10:/opt/shared/gluster/bricks/1/brick\nStatus: Transport endpoint is not connected\nNumber of entries: -\n"
+    )
+    assert gluster.parse_heal_info(info) == {
+        "10.0.1.10:/opt/shared/gluster/bricks/1/brick": 0,
+        "10.0.2.10:/opt/shared/gluster/bricks/1/brick": 12,
+        "10.0.3.10:/opt/shared/gluster/bricks/1/brick": None,
+    }
+    assert gluster.parse_heal_info("") == {}
+
+
+def test_bricks_moves_a_predecessors_brick_aside_and_keeps_its_own(make_ctx: MakeCtx, tmp_path: Path) -> None:
+    brick = tmp_path / "opt" / "gluster" / "bricks" / "1" / "brick"
+    (brick / ".glusterfs").mkdir(parents=True)
+    (brick / "config").mkdir()
+    (brick / "config" / ".env").write_text("HA_PRIMARY_NODE_IP=10.0.1.10\n")
+    own, runner = six(make_ctx, tmp_path, "bricks")
+    glusterd(runner, enabled=True, active=True)
+    runner.on("gluster", "--mode=script", "--xml", "volume", "info", "CloudExchange", out=INFO_3)
+    assert "moved" not in bricks.run(own).summary and (brick / "config" / ".env").is_file()  # glusterd serves it: its own
+
+    new_vm, runner2 = six(make_ctx, tmp_path, "bricks")
+    glusterd(runner2, enabled=True, active=True)
+    runner2.on("gluster", "--mode=script", "--xml", "volume", "info", "CloudExchange", rc=1, out=NO_VOLUME)
+    result = bricks.run(new_vm)
+    assert result.status == "changed"
+    kept = [path for path in brick.parent.iterdir() if path.name.startswith("brick.predecessor-")]
+    assert len(kept) == 1 and re.fullmatch(r"brick\.predecessor-\d{14}", kept[0].name)
+    assert (kept[0] / "config" / ".env").read_text() == "HA_PRIMARY_NODE_IP=10.0.1.10\n"  # kept, not deleted
+    assert brick.is_dir() and os.listdir(brick) == []  # a fresh folder for the new brick
+    assert f"moved the brick folder a previous node left ({brick}) aside to {kept[0]}" in result.summary
+
+    again, runner3 = six(make_ctx, tmp_path, "bricks")  # an empty brick folder is nobody's: left alone
+    glusterd(runner3, enabled=True, active=True)
+    assert "moved" not in bricks.run(again).summary and not runner3.ran("gluster", "--mode=script", "--xml", "volume", "info")
 
 
 # ----------------------------------------------------------------------------- gluster-join

@@ -52,6 +52,23 @@ def test_the_flag_gives_the_role_and_node_json_only_before_it_exists(tmp_path: P
     assert "HA_PRIMARY_NODE_IP=10.0.0.9" in refused.value.what and "names no node of this cluster" in refused.value.what
 
 
+def test_no_readable_flag_while_a_set_runs_elsewhere_makes_a_secondary(tmp_path: Path) -> None:
+    """6.x: a replaced node cannot read the flag (the volume is not mounted yet); it must never act as the primary."""
+    replaced = make_node(tmp_path, node_ip=A, role="primary", ce_version="v6.1.0")
+    answers: dict[str, dict[str, Any] | None] = {A: None, B: doc("PRIMARY", [B, C]), C: doc("SECONDARY", [B, C])}
+    role, why = roles.runtime_role(replaced, answers.get)
+    assert role == "secondary"
+    assert why == (f"no HA_PRIMARY_NODE_IP readable in {roles.shared_env_path(replaced)} here, but a replica set runs on "
+                   f"{B}, {C}: this node joins it as a CE secondary")
+    assert roles.with_runtime_role(replaced, answers.get)[0].role == "secondary"
+    nobody: dict[str, dict[str, Any] | None] = {A: None, B: None, C: None}  # a first deployment: node.json decides
+    assert roles.runtime_role(replaced, nobody.get)[0] == "primary"
+    itself: dict[str, dict[str, Any] | None] = {A: doc("PRIMARY", [A]), B: None, C: None}  # only this node runs a set
+    assert roles.runtime_role(replaced, itself.get)[0] == "primary"
+    write_flag(replaced, A)  # a readable flag wins over the running set
+    assert roles.runtime_role(replaced, answers.get)[0] == "primary"
+
+
 def test_a_failover_is_covered_and_described() -> None:
     after_failover = found(A, a="SECONDARY", b="PRIMARY", c="SECONDARY")
     assert after_failover.problems(IPS) == []

@@ -14,12 +14,15 @@ directly), and the brick folder and ``/opt/shared/data`` exist.
 Must not touch: ``/opt/shared/data`` beyond creating the folder (it is the GlusterFS mount point,
 docs/ce-facts.md §2.2: never mounted here), a device that already has a file system or partitions (never
 formatted), fstab lines it did not write (another line for the brick folder is refused), the GlusterFS volume (CE's setup creates it).
+A brick folder left by a dead predecessor (content, but no volume known to this node's glusterd) is
+moved aside to ``<brick>.predecessor-<UTC time>``, never deleted (docs/ce-lifecycle.md §5.3).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 
 from .. import gluster, lines
 from ..mounts import ForeignFstabLine, fstab_escape, parse_mountinfo, rewrite_fstab
@@ -231,6 +234,21 @@ class Bricks:
         if not result.ok:
             raise PhaseError(f"glusterd does not answer: {result.tail()}", "see `journalctl -u glusterd` on the node")
 
+    def keep_predecessor_brick(self) -> None:
+        """A brick folder with content that this node's glusterd knows no volume for is a dead
+        predecessor's (its retained brick volume, attached to this new VM): GlusterFS refuses to
+        add it again ("already part of a volume"), and its files may be the newest copy of some:
+        moved aside, never deleted (the survivors' bricks hold the volume; evict adds this node's new one)."""
+        brick = self.facts.brick_dir
+        if not os.path.isdir(brick) or not os.listdir(brick):
+            return
+        if gluster.volume_info(self.ctx, self.facts.volume) is not None:
+            return  # this node's glusterd serves the volume: the brick is its own
+        kept = f"{brick}.predecessor-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+        os.rename(brick, kept)
+        self.changes.append(f"moved the brick folder a previous node left ({brick}) aside to {kept} (kept; "
+                            "delete it once gluster volume heal CloudExchange info shows nothing pending)")
+
     def ensure_dirs(self) -> None:
         for path in (self.facts.brick_dir, self.facts.mount_dir):
             if not os.path.isdir(path):
@@ -250,6 +268,7 @@ class Bricks:
         vol_changed = self.ensure_vol()
         self.ensure_glusterd(vol_changed)
         self.ctx.progress("the brick and data folders", 3, 3)
+        self.keep_predecessor_brick()
         self.ensure_dirs()
         version = self.version()
         tail = [version, *self.notes]

@@ -23,8 +23,11 @@ also re-runs when only its SSH connection changed, with the node alive); a set w
 majority of members are healthy (docs/ce-lifecycle.md §5.2: a majority must
 be up). When no node runs a replica set (a first deployment) there is nothing to evict.
 
-Must not touch: the dead node itself (it is gone), other survivors' local files, GlusterFS (6.x
-brick and peer repair, docs/ce-lifecycle.md §5.3, is not done here), ``HA_IP_LIST`` (same address, docs/ce-lifecycle.md §5.2 step 5).
+4. 6.x, GlusterFS (docs/ce-lifecycle.md §5.3 way A, after steps 1-3): the dead brick removed and the old
+   peer detached, the new node probed, its brick added and healed (``cenode.brick_repair``).
+
+Must not touch: the dead node itself (it is gone), other survivors' local files, ``HA_IP_LIST`` (same
+address, docs/ce-lifecycle.md §5.2 step 5).
 The maintenance password reaches pymongo only as an argument, never a command line or the log.
 """
 
@@ -36,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import nodeconfig, roles
+from .. import brick_repair, nodeconfig, roles
 from ..ce_runtime import MONGO_PORT, hello, running_containers
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, write_atomic
 
@@ -232,23 +235,29 @@ def run(ctx: Ctx, address: str, ask: roles.Ask | None = None, rabbit: Rabbit | N
     primary = found.mongo_primary
     assert primary is not None  # check_target refuses otherwise
     done: list[str] = []
-    ctx.progress(f"removing {address}:{MONGO_PORT} from the replica set on the PRIMARY {primary}", 1, 3)
+    parts = 4 if ctx.line.gluster is not None else 3
+    ctx.progress(f"removing {address}:{MONGO_PORT} from the replica set on the PRIMARY {primary}", 1, parts)
     version = remove_member(ctx, primary, address)
     if version is not None:
         done.append(f"removed {address}:{MONGO_PORT} from the replica set (config version {version})")
-    ctx.progress(f"removing {rabbit_node(address)} from RabbitMQ", 2, 3)
+    ctx.progress(f"removing {rabbit_node(address)} from RabbitMQ", 2, parts)
     before = forget(ctx, rabbit or container_rabbit(ctx), rabbit_node(address))
     if before.queues:
         done.append(f"deleted {rabbit_node(address)} from {', '.join(before.queues)}")
     if before.in_cluster:
         done.append(f"forgot {rabbit_node(address)}")
-    ctx.progress(f"checking {roles.FLAG}", 3, 3)
+    ctx.progress(f"checking {roles.FLAG}", 3, parts)
     moved = move_flag(ctx, found.flag, address, primary)
     if moved:
         done.append(moved)
+    if ctx.line.gluster is not None:
+        ctx.progress(f"repairing {address}'s place in GlusterFS", 4, parts)
+        repaired = brick_repair.repair(ctx, address)
+        if repaired:
+            done.append("GlusterFS: " + ", ".join(repaired))
     for line in done:
         ctx.log.info(line)
     if not done:
         return PhaseResult("unchanged", f"nothing to evict: {address} is in neither the replica set nor RabbitMQ "
-                                        f"and {roles.FLAG}={found.flag} [{found.describe()}]")
+                                        f"{'nor due in GlusterFS ' if parts == 4 else ''}and {roles.FLAG}={found.flag} [{found.describe()}]")
     return PhaseResult("changed", f"evicted {address}: " + "; ".join(done))

@@ -14,7 +14,7 @@ Must not touch: node N itself (its own setup mounts the volume there), other bri
 from __future__ import annotations
 
 from .. import gluster
-from ..system import Ctx, PhaseError, PhaseResult, retry
+from ..system import Ctx, PhaseError, PhaseResult
 
 
 def run(ctx: Ctx, member: int) -> PhaseResult:
@@ -45,7 +45,7 @@ def run(ctx: Ctx, member: int) -> PhaseResult:
         )
     changes = []
     ctx.progress(f"probing peer {ip}", 1, 3)
-    if probe_until_connected(ctx, ip):
+    if gluster.probe_until_connected(ctx, ip):
         changes.append(f"peer {ip} probed")
     ctx.progress(f"adding brick {brick}", 2, 3)
     added = gluster.gluster(ctx, "volume", "add-brick", facts.volume, "replica", str(member), brick, "force")
@@ -53,44 +53,8 @@ def run(ctx: Ctx, member: int) -> PhaseResult:
         raise PhaseError(f"add-brick {brick} failed: {added.tail()}", f"check glusterd on {ip} (bricks phase) and TCP 24007-24029 between the nodes")
     changes.append(f"brick added ({facts.volume} replica {member})")
     ctx.progress(f"starting a full heal of {facts.volume}", 3, 3)
-    healed = gluster.gluster(ctx, "volume", "heal", facts.volume, "full")
-    if healed.ok:
-        changes.append("full heal started")
-    elif "not of type replicate" in gluster.text_of(healed):
-        ctx.log.info("heal: not a replicate volume (nothing to heal)")
-    else:
-        ctx.log.warn(f"heal full failed: {healed.tail()} (GlusterFS's self-heal daemon catches up on its own)")
-        changes.append("heal full failed (see log)")
+    healed = gluster.start_full_heal(ctx, facts.volume)
+    if healed:
+        changes.append(healed)
     return PhaseResult("changed", f"member {member} ({ip}): " + ", ".join(changes))
 
-
-def probe_until_connected(ctx: Ctx, ip: str) -> bool:
-    """Probe ``ip`` until ``peer status`` shows it Connected (bounded); True when a probe was sent."""
-    if gluster.peer_status(ctx).get(ip) == "Connected":
-        return False
-
-    def attempt() -> str:
-        """"" once ``ip`` is Connected, else what is in the way."""
-        probe = gluster.gluster(ctx, "peer", "probe", ip)
-        if not probe.ok:
-            return probe.tail() or f"peer probe {ip} failed"
-        state = gluster.peer_status(ctx).get(ip, "")
-        return "" if state == "Connected" else f"peer status says {state or 'not in the pool'}"
-
-    last = retry(
-        attempt,
-        should_retry=bool,
-        log=ctx.log,
-        what=f"peer {ip}",
-        delay=3,
-        budget=ctx.timeout("gluster_peer"),
-        sleep=ctx.sleep,
-        clock=ctx.clock,
-        on_retry=lambda why, _: ctx.log.info(f"peer {ip}: {why}; retrying"),
-    )
-    if last:
-        raise PhaseError(
-            f"peer {ip} not Connected after {ctx.timeout('gluster_peer')} s: {last}",
-            f"run the bricks phase on {ip} (glusterd) and allow TCP 24007 between the nodes",
-        )
-    return True

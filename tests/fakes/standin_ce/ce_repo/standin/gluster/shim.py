@@ -53,6 +53,8 @@ BANNER = "STANDIN-GLUSTERD"
 DEFAULT_LISTEN_PORT = 24007
 DEFAULT_BASE_PORT = 24009
 MARKER_TEXT = "TEST DOUBLE of Netskope Cloud Exchange"
+#: what GlusterFS leaves in a brick folder it uses (with the volume-id xattr the stand-in does not set)
+BRICK_MARKER = ".glusterfs"
 #: rewritten by standin-install-gluster (--opt-shared, --local-dir, --volume-dir); "" = the real local paths
 DEFAULT_OPT_SHARED = "/opt/shared"
 DEFAULT_LOCAL_DIR = ""
@@ -450,12 +452,14 @@ def check_brick(state: State, me: str, brick: str, force: bool) -> str | None:
         if brick in volume["bricks"]:
             return f"Brick: {brick} not available. Brick may be containing or be contained by an existing brick."
     if member == me:
+        if os.path.isdir(os.path.join(path, BRICK_MARKER)):  # GlusterFS: the brick's volume-id xattr and .glusterfs
+            return f"{path} is already part of a volume"
         if not force and _on_root_fs(path):
             return (
                 f"The brick {brick} is being created in the root partition. It is recommended that you don't use the "
                 "system's root partition for storage backend. Or use 'force' at the end of the command if you want to override this behavior."
             )
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(os.path.join(path, BRICK_MARKER), exist_ok=True)
         _add_hostname(state, me, host)
     return None
 
@@ -525,6 +529,10 @@ def volume_delete(state: State, name: str, script: bool) -> int:
         return fail(f"volume delete: {name}: failed: aborted")
     if volume["status"] == "Started":
         return fail(f"volume delete: {name}: failed: Volume {name} has been started.Volume needs to be stopped before deletion.")
+    for brick in volume["bricks"]:  # the facts (docs/ce-facts.md §9.12) say CE's setup recreates the volume on the same
+        path = brick.partition(":")[2]  # brick after this: the stand-in lets it (whoever clears GlusterFS's marks there)
+        if query(brick.partition(":")[0]) == my_uuid() and os.path.isdir(os.path.join(path, BRICK_MARKER)):
+            os.rmdir(os.path.join(path, BRICK_MARKER))
     del state["volumes"][name]
     return ok(f"volume delete: {name}: success")
 
@@ -664,6 +672,32 @@ def volume_add_brick(state: State, me: str, words: list[str], script: bool) -> i
     return ok("volume add-brick: success")
 
 
+def volume_remove_brick(state: State, words: list[str], script: bool) -> int:
+    """``volume remove-brick NAME replica N BRICK... force`` (a replica count reduced: ``force`` only, as GlusterFS)."""
+    if len(words) < 2:
+        return fail("Usage: volume remove-brick <VOLNAME> [replica <COUNT>] <BRICK> ... <start|stop|status|commit|force>")
+    name, rest = words[0], words[1:]
+    volume = _volume(state, name)
+    if volume is None:
+        return fail(f"volume remove-brick: failed: Volume {name} does not exist")
+    if rest[-1:] != ["force"] or rest[:1] != ["replica"] or len(rest) < 4 or not rest[1].isdigit():
+        return fail("volume remove-brick: failed: STAND-IN simulates 'remove-brick <VOLNAME> replica <N> <BRICK>... force' only "
+                    "(changing the replica count needs force in GlusterFS)")  # fmt: skip
+    replica, bricks = int(rest[1]), rest[2:-1]
+    missing = [brick for brick in bricks if brick not in volume["bricks"]]
+    if missing:
+        return fail(f"volume remove-brick: failed: Incorrect brick {missing[0]} for volume {name}")
+    if replica < 1 or replica != len(volume["bricks"]) - len(bricks):
+        return fail(f"volume remove-brick: failed: number of bricks provided ({len(bricks)}) is not valid. need at least "
+                    f"{len(volume['bricks']) - replica} (or in multiples of {len(volume['bricks']) - replica})")  # fmt: skip
+    question = "Running remove-brick with cluster.force-migration enabled can result in data corruption. Do you want to continue?"
+    if not script and not confirm(question):
+        return fail("volume remove-brick commit force: failed: aborted")
+    volume["bricks"] = [brick for brick in volume["bricks"] if brick not in bricks]
+    volume["replica"] = replica
+    return ok("volume remove-brick commit force: success")
+
+
 def volume_heal(state: State, words: list[str]) -> int:
     if not words:
         return fail("Usage: volume heal <VOLNAME> [full | info]")
@@ -677,8 +711,10 @@ def volume_heal(state: State, words: list[str]) -> int:
         return fail(f"Volume {name} is not started.")
     if mode == "info":
         for brick in volume["bricks"]:
-            connected = query(brick.partition(":")[0]) is not None
-            print(f"Brick {brick}\nStatus: {'Connected' if connected else 'Transport endpoint is not connected'}\nNumber of entries: 0\n")
+            host = brick.partition(":")[0]
+            connected = query(host) is not None and query(host) == _uuid_of(state, host)
+            print(f"Brick {brick}\nStatus: {'Connected' if connected else 'Transport endpoint is not connected'}\n"
+                  f"Number of entries: {0 if connected else '-'}\n")
         return 0
     if mode == "full":
         volume["full_heals"] = int(volume.get("full_heals", 0)) + 1
@@ -723,6 +759,8 @@ def gluster_main(argv: list[str]) -> int:
         return 1
     command, rest = tuple(words[:2]), words[2:]
     with locked_state() as state:
+        if command[0] == "volume" and state["volumes"] and me not in state["pool"]:
+            return outside_the_pool(state, command, rest, xml)
         if command == ("peer", "probe") and rest:
             return peer_probe(state, me, rest[0])
         if command == ("peer", "status"):
@@ -745,12 +783,31 @@ def gluster_main(argv: list[str]) -> int:
             return volume_list(state)
         if command == ("volume", "add-brick"):
             return volume_add_brick(state, me, rest, script)
+        if command == ("volume", "remove-brick"):
+            return volume_remove_brick(state, rest, script)
         if command == ("volume", "heal"):
             return volume_heal(state, rest)
         if command == ("volume", "status"):
             return volume_status(state, rest)
     return fail(f"unrecognized command (STAND-IN gluster simulates peer probe/status/detach, pool list, volume "
-                f"create/start/stop/delete/info/list/add-brick/heal/status): {' '.join(words)}")  # fmt: skip
+                f"create/start/stop/delete/info/list/add-brick/remove-brick/heal/status): {' '.join(words)}")  # fmt: skip
+
+
+def outside_the_pool(state: State, command: tuple[str, ...], rest: list[str], xml: bool) -> int:
+    """A glusterd that is not in the trusted pool knows none of its volumes (GlusterFS keeps volumes per pool).
+
+    The stand-in keeps ONE pool's state in the shared folder, so it cannot hold a second pool's volume:
+    ``volume create`` there is refused loudly (in GlusterFS it would make a second, separate volume).
+    """
+    if command == ("volume", "create"):
+        return fail("volume create: failed: STAND-IN: this glusterd is not in the trusted pool that holds "
+                    f"{', '.join(sorted(state['volumes']))}; GlusterFS would create a second, separate volume here")  # fmt: skip
+    empty: State = {"pool": state["pool"], "volumes": {}}
+    if command == ("volume", "info"):
+        return volume_info_xml(empty, rest) if xml else volume_info(empty, rest)
+    if command == ("volume", "list"):
+        return volume_list(empty)
+    return fail(f"Volume {rest[0] if rest else ''} does not exist")
 
 
 # ------------------------------------------------------------------------------------- client
@@ -760,9 +817,12 @@ def mount_volume(server: str, name: str, mountpoint: str) -> int:
     """The stand-in "mount": a bind of the volume folder (hosts) or a line in the test's mount table."""
     if os.path.realpath(mountpoint) != os.path.realpath(shared_data()):
         return fail(f"STAND-IN: {name} can only be 'mounted' at {shared_data()} (the hosts share that folder); not at {mountpoint}")
-    if query(server) is None:
+    member = query(server)
+    if member is None:
         return fail(f"Mount failed. Check the log file for more details. (no glusterd answers on {server})")
     with locked_state() as state:
+        if member not in state["pool"]:  # docs/ce-lifecycle.md §5.1: a replaced node's glusterd before it rejoins
+            return fail(f"Mount failed. Check the log file for more details. (the glusterd on {server} is not in the trusted pool)")
         volume = _volume(state, name)
         if volume is None or volume["status"] != "Started":
             return fail(f"Mount failed. Check the log file for more details. (volume {name} missing or not started)")
