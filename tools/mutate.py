@@ -35,7 +35,9 @@ class Target:
 
 #: the core modules of issue 12 and the tests that cover each (one table; names are what `MODULE=` takes).
 #: network, storage and nodes run against their word-for-word tests only, not tests/unit/test_aws_side.py too:
-#: its twenty-odd runs of the program under mocks cost 10 s and more per mutant on a shared 2-core machine
+#: its twenty-odd runs of the program under mocks cost 10 s and more per mutant on a shared 2-core machine;
+#: setup runs without the stand-in flows (test_standin_flow.py, test_ce6_flow.py: 15-20 s each per mutant)
+#: and without test_prompts.py (it tests the prompt driver, none of setup's sources)
 TARGETS: dict[str, Target] = {
     "settings": Target(("components/settings.py",), ("tests/unit/test_settings.py", "tests/unit/test_stack_config.py")),
     "network": Target(("components/network.py",), ("tests/unit/test_network_rules.py",)),
@@ -46,8 +48,9 @@ TARGETS: dict[str, Target] = {
                                                   "tests/node/test_setup_phases.py", "tests/node/test_children.py")),
     "setup": Target(("scripts/cenode/phases/setup_ce.py", "scripts/cenode/phases/setup_ce6.py", "scripts/cenode/setup_due.py",
                      "scripts/cenode/setup_marker.py", "scripts/cenode/setup_inputs.py"),
-                    ("tests/node/test_setup_phases.py", "tests/node/test_rerun_decision.py", "tests/node/test_prompts.py",
-                     "tests/node/test_standin_flow.py")),
+                    ("tests/node/test_setup_phases.py", "tests/node/test_rerun_decision.py", "tests/node/test_staged.py",
+                     "tests/node/test_ce6_units.py", "tests/node/test_setup_inputs_details.py",
+                     "tests/node/test_setup_phase_details.py")),
     "mount": Target(("scripts/cenode/phases/mount.py",), ("tests/node/test_mount.py", "tests/node/test_mount_phase.py")),
     "bricks": Target(("scripts/cenode/phases/bricks.py",), ("tests/node/test_ce6_units.py", "tests/node/test_bricks.py")),
     "health": Target(("scripts/cenode/health.py",), ("tests/health",)),
