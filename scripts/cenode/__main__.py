@@ -43,7 +43,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import catalogue, ce_runtime, children, lines, nodeconfig, roles
+from . import catalogue, ce_runtime, children, lines, nodeconfig, roles, setup_marker
 from .nodelock import NodeLock
 from .system import Ctx, NodeEnv, PhaseError, PhaseLog, PhaseResult, Runner, is_root, setting
 
@@ -183,8 +183,9 @@ def main(
                 lock.acquire()
             gated: PhaseResult | None = None
             if entry.runtime_role and ctx.node is not None:  # the CE primary flag, not the program's node order
-                # 6.x: the flag is in the GlusterFS volume, which a new node mounts only in its own setup
-                ask = ce_runtime.hello if ctx.line.gluster is not None else None
+                # 6.x: the flag is in the GlusterFS volume, which a node never set up (a new VM) mounts only in its own setup
+                fresh = ctx.line.gluster is not None and not setup_marker.recorded(env.state_dir)
+                ask = ce_runtime.hello if fresh else None
                 ctx.node, why = roles.with_runtime_role(ctx.node, ask)
                 log.info(f"role: {why}")
                 gated = role_gate(args.acting_role, ctx.node.role, why)

@@ -51,15 +51,19 @@ def read_flag(cfg: NodeConfig) -> str | None:
 def runtime_role(cfg: NodeConfig, ask: Ask | None = None) -> tuple[str, str]:
     """(role, why): "primary" where the flag names this node, "secondary" where it names another.
 
-    ``ask``: where the flag may be unreadable on a node that is not yet part of the cluster (6.x: the
-    shared ``.env`` lives in the GlusterFS volume, mounted only by the node's own setup), no flag
-    is not taken for a first deployment while another node answers as a replica-set member: this
-    node then joins as a secondary (a replaced node never initiates a second, empty set, docs/ce-lifecycle.md §5.1).
+    ``ask`` (given for a 6.x node CE's setup never ran on, e.g. a new VM): where the flag may be unreadable
+    on a node that is not yet part of the cluster (6.x: the shared ``.env`` lives in the GlusterFS
+    volume, mounted only by the node's own setup), no flag
+    is not taken for a first deployment while other nodes answer as replica-set members and this
+    one does not: it then joins as a secondary (a replaced node never initiates a second, empty
+    set, docs/ce-lifecycle.md §5.1). A node that is itself a member keeps node.json's role (the phases refuse
+    what an unmounted volume makes unsafe, e.g. the primary's setup).
     """
     flag = read_flag(cfg)
     if flag is None and ask is not None:
-        running = [ip for ip in discover(cfg, ask).healthy if ip != cfg.node_ip]
-        if running:
+        found = discover(cfg, ask)
+        running = [ip for ip in found.healthy if ip != cfg.node_ip]
+        if running and not found.is_healthy(cfg.node_ip):
             return "secondary", (f"no {FLAG} readable in {shared_env_path(cfg)} here, but a replica set runs on "
                                  f"{', '.join(running)}: this node joins it as a CE secondary")
     if flag is None:

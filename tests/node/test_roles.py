@@ -65,6 +65,10 @@ def test_no_readable_flag_while_a_set_runs_elsewhere_makes_a_secondary(tmp_path:
     assert roles.runtime_role(replaced, nobody.get)[0] == "primary"
     itself: dict[str, dict[str, Any] | None] = {A: doc("PRIMARY", [A]), B: None, C: None}  # only this node runs a set
     assert roles.runtime_role(replaced, itself.get)[0] == "primary"
+    member: dict[str, dict[str, Any] | None] = {A: doc("PRIMARY", IPS), B: doc("SECONDARY", IPS), C: doc("SECONDARY", IPS)}
+    assert roles.runtime_role(replaced, member.get)[0] == "primary"  # a member with its volume unmounted: node.json (setup refuses)
+    joined = make_node(tmp_path, node_ip=B, role="secondary", ce_version="v6.1.0")
+    assert roles.runtime_role(joined, member.get)[0] == "secondary"
     write_flag(replaced, A)  # a readable flag wins over the running set
     assert roles.runtime_role(replaced, answers.get)[0] == "primary"
 
@@ -146,3 +150,37 @@ def test_a_role_gate_naming_no_role_is_refused(tmp_path: Path, node_env: NodeEnv
     err: list[str] = []
     assert cli.main(["stop", "--role", "leader"], env=node_env, out=lambda _line: None, err=err.append, progress=lambda _line: None) == 1
     assert err == ["ERROR stop: --role leader: not a CE role - fix: use one of primary, secondary"]
+
+
+def test_a_6x_node_never_set_up_asks_the_others_and_a_set_up_one_does_not(
+    tmp_path: Path, node_env: NodeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No readable flag (the volume is not mounted): a new 6.x VM asks MongoDB who runs; a node CE's setup ran on keeps node.json."""
+    from scripts.cenode import ce_runtime, setup_marker
+
+    asked: list[str] = []
+    running = {B: doc("PRIMARY", [B, C]), C: doc("SECONDARY", [B, C])}
+
+    def hello(ip: str) -> dict[str, Any] | None:
+        asked.append(ip)
+        return running.get(ip)
+
+    monkeypatch.setattr(ce_runtime, "hello", hello)
+    node = make_node(tmp_path, node_ip=A, role="primary", ce_version="v6.1.0", cluster_ips=IPS)
+    Path(node_env.config_dir).mkdir(parents=True, exist_ok=True)
+    (Path(node_env.config_dir) / "node.json").write_text(node.to_json())
+    out: list[str] = []
+    assert cli.main(["stop", "--role", "primary"], env=node_env, out=out.append, err=lambda _line: None, progress=lambda _line: None) == 0
+    assert sorted(asked) == IPS
+    assert out == [f"stop: unchanged for the CE primary only, and this node is the CE secondary (no HA_PRIMARY_NODE_IP readable in "
+                   f"{roles.shared_env_path(node)} here, but a replica set runs on {B}, {C}: this node joins it as a CE secondary)"]
+
+    asked.clear()
+    Path(node_env.state_dir).mkdir(parents=True, exist_ok=True)
+    setup_marker.record(node_env.state_dir, "inputs", "primary", "c0ffee")  # CE's setup ran here: node.json's role, nobody asked
+    out.clear()
+    err: list[str] = []
+    cli.main(["stop", "--role", "secondary"], env=node_env, out=out.append, err=err.append, progress=lambda _line: None)
+    assert asked == []
+    assert out == [f"stop: unchanged for the CE secondary only, and this node is the CE primary (no HA_PRIMARY_NODE_IP in "
+                   f"{roles.shared_env_path(node)} yet: node.json's role primary (first deployment))"], (out, err)
