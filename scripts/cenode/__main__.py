@@ -155,7 +155,8 @@ def main(
         return EXIT_USAGE
     if entry.passes_extra_args:  # verify: the health check has its own output contract (table or one JSON line)
         health = importlib.import_module(f"{__package__}.{entry.implementation.module}")
-        code: int = getattr(health, entry.implementation.function)([*extra, "--config-dir", env.config_dir])
+        code: int = getattr(health, entry.implementation.function)([*extra, "--config-dir", env.config_dir, "--log-dir", env.log_dir],
+                                                                        gluster=env.gluster)
         return code
     try:
         log = PhaseLog(env.log_dir, phase)

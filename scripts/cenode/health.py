@@ -9,6 +9,8 @@ With ``--url`` it also asks the UI through the load balancer (or its DNS name) a
 it answers, next to each node. Run that from outside the nodes: a Network Load Balancer keeps the
 client's address, so a node's own probe can be sent back to that node and time out (the hairpin).
 It is the ``verify`` phase of ``pulumi up`` (run on a node) and the operators' ``ce-health``.
+On a 6.x node (node.json, no ``--nodes``) it also judges CE's GlusterFS volume (``cenode.storage_health``:
+one brick per node, every peer Connected, nothing to heal); ``--wait`` waits for that too.
 
 Must not touch: anything it looks at. It never writes to MongoDB or to any file, never runs a CE
 script, never prints a secret (the password is only ever a pymongo argument, and every error text
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 import pymongo
 from pymongo.errors import ExecutionTimeout, NetworkTimeout, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from . import lines, nodeconfig, system
+from . import lines, nodeconfig, storage_health, system
 from .redaction import Redactor
 
 DEFAULT_MONGO_PORT = 27017
@@ -883,6 +885,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"root-only JSON with maintenance_password, for replSetGetStatus (default {DEFAULT_CREDENTIALS})",
     )
     parser.add_argument("--config-dir", default=nodeconfig.CONFIG_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--log-dir", default=nodeconfig.LOG_DIR, help=argparse.SUPPRESS)  # the gluster commands' log (6.x)
     return parser
 
 
@@ -951,16 +954,46 @@ def _gather_inputs(
     return nodes, timeout, ui_protocol, credentials, ce_primary, notes, problems
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: 0 healthy, 1 unhealthy, 2 bad arguments."""
+def _storage_check(args: argparse.Namespace, gluster: lines.GlusterFacts | None) -> Callable[[], tuple[list[str], list[str]]] | None:
+    """The shared storage's check for this node's cluster (node.json); None with ``--nodes`` or without node.json."""
+    if args.nodes:
+        return None
+    try:
+        node_cfg = nodeconfig.load_node(args.config_dir)
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        if lines.for_version(node_cfg.ce_version).gluster is None:
+            return None
+    except (ValueError, KeyError):
+        return None  # an unknown version: node.json is not this tool's to judge here
+    try:
+        log = system.PhaseLog(args.log_dir, "health-gluster")
+    except OSError as exc:
+        why = f"GlusterFS not checked: its log {args.log_dir} is not writable here ({exc.strerror or type(exc).__name__}); run it with sudo"
+        return lambda: ([why], [])
+    return functools.partial(storage_health.check, node_cfg, system.Runner(log), gluster)
+
+
+def main(argv: Sequence[str] | None = None, gluster: lines.GlusterFacts | None = None) -> int:
+    """CLI entry: 0 healthy, 1 unhealthy, 2 bad arguments. ``gluster``: ``ce-node``'s ``NodeEnv.gluster`` (GlusterFS paths)."""
     args = _parser().parse_args(argv)
     try:
         nodes, timeout, ui_protocol, credentials, ce_primary, notes, problems = _gather_inputs(args)
     except ValueError as exc:
         print(f"ce-health: {exc}", file=sys.stderr)
         return 2
-    check = functools.partial(check_cluster, nodes, timeout_s=timeout, ui_protocol=ui_protocol, insecure_ui=args.insecure_ui,
-                              credentials=credentials, ce_primary=ce_primary, notes=notes, problems=problems, url=args.url)
+    ask = functools.partial(check_cluster, nodes, timeout_s=timeout, ui_protocol=ui_protocol, insecure_ui=args.insecure_ui,
+                            credentials=credentials, ce_primary=ce_primary, notes=notes, problems=problems, url=args.url)
+    storage = _storage_check(args, gluster)
+
+    def check() -> ClusterHealth:
+        report = ask()
+        if storage is None:
+            return report
+        found, said = storage()
+        return replace(report, problems=(*report.problems, *found), notes=(*report.notes, *said))
+
     report = check() if args.wait is None else wait_until_healthy(check, args.wait)
     redact = _redactor(credentials)
     if args.json:

@@ -163,7 +163,7 @@ def test_nodes_default_to_node_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     with ui_server() as port, FakeReplicaSet([PRIMARY, SECONDARY, SECONDARY]) as rs:
         node = nodeconfig.NodeConfig(
             node_name="ce-1", node_ip="127.0.0.1", role="primary", cluster_ips=[m.address for m in rs.members],
-            ce_version="v6.1.0", ce_repo_url="", ce_dir="/opt/ta_cloud_exchange", shared_dir=str(tmp_path / "shared"),
+            ce_version="v5.1.2", ce_repo_url="", ce_dir="/opt/ta_cloud_exchange", shared_dir=str(tmp_path / "shared"),
             ui_protocol="http", ui_port=port,
         )  # fmt: skip
         (config / nodeconfig.NODE_FILE).write_text(node.to_json())

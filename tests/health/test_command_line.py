@@ -11,6 +11,7 @@ files under /etc/cloud-exchange-ha (node.json, secrets.json); CE's key ``HA_PRIM
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ def test_every_option_and_its_help() -> None:
         "shared_env": "CE's shared config .env (default: <shared_dir>/config/.env, then /opt/shared/data/config/.env)",
         "credentials": "root-only JSON with maintenance_password, for replSetGetStatus (default /etc/cloud-exchange-ha/secrets.json)",
         "config_dir": "==SUPPRESS==",
+        "log_dir": "==SUPPRESS==",  # ce-node verify passes its own (the 6.x gluster commands' log)
     }  # fmt: skip
 
 
@@ -302,3 +304,58 @@ def test_main_exits_2_on_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFix
     cluster = Cluster(monkeypatch, HEALTHY)
     code, out, err = main(tmp_path, capsys, *argv)
     assert (code, out, err, cluster.calls) == (2, "", message, [])
+
+
+FAKE_GLUSTER = '''#!/usr/bin/env python3
+import os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_GLUSTER_LOG"], "a") as log:
+    log.write(" ".join(args) + "\\n")
+bricks = "".join(f"<brick>{ip}:/opt/shared/gluster/bricks/1/brick<name>{ip}:/opt/shared/gluster/bricks/1/brick</name></brick>"
+                 for ip in ("10.0.1.10", "10.0.2.10"))
+head = "<cliOutput><opRet>0</opRet><opErrno>0</opErrno><opErrstr/>"
+if "heal" in args:
+    print("".join(f"Brick {ip}:/opt/shared/gluster/bricks/1/brick\\nStatus: Connected\\nNumber of entries: {n}\\n\\n"
+                  for ip, n in (("10.0.1.10", 0), ("10.0.2.10", os.environ["FAKE_GLUSTER_PENDING"]))))
+elif "peer" in args:
+    print(head + "<peerStatus><peer><hostname>10.0.2.10</hostname><connected>1</connected>"
+          "<stateStr>Peer in Cluster</stateStr></peer></peerStatus></cliOutput>")
+else:
+    print(head + "<volInfo><volumes><volume><name>CloudExchange</name><statusStr>Started</statusStr><brickCount>2</brickCount>"
+          "<replicaCount>2</replicaCount><typeStr>Replicate</typeStr><bricks>" + bricks + "</bricks></volume></volumes></volInfo></cliOutput>")
+'''
+
+
+def test_on_a_6x_node_verify_also_judges_glusterfs_and_waits_for_the_heal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Cluster(monkeypatch, HEALTHY)
+    node = nodeconfig.NodeConfig(node_name="ce-1", node_ip="10.0.1.10", role="primary", cluster_ips=["10.0.1.10", "10.0.2.10"],
+                                 ce_version="v6.1.0", ce_repo_url="file:///x", ce_dir="/opt/ce", shared_dir="/opt/shared/data")
+    (tmp_path / "node.json").write_text(node.to_json(), encoding="utf-8")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gluster").write_text(FAKE_GLUSTER)
+    (bin_dir / "gluster").chmod(0o755)
+    log = tmp_path / "gluster.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_GLUSTER_LOG", str(log))
+    monkeypatch.setenv("FAKE_GLUSTER_PENDING", "0")
+    logs = tmp_path / "logs"
+    code, out, err = main(tmp_path, capsys, "--json", "--log-dir", str(logs))
+    assert (code, err) == (0, "")
+    assert "GlusterFS: CloudExchange has one brick per node (2), every peer Connected, nothing to heal" in json.loads(out)["notes"]
+    assert "$ gluster --mode=script --xml peer status" in (logs / "health-gluster.log").read_text()  # started by the node agent's runner
+    assert log.read_text().splitlines() == ["--mode=script --xml volume info CloudExchange", "--mode=script --xml peer status",
+                                            "--mode=script volume heal CloudExchange info"]
+
+    monkeypatch.setenv("FAKE_GLUSTER_PENDING", "4")  # the heal has not finished: unhealthy, and --wait re-checks it
+    code, out, err = main(tmp_path, capsys, "--json", "--wait", "0", "--log-dir", str(logs))
+    assert code == 1 and err == "problem: GlusterFS: 10.0.2.10:/opt/shared/gluster/bricks/1/brick has 4 entries to heal\n"
+    assert json.loads(out)["healthy"] is False
+
+    log.unlink()  # --nodes: another cluster than node.json's, nothing of GlusterFS is asked
+    assert main(tmp_path, capsys, "--nodes", "10.0.1.10", "--log-dir", str(logs))[0] == 0 and not log.exists()
+    (tmp_path / "a-file").write_text("")  # a log folder it cannot make (as for an operator without sudo): said, not guessed
+    code, out, err = main(tmp_path, capsys, "--log-dir", str(tmp_path / "a-file" / "logs"))
+    assert code == 1 and "GlusterFS not checked: its log" in err and "run it with sudo" in err

@@ -94,6 +94,7 @@ def test_a_replaced_6x_host_gets_its_brick_back_and_no_survivor_is_stopped(clust
     assert_one_brick_per_node(cluster)
     code, report = node_report(survivors[0])
     assert code == 0 and report["healthy"] is True, report
+    assert f"GlusterFS: {VOLUME} has one brick per node (3), every peer Connected, nothing to heal" in report["notes"], report
     assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
     assert rabbit_cluster(cluster) == sorted(f"rabbit@{h.ip}" for h in cluster.flow.hosts)
     assert new.check(f"findmnt -n -o SOURCE {'/opt/shared/data'}").strip().endswith(f":/{VOLUME}")

@@ -3,6 +3,7 @@ and that the node code runs on the pythons of the supported OSes without its opt
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode import __main__ as cli
+from scripts.cenode import lines
 from scripts.cenode.system import NodeEnv, PhaseError, PhaseResult
 
 from .conftest import REPO, make_node
@@ -189,14 +191,16 @@ def test_node_code_runs_on_the_os_pythons(version: str, tmp_path: Path) -> None:
 def test_verify_hands_its_options_to_the_health_check(node_env: NodeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     from scripts.cenode import health
 
-    seen: list[list[str]] = []
+    seen: list[tuple[list[str], object]] = []
 
-    def fake_main(argv: list[str]) -> int:
-        seen.append(list(argv))
+    def fake_main(argv: list[str], gluster: object = None) -> int:
+        seen.append((list(argv), gluster))
         return 1
 
     monkeypatch.setattr(health, "main", fake_main)
+    node_env.gluster = dataclasses.replace(lines.CE6_GLUSTER, base_dir="/tmp/elsewhere")
     assert cli.main(["verify", "--json", "--insecure-ui"], env=node_env) == 1
-    assert seen == [["--json", "--insecure-ui", "--config-dir", node_env.config_dir]]
+    assert seen == [(["--json", "--insecure-ui", "--config-dir", node_env.config_dir, "--log-dir", node_env.log_dir],
+                     node_env.gluster)]  # where the env keeps its logs, and its GlusterFS paths
     with pytest.raises(SystemExit):
         cli.main(["wait", "--json"], env=node_env)  # other phases keep strict arguments
