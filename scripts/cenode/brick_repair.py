@@ -7,8 +7,8 @@ the same address with a new glusterd identity (a new VM: a new ``glusterd.info``
    ``volume remove-brick CloudExchange replica <N-1> <brick> force`` (the form of CE's remove-node),
    only while the peer at that address is not a Connected member (a live node's brick is never
    removed) and only when this node holds a brick of the volume itself (never the last copy);
-2. the old peer leaves the pool: ``peer detach <ip>`` (``force`` when refused; docs/ce-lifecycle.md
-   §5.3 marks the need for it unknown), judged by ``peer status`` afterwards;
+2. the old peer leaves the pool: ``peer detach <ip>`` (``force`` when refused; the need for it is
+   unknown, docs/ce-lifecycle.md §5.3), judged by ``peer status`` afterwards;
 3. the new node joins as CE's add-node would add it (docs/ce-lifecycle.md §6.1, docs/ce-facts.md §1.9
    B.2): ``peer probe`` until Connected (bounded), ``volume add-brick CloudExchange replica <N>
    <brick> force``, ``volume heal CloudExchange full``; only when every OTHER node of

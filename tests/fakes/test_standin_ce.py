@@ -385,8 +385,9 @@ def nodes(tmp_path: Path) -> Iterator[list[Path]]:
 
 
 def run_script(node: Path, name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A script of the checkout; bounded above ./start's own wait for its mongod (90 s), so that a slow start says why."""
     return subprocess.run(
-        [f"./{name}"], cwd=node, env=env, capture_output=True, text=True, timeout=90, check=False,
+        [f"./{name}"], cwd=node, env=env, capture_output=True, text=True, timeout=150, check=False,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
 

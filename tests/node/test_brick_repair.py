@@ -1,7 +1,7 @@
 """evict's GlusterFS part (``cenode.brick_repair``) against three stand-in glusterds on loopback.
 
-A 6.x node dies and comes back at the same address with a new glusterd identity (docs/ce-lifecycle.md
-§5.1, §5.3): its brick is still in the volume under the old peer, the new glusterd is in no pool,
+A 6.x node dies and comes back at the same address with a new glusterd identity
+(docs/ce-lifecycle.md §5.1, §5.3): its brick is still in the volume under the old peer, the new glusterd is in no pool,
 and its mount fails. The repair, run on a survivor, removes the dead brick, detaches the old peer,
 probes the new one and adds its brick (replica back to 3), starts a full heal and reads heal info;
 a second run does nothing; a live peer's brick is never touched. The stand-in keeps the volume's
