@@ -5,15 +5,18 @@ the same address with a new glusterd identity (a new VM: a new ``glusterd.info``
 
 1. the dead brick ``<ip>:/opt/shared/gluster/bricks/1/brick`` leaves the volume:
    ``volume remove-brick CloudExchange replica <N-1> <brick> force`` (the form of CE's remove-node),
-   only while the peer at that address is not a Connected member (a live node's brick is never
-   removed) and only when this node holds a brick of the volume itself (never the last copy);
+   only while the peer at that address is not a Connected member in two readings 5 s apart (a live
+   node's brick is never removed; a peer status that cannot be read stops the phase) and only when
+   this node holds a brick of the volume itself;
 2. the old peer leaves the pool: ``peer detach <ip>`` (``force`` when refused; the need for it is
    unknown, docs/ce-lifecycle.md §5.3), judged by ``peer status`` afterwards;
 3. the new node joins as CE's add-node would add it (docs/ce-lifecycle.md §6.1, docs/ce-facts.md §1.9
    B.2): ``peer probe`` until Connected (bounded), ``volume add-brick CloudExchange replica <N>
    <brick> force``, ``volume heal CloudExchange full``; only when every OTHER node of
    ``cluster_ips`` has its brick in the volume (a replacement: the cluster was whole but for this
-   node; at a first cutover the members join in order through ``gluster-join`` instead);
+   node; at a first cutover the members join in order through ``gluster-join`` instead) and a
+   glusterd answers at the address (an evict by hand of a dead node before its new VM exists
+   stops after step 2 and says so);
 4. the heal: ``volume heal CloudExchange info`` re-read (bounded, ``gluster_heal``) until no brick
    lists entries to heal; still pending then is reported, not an error (GlusterFS's self-heal
    daemon goes on; verify judges the cluster).
@@ -27,8 +30,15 @@ Must not touch: the new node itself (its own setup mounts the volume), other bri
 
 from __future__ import annotations
 
+import socket
+
 from . import gluster, lines
 from .system import Ctx, PhaseError, retry
+
+#: seconds between the two peer-status reads that must both say "not Connected" before a brick is removed
+RECHECK_S = 5
+#: one TCP connect to the new node's glusterd before it is probed
+CONNECT_S = 3
 
 
 def repair(ctx: Ctx, address: str) -> list[str]:
@@ -40,9 +50,11 @@ def repair(ctx: Ctx, address: str) -> list[str]:
         return []
     done = []
     brick = gluster.brick_of(address, facts)
-    peers = gluster.peer_status(ctx)
-    state = peers.get(address, "")
+    state = peer_state(ctx, address)
     ctx.log.info(f"GlusterFS before: {facts.volume} bricks {', '.join(volume.bricks)}; peer {address}: {state or 'not in the pool'}")
+    if brick in volume.bricks and state != "Connected":
+        ctx.sleep(RECHECK_S)  # a peer that is only briefly away (glusterd restarting) is never taken for gone
+        state = peer_state(ctx, address)
     if brick in volume.bricks and state != "Connected":
         done.append(remove_brick(ctx, facts, volume, brick))
         volume = _volume(ctx, facts)
@@ -50,9 +62,32 @@ def repair(ctx: Ctx, address: str) -> list[str]:
         done.append(detach(ctx, address))
     others = [gluster.brick_of(ip, facts) for ip in ctx.cfg.cluster_ips if ip != address]
     if brick not in volume.bricks and all(other in volume.bricks for other in others):
+        if not glusterd_answers(address, facts.glusterd.from_port):  # the dead node evicted by hand, no new VM yet
+            ctx.log.info(f"no glusterd answers on {address}:{facts.glusterd.from_port}: "
+                         "its brick is added when evict runs after the new node's bricks phase")
+            return [line for line in done if line] + [f"new brick not added ({address} has no glusterd yet)"]
         done += add_brick(ctx, facts, volume, address, brick)
         done.append(wait_for_heal(ctx, facts))
     return [line for line in done if line]
+
+
+def peer_state(ctx: Ctx, address: str) -> str:
+    """``address``'s state in the trusted pool ("" when not in it); a peer status that cannot be read is an error, never "gone"."""
+    result = gluster.gluster(ctx, "--xml", "peer", "status")
+    root = gluster.cli_output(result.out)
+    if not result.ok or root is None or gluster.cli_error(root):
+        raise PhaseError(f"gluster peer status failed: {result.tail() or f'exit {result.rc}'}",
+                         "check glusterd on this node (systemctl status glusterd); nothing was removed")
+    return gluster.parse_peer_status(result.out).get(address, "")
+
+
+def glusterd_answers(address: str, port: int) -> bool:
+    """Whether anything accepts TCP on ``address``'s glusterd port (one short connect)."""
+    try:
+        with socket.create_connection((address, port), timeout=CONNECT_S):
+            return True
+    except OSError:
+        return False
 
 
 def _volume(ctx: Ctx, facts: lines.GlusterFacts) -> gluster.VolumeInfo:

@@ -152,7 +152,7 @@ _CATALOGUE = (
                           required=True),
                    Option("--if-dead", "if_dead", "report unchanged, instead of refusing, when the address answers as a "
                           "healthy member (the program's step: a re-run after the node joined)", flag_only=True)),
-          outer_s=2400, budgets=(("mongo", 3), ("rabbitmq", 7), ("gluster", 8), ("gluster_peer", 1), ("gluster_heal", 1),
+          outer_s=2700, budgets=(("mongo", 3), ("rabbitmq", 12), ("gluster", 10), ("gluster_peer", 1), ("gluster_heal", 1),
                                  ("lock", 1)), changes_node=True),
     Phase("restore-standalone", "by hand, on the migrate primary once CE is stopped on every node: CE back to the standalone "
           "of the backup phase's tarball (the cluster's folder kept aside), the shared folder left, ./start",

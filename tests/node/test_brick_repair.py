@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cenode import brick_repair, gluster
-from scripts.cenode.system import Ctx, NodeEnv, PhaseError, PhaseLog, Runner
+from scripts.cenode.system import CommandResult, Ctx, NodeEnv, PhaseError, PhaseLog, Runner
 from tests.fakes.test_standin_ce6 import NODE_IPS, VOLUME, Lab, Node, _kill_by_pidfile, bare_repo, lab, pins_dir, run, shim_bin
 
 from .conftest import gluster_layout_at, make_node
@@ -129,3 +129,35 @@ def test_no_volume_means_nothing_to_repair(lab: Lab, on_node: Callable[[Node], C
     assert run(one, "glusterd").returncode == 0
     assert brick_repair.repair(on_node(one), NODE_IPS[2]) == []  # a first deployment: CE's setup has not made it yet
     assert "No volumes present" in run(one, "gluster", "volume", "info").stdout  # and none was made
+
+
+def test_a_dead_node_evicted_before_its_new_vm_exists_loses_its_brick_and_gets_it_back_later(lab: Lab, on_node: Callable[[Node], Ctx]) -> None:
+    one, _two, three = three_bricks(lab)
+    _kill_by_pidfile(three.gluster_local / "standin-glusterd.pid", b"glusterd")  # dead, nothing at its address yet
+    ctx = on_node(one)
+    assert brick_repair.repair(ctx, three.ip) == ["dead brick out (replica 2)", "old peer detached",
+                                                   f"new brick not added ({three.ip} has no glusterd yet)"]  # fmt: skip
+    assert bricks(lab) == [f"{ip}:{lab.brick}" for ip in NODE_IPS[:2]]
+    assert brick_repair.repair(ctx, three.ip) == [f"new brick not added ({three.ip} has no glusterd yet)"]  # again: no probe, no error
+    new_identity(three)  # the new VM's bricks phase started its glusterd
+    assert brick_repair.repair(ctx, three.ip) == ["new peer probed", "new brick in (replica 3)", "full heal started", "heal: nothing pending"]
+    assert bricks(lab) == [f"{ip}:{lab.brick}" for ip in NODE_IPS]
+
+
+def test_a_peer_status_that_cannot_be_read_removes_nothing(lab: Lab, on_node: Callable[[Node], Ctx], monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _two, three = three_bricks(lab)
+    new_identity(three)
+    ctx = on_node(one)
+    real = ctx.runner.run
+
+    def no_status(argv: list[str], **kwargs: object) -> CommandResult:
+        if "peer" in argv and "status" in argv:
+            return CommandResult(list(argv), 1, "", "Connection failed. Please check if gluster daemon is operational.")
+        return real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ctx.runner, "run", no_status)
+    with pytest.raises(PhaseError) as refused:
+        brick_repair.repair(ctx, three.ip)
+    assert refused.value.what == "gluster peer status failed: Connection failed. Please check if gluster daemon is operational."
+    assert "nothing was removed" in refused.value.fix
+    assert len(bricks(lab)) == 3

@@ -32,7 +32,7 @@ def test_inner_budgets_add_up_to_less_than_the_outer_timeout(name: str) -> None:
         ("start", 1800, 1500 + 240 + 30),
         ("stop", 900, 780 + 30),
         # three rounds of MongoDB commands, seven RabbitMQ CLI runs, the lock
-        ("evict", 2400, 3 * 30 + 7 * 60 + 8 * 120 + 180 + 300 + 30),  # 6.x: GlusterFS commands, the probe, the heal wait
+        ("evict", 2700, 3 * 30 + 12 * 60 + 10 * 120 + 180 + 300 + 30),  # 6.x: GlusterFS commands, the probe, the heal wait
         ("inspect", 600, 0),
         ("certs", 600, 30),
         ("verify", 600, 300),  # --wait: re-checks for timeouts.healthy

@@ -60,7 +60,7 @@ def test_each_new_node_has_one_eviction_on_the_first_other_node(migrate_run: har
     for name, create in evictions(migrate_run).items():
         node = name.rsplit("-evict-", 1)[1]
         address = [line for line in str(ip[node]).splitlines() if '"node_ip"' in line][0].split('"')[3]
-        assert create == f"sudo timeout 2400 /opt/cloud-exchange-ha/ce-node evict --address {address} --if-dead", name
+        assert create == f"sudo timeout 2700 /opt/cloud-exchange-ha/ce-node evict --address {address} --if-dead", name
 
 
 def test_the_eviction_runs_after_every_nodes_preparation_and_before_the_cutover(migrate_run: harness.Run) -> None:
