@@ -37,13 +37,15 @@ class Target:
 #: network, storage and nodes run against their word-for-word tests only, not tests/unit/test_aws_side.py too:
 #: its twenty-odd runs of the program under mocks cost 10 s and more per mutant on a shared 2-core machine;
 #: setup runs without the stand-in flows (test_standin_flow.py, test_ce6_flow.py: 15-20 s each per mutant)
-#: and without test_prompts.py (it tests the prompt driver, none of setup's sources)
+#: and without test_prompts.py (it tests the prompt driver, none of setup's sources); provisioning runs against
+#: test_step_details.py only: test_provisioning.py costs 6 s and more per mutant, and its module-scoped program
+#: runs are tied by mutmut to the first test that used them only, so most of its tests never meet a mutant
 TARGETS: dict[str, Target] = {
     "settings": Target(("components/settings.py",), ("tests/unit/test_settings.py", "tests/unit/test_stack_config.py")),
     "network": Target(("components/network.py",), ("tests/unit/test_network_rules.py",)),
     "storage": Target(("components/storage.py",), ("tests/unit/test_storage_details.py",)),
     "nodes": Target(("components/nodes.py",), ("tests/unit/test_node_details.py",)),
-    "provisioning": Target(("components/provisioning.py", "components/cluster.py"), ("tests/unit/test_provisioning.py",)),
+    "provisioning": Target(("components/provisioning.py", "components/cluster.py"), ("tests/unit/test_step_details.py",)),
     "prompts": Target(("scripts/cenode/prompts.py",), ("tests/node/test_prompts.py", "tests/node/test_setup_driver.py",
                                                   "tests/node/test_setup_phases.py", "tests/node/test_children.py")),
     "setup": Target(("scripts/cenode/phases/setup_ce.py", "scripts/cenode/phases/setup_ce6.py", "scripts/cenode/setup_due.py",
