@@ -239,7 +239,7 @@ def check_the_evictions(migrate_run: harness.Run) -> None:
     prepared = ["ce-1-steps-certs", "ce-2-steps-certs", "ce-3-steps-certs"]
     for node, ip in (("ce-2", "10.0.2.10"), ("ce-3", "10.0.3.10")):
         evict = migrate_run.named(f"ce-1-steps-evict-{node}")
-        assert plain(evict) == {"create": f"sudo timeout 2400 {ENTRY} evict --address {ip} --if-dead", "triggers": [IDS[node]],
+        assert plain(evict) == {"create": f"sudo timeout 2700 {ENTRY} evict --address {ip} --if-dead", "triggers": [IDS[node]],
                                 "logging": "stdoutAndStderr", "addPreviousOutputInEnv": False}, node  # fmt: skip
         assert evict.depends_on == ["ce-1-steps-config", "ce-1-steps-secrets", *prepared] and evict.parent == "ce-1-steps"
     assert "ce-2-steps-evict-ce-1" not in {r.name for r in migrate_run.resources}  # the adopted primary is not replaced
@@ -262,7 +262,7 @@ def check_the_6x_steps(six_run: harness.Run) -> None:
                            "logging": "stdoutAndStderr", "addPreviousOutputInEnv": False}  # fmt: skip
     assert join.depends_on == ["ce-1-steps-config", "ce-1-steps-secrets", "ce-2-steps-join-start"] and join.deleted_with == "ce-1-vm"
     evict = six_run.named("ce-2-steps-evict-ce-1")  # the primary is new too: the next node evicts its predecessor
-    assert plain(evict) == {"create": f"sudo timeout 2400 {ENTRY} evict --address 10.0.1.10 --if-dead", "triggers": [IDS["ce-1"]],
+    assert plain(evict) == {"create": f"sudo timeout 2700 {ENTRY} evict --address 10.0.1.10 --if-dead", "triggers": [IDS["ce-1"]],
                             "logging": "stdoutAndStderr", "addPreviousOutputInEnv": False}  # fmt: skip
     assert evict.parent == "ce-2-steps" and evict.deleted_with == "ce-2-vm"
     node_json = json.loads(six_run.named("ce-3-steps-config").inputs["stdin"])
