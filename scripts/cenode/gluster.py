@@ -171,13 +171,17 @@ def volume_info(ctx: Ctx, volume: str) -> VolumeInfo | None:
     result = gluster(ctx, "--xml", "volume", "info", volume)
     if glusterd_down(result):
         raise PhaseError("glusterd is not running on this node", "run the bricks phase (it enables and starts glusterd)")
+    found, error = read_volume_info(result, volume)
+    if not error or re.search(r"does not exist|No volumes present", error):
+        return found
+    raise PhaseError(f"gluster volume info {volume} failed: {error}", "check glusterd on this node (systemctl status glusterd)")
+
+
+def read_volume_info(result: CommandResult, volume: str) -> tuple[VolumeInfo | None, str]:
+    """``gluster --xml volume info <volume>``'s answer: (the volume or None when not listed, "") or (None, what failed)."""
     root = cli_output(result.out)
     error = cli_error(root) if root is not None else result.tail() or f"exit {result.rc}, no XML"
-    if not error and root is not None:
-        return parse_volume_info(result.out, volume)
-    if re.search(r"does not exist|No volumes present", error):
-        return None
-    raise PhaseError(f"gluster volume info {volume} failed: {error}", "check glusterd on this node (systemctl status glusterd)")
+    return (None, error) if error else (parse_volume_info(result.out, volume), "")
 
 
 def parse_peer_status(text: str) -> dict[str, str]:

@@ -59,9 +59,7 @@ def check(cfg: NodeConfig, runner: Runner, layout: lines.GlusterFacts | None = N
     run = run or runner_for(runner)
     name = facts.volume
     info = run(["gluster", "--mode=script", "--xml", "volume", "info", name])
-    root = gluster.cli_output(info.out)
-    error = (gluster.cli_error(root) if root is not None else "") or ("" if info.ok and root is not None else info.tail(1) or f"exit {info.rc}")
-    volume = gluster.parse_volume_info(info.out, name) if not error else None
+    volume, error = gluster.read_volume_info(info, name)
     if volume is None:
         return [f"GlusterFS: volume {name} not readable on this node ({error or 'not listed'})"], []
     problems = []

@@ -125,6 +125,22 @@ def rabbit_cluster(cluster: Cluster) -> list[str]:
     return sorted(json.loads(cluster.host("ce-2").check(f"sudo cat {shared}/.standin/rabbitmq.json"))["cluster"])
 
 
+def before_the_primary_dies(cluster: Cluster) -> tuple[dict[str, str], list[Host], dict[str, tuple[str, str]]]:
+    """Case (c)'s starting point, checked: the cluster healthy, ce-1 holding CE's primary flag (greenfield: the first
+    cutover's primary), the survivors ce-2/ce-3 given the test-only docker; (every node's address, the survivors, their
+    stops.log and mongod pid)."""
+    ip = {name: cluster.host(name).ip for name in ("ce-1", "ce-2", "ce-3")}
+    survivors = [cluster.host("ce-2"), cluster.host("ce-3")]
+    code, report = node_report(survivors[0])
+    assert code == 0 and report["healthy"] is True, f"the module's cluster is not healthy before the test: {report}"
+    assert shared_flag(cluster, survivors[0]) == ip["ce-1"]
+    for host in survivors:
+        install_docker_shim(host)
+    before = ce_runtime(survivors)
+    assert all(pid for _, pid in before.values()), before
+    return ip, survivors, before
+
+
 def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) -> None:
     survivors = [cluster.host("ce-1"), cluster.host("ce-2")]
     ip3 = cluster.host("ce-3").ip
@@ -160,15 +176,7 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) ->
 
 def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Cluster) -> None:
     """Case (c) of issue 14, part 5: the dead node held CE's primary role; a survivor evicts it and moves the flag first."""
-    ip = {name: cluster.host(name).ip for name in ("ce-1", "ce-2", "ce-3")}
-    survivors = [cluster.host("ce-2"), cluster.host("ce-3")]
-    code, report = node_report(survivors[0])
-    assert code == 0 and report["healthy"] is True, f"the module's cluster is not healthy before the test: {report}"
-    assert shared_flag(cluster, survivors[0]) == ip["ce-1"]  # greenfield: ce-1 is CE's primary after the first cutover
-    for host in survivors:
-        install_docker_shim(host)
-    before = ce_runtime(survivors)
-    assert all(pid for _, pid in before.values()), before
+    ip, survivors, before = before_the_primary_dies(cluster)
 
     # ce-1's eviction runs on ce-2, the first other node; nothing else of ce-2 or ce-3 runs
     again, ran = replaced(cluster, "ce-1", evicted_on="ce-2")

@@ -20,7 +20,16 @@ import pytest
 
 from tests.hosts.lab import Host
 from tests.hosts.replay_support import install_docker_shim, node_report, start_flow, verify_report
-from tests.hosts.test_replace_replay import FLAG, Cluster, ce_runtime, rabbit_cluster, replaced, shared_flag, summary_line
+from tests.hosts.test_replace_replay import (
+    FLAG,
+    Cluster,
+    before_the_primary_dies,
+    ce_runtime,
+    rabbit_cluster,
+    replaced,
+    shared_flag,
+    summary_line,
+)
 
 #: a 6.x node's own steps before its setup: ``bricks`` where 5.x mounts the NFS folder
 PREPARATION = ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "bricks", "fetch-ce", "certs"]
@@ -105,14 +114,7 @@ def test_a_replaced_6x_host_gets_its_brick_back_and_no_survivor_is_stopped(clust
 
 def test_the_6x_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Cluster) -> None:
     """Case (c) on 6.x: the new ce-1 (node.json's primary) must not run the primary's setup (a second volume and set)."""
-    ip = {name: cluster.host(name).ip for name in ("ce-1", "ce-2", "ce-3")}
-    survivors = [cluster.host("ce-2"), cluster.host("ce-3")]
-    code, report = node_report(survivors[0])
-    assert code == 0 and report["healthy"] is True, f"the module's cluster is not healthy before the test: {report}"
-    assert shared_flag(cluster, survivors[0]) == ip["ce-1"]
-    for host in survivors:
-        install_docker_shim(host)
-    before = ce_runtime(survivors)
+    ip, survivors, before = before_the_primary_dies(cluster)
 
     again, ran = replaced(cluster, "ce-1", evicted_on="ce-2", preparation=PREPARATION)
     evicted = summary_line(ran["ce-2-steps-evict-ce-1"].stdout, "evict")
