@@ -159,6 +159,13 @@ _CATALOGUE = (
           needs_node=True, implementation=Implementation("phases.restore"),
           options=(Option("--tarball", "tarball", "the backup to restore (default: this node's newest)", kind=str),),
           outer_s=4200, budgets=(("backup", 1), ("mount", 1), ("start", 1), ("member", 1), ("lock", 1)), changes_node=True),
+    Phase("roll-back", "by hand, on each node once CE is stopped on every node, after a failed upgrade: CE's folder (and, on the "
+          "node that was CE's primary in the window, the shared folder) back to the copy the upgrade kept before it changed "
+          "them (what it replaced kept aside); CE is started afterwards with start, CE's primary first",
+          needs_node=True, implementation=Implementation("phases.roll_back"),
+          options=(Option("--tarball", "tarball", "the copy to restore (default: this node's newest for the upgrade to "
+                          "node.json's ce_version, its window copy first)", kind=str),),
+          outer_s=3600, budgets=(("backup", 1), ("lock", 1)), changes_node=True),
     Phase("verify", "cluster health (cenode.health); options after it go to the health check, e.g. --json", needs_node=False,
           implementation=Implementation("health", "main"), passes_extra_args=True, budgets=(("healthy", 1),)),
 )

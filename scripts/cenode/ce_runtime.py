@@ -14,12 +14,16 @@ import os
 import re
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Dict, Optional  # noqa: UP035 - python 3.8 nodes
+from typing import Callable as RunTimeCallable
 
+from .nodeconfig import NodeConfig
 from .system import Ctx, PhaseError
 
 MONGO_PORT = 27017
 LOOPBACK = "127.0.0.1"
+#: asks one node's mongod ``hello`` (None when nothing answers)
+Ask = RunTimeCallable[[str], Optional[Dict[str, Any]]]  # noqa: UP006, UP045 - evaluated at run time on python 3.8
 
 
 def hello(host: str, port: int = MONGO_PORT, timeout_ms: int = 3000) -> dict[str, Any] | None:
@@ -107,4 +111,16 @@ def running(ctx: Ctx, probe: Callable[[], dict[str, Any] | None]) -> list[str]:
         doc = None
     if doc is not None:
         found.append(f"mongod ({describe(doc)})")
+    return found
+
+
+def members_elsewhere(cfg: NodeConfig, ask: Ask) -> list[str]:
+    """The other nodes of ``cluster_ips`` whose mongod answers as a replica-set member (``ip (state)`` each)."""
+    found = []
+    for ip in cfg.cluster_ips:
+        if ip == cfg.node_ip:
+            continue
+        doc = ask(ip)
+        if doc and doc.get("setName"):
+            found.append(f"{ip} ({describe(doc)})")
     return found

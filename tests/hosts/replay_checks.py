@@ -3,7 +3,8 @@
 Owns: ``replayed`` (boot a flow's own hosts, run the program, replay its steps once, tear down),
 ``assert_verified``, ``rerun_with`` (a replay with changed settings from a copy of the state),
 ``assert_everything_reran_and_ce_kept_running``, ``rotate_ssh_key``, ``upgrade`` (a within-line upgrade
-replayed and checked), ``lab_requests`` (what the lab's http server served) with the check that nothing was
+replayed and checked), ``fail_and_roll_back`` (an upgrade that fails on a secondary, undone by README's way back),
+``lab_requests`` (what the lab's http server served) with the check that nothing was
 downloaded inside the window, and ``restore_the_standalone`` (the way back of a migrate). Used by
 tests/hosts/test_replay_*.py: one module per booted lab, so that pytest tears each lab down before the next
 module boots its own (one lab up at a time).
@@ -22,8 +23,9 @@ from typing import Any
 
 from offline import harness
 from tests.hosts import rerun_probe
-from tests.hosts.replay import Replay, StepResult
-from tests.hosts.replay_support import CE_DIR, Flow, start_flow, verify_report, window_steps
+from tests.hosts.lab import Host
+from tests.hosts.replay import Replay, StepFailed, StepResult
+from tests.hosts.replay_support import CE_DIR, Flow, node_report, start_flow, verify_report, window_steps
 
 Replayed = tuple[Flow, harness.Run, Replay]
 
@@ -137,6 +139,9 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
         fetched = by_name[f"{node}-steps-fetch-ce"]
         assert fetched.ran and "staged: CE keeps running" in verdict(fetched, "fetch-ce"), verdict(fetched, "fetch-ce")
         assert fetched.ended <= by_name["ce-1-steps-drain-stop"].started
+    # CE's primary kept a copy of its stopped CE and the whole shared folder before its checkout (upgrade_copies)
+    kept = rerun_probe.last_verdict(flow.hosts[0], "setup")
+    assert f"; kept /var/backups/cloud-exchange-ha/ce-1-window-upgrade-to-{wanted}-" in kept, kept
     held = verdict(by_name["ce-1-steps-drain-backup"], "backup")
     assert held.startswith("backup: unchanged CE runs here"), held
     for node in ("ce-2", "ce-3"):  # each stopped member's copy: consistent MongoDB files, before the window
@@ -162,6 +167,75 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
     unchanged = upgraded.replay(upgraded.run_program(), state_file=again.state_file)
     assert [r.name for r in unchanged.results if r.ran] == []
     return upgraded, again
+
+
+def ce_node(host: Host, command: str) -> str:
+    """``sudo ce-node <command>`` on the host; its stdout (AssertionError with both streams when it fails)."""
+    rc, out, err = host.run(f"sudo /opt/cloud-exchange-ha/ce-node {command}", timeout=900)
+    assert rc == 0, f"{host.name}: ce-node {command} exited {rc}: {out}{err}"
+    return out
+
+
+def fail_and_roll_back(flow: Flow, replay: Replay, deployed: str, wanted: str) -> None:
+    """README "When an upgrade fails": ``deployed`` -> ``wanted`` replayed with ce-3's ``./setup`` not executable, so its
+    join fails after CE's primary already serves ``wanted``; then, as the README says: CE stopped on every node (the
+    secondaries first), ``ce-node roll-back`` on each node, ``ce-node start`` on CE's primary first, then on each other
+    node; ``ceVersion`` set back and ``pulumi up``. Checked: the failure stops the replay at ce-3's join with ce-1 and ce-2
+    on ``wanted``; after the roll-back every node runs ``deployed`` again (checkout, .env files, the shared .env) and is
+    healthy; the replay with the old ``ceVersion`` stops CE nowhere and restarts no mongod; a second one runs nothing.
+    Uses the fixture's own replay state (the cluster ends on ``deployed``, as the next test expects)."""
+    primary, ce2, ce3 = flow.hosts
+    ce3.check(f"sudo chmod a-x {CE_DIR}/setup")  # the cause: CE's setup cannot run on ce-3
+    failing = dataclasses.replace(flow, version=wanted, deployed_version=deployed)
+    try:
+        failing.replay(failing.run_program(), state_file=replay.state_file)
+        raise AssertionError("the upgrade was expected to fail at ce-3's join")
+    except StepFailed as failed:
+        assert str(failed).startswith("ce-3-steps-join-setup exited "), str(failed)
+    for host in (primary, ce2):  # CE's primary serves the new version; ce-2 joined it
+        assert host.check(f"sudo git -C {CE_DIR} describe --tags --exact-match").strip().lstrip("v") == wanted.lstrip("v")
+    (window_copy,) = primary.check("sudo sh -c 'ls /var/backups/cloud-exchange-ha/ce-1-window-upgrade-to-*.tar'").split()
+    assert f"-window-upgrade-to-{wanted}-" in window_copy
+    assert rerun_probe.last_verdict(primary, "setup").startswith(f"setup: changed CE setup completed as primary; kept {window_copy} (")
+
+    for host in reversed(flow.hosts):  # the way back: CE stopped everywhere, CE's primary last
+        ce_node(host, "stop --force")
+    for host in flow.hosts:
+        said = ce_node(host, "roll-back")
+        assert said.startswith("roll-back: changed"), said
+        assert ("start CE here first" in said) is (host is primary), (host.name, said)
+    again = ce_node(ce2, "roll-back")
+    assert again.startswith("roll-back: unchanged restored from ce-2-upgrade-to-"), again
+    ce3.check(f"sudo chmod 0755 {CE_DIR}/setup")  # the cause fixed (the drain copy kept the broken mode)
+    for host in flow.hosts:  # CE's primary first: its restored shared .env names it
+        assert ce_node(host, "start").startswith("start: changed started:"), host.name
+    code, report = node_report(primary)
+    assert code == 0 and report["healthy"] is True, report
+
+    before = {h.name: rerun_probe.standin_ce(h, CE_DIR) for h in flow.hosts}
+    back = dataclasses.replace(flow, version=deployed, deployed_version=deployed)  # the failed up left the outputs as they were
+    rolled = back.replay(back.run_program(), state_file=replay.state_file)
+    ran = {r.name for r in rolled.results if r.ran}
+    assert "ce-1-steps-cutover-stop" in ran and "ce-2-steps-drain-stop" in ran, sorted(ran)  # their inputs changed back
+    by_name = {r.name: r for r in rolled.results}
+    for node in ("ce-2", "ce-3"):
+        if by_name[f"{node}-steps-drain-stop"].ran:
+            assert verdict(by_name[f"{node}-steps-drain-stop"], "stop").startswith("stop: unchanged"), node
+    assert verdict(by_name["ce-1-steps-cutover-stop"], "stop").startswith("stop: unchanged CE left running")
+    for host in flow.hosts:
+        now = rerun_probe.standin_ce(host, CE_DIR)
+        assert now.stops == before[host.name].stops, f"CE was stopped on {host.name}: {now.stops}"
+        assert now.mongod_pid is not None and now.mongod_pid == before[host.name].mongod_pid, host.name
+        tag = host.check(f"sudo git -C {CE_DIR} describe --tags --exact-match").strip()
+        assert tag.lstrip("v") == deployed.lstrip("v"), (host.name, tag)
+        shared = f"{CE_DIR}/.env {flow.lab.config.shared_mount}/config/.env"
+        found = host.check(f"sudo grep -h '^INSTALL_VERSION' {shared} || true").split()
+        assert {v.split("=", 1)[1].strip("'\"").lstrip("v") for v in found} == {deployed.lstrip("v")}, (host.name, found)
+    code, report = node_report(primary)
+    assert code == 0 and report["healthy"] is True, report
+    assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"], report["members"]
+    unchanged = back.replay(back.run_program(), state_file=replay.state_file)
+    assert [r.name for r in unchanged.results if r.ran] == []
 
 
 def assert_nothing_downloaded_inside_the_window(flow: Flow, replay: Replay) -> None:

@@ -14,6 +14,7 @@ from tests.hosts.replay_checks import (
     Replayed,
     assert_everything_reran_and_ce_kept_running,
     assert_verified,
+    fail_and_roll_back,
     replayed,
     rerun_with,
     upgrade,
@@ -47,6 +48,13 @@ def test_a_new_bastion_reruns_every_step_and_stops_ce_nowhere(greenfield_flow: R
     assert_everything_reran_and_ce_kept_running(flow, replay, changed, again, before)
     for host in flow.hosts:  # sshd saw the steps' logins come from the bastion's address
         assert through_bastion(host) > logins[host.name], host.name
+
+
+def test_a_failed_upgrade_is_rolled_back_to_5_1_1_and_the_next_run_stops_nothing(greenfield_flow: Replayed) -> None:
+    """README "When an upgrade fails" on booted hosts (the checks: replay_checks.fail_and_roll_back); the cluster ends on
+    5.1.1, healthy, for the next test's upgrade."""
+    flow, _, replay = greenfield_flow
+    fail_and_roll_back(flow, replay, deployed="5.1.1", wanted="v5.1.2")
 
 
 def test_an_upgrade_from_5_1_1_stops_the_secondaries_first_and_takes_ce_down_only_on_its_primary(greenfield_flow: Replayed) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cenode import setup_marker
+from scripts.cenode import backups, setup_marker
 from scripts.cenode.phases import backup, certs
 from scripts.cenode.system import Ctx, PhaseError
 
@@ -41,11 +41,11 @@ def backup_ctx(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path, 
 
 def test_tree_fingerprint_changes_with_content_metadata(tmp_path: Path) -> None:
     ce_dir = standalone(tmp_path)
-    first = backup.tree_fingerprint([str(ce_dir)])
-    assert first == backup.tree_fingerprint([str(ce_dir)])
+    first = backups.tree_fingerprint([str(ce_dir)])
+    assert first == backups.tree_fingerprint([str(ce_dir)])
     assert first[1] == 7  # folder, .env, .env.keys, link, data, mongo-data, collection
     (ce_dir / ".env").write_text("INSTALL_VERSION=5.1.2\nLOCATION=./.env.keys\nX=1\n")
-    assert backup.tree_fingerprint([str(ce_dir)])[0] != first[0]
+    assert backups.tree_fingerprint([str(ce_dir)])[0] != first[0]
 
 
 def test_backup_writes_tarball_and_checksum_then_is_idempotent(make_ctx: Callable[..., tuple[Ctx, FakeRunner]], tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_ce_node_releases_the_lock_when_the_phase_fails(node_env: NodeEnv, tmp_p
 def test_the_phases_that_change_the_node_take_the_lock() -> None:
     changing = {name for name, phase in catalogue.PHASES.items() if phase.changes_node}
     assert changing == {"prepare", "mount", "bricks", "fetch-ce", "backup", "certs", "setup", "gluster-join", "start", "stop", "evict",
-                        "restore-standalone"}
+                        "restore-standalone", "roll-back"}
 
 
 def marker_key(state_dir: str) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scripts.cenode import mounts
+from scripts.cenode import backups, mounts
 from scripts.cenode.phases import backup, restore
 from scripts.cenode.system import CommandResult, Ctx, PhaseError
 
@@ -83,7 +83,7 @@ def test_the_standalone_comes_back_and_the_clusters_folder_is_kept(cluster: Clus
     assert ["umount", str(cluster.shared)] in cluster.runner.calls
     assert cluster.runner.calls.index(["umount", str(cluster.shared)]) < cluster.runner.calls.index(["./start"])
     record = Path(cluster.ctx.env.host_path(restore.RECORD))
-    assert json.loads(record.read_text()) == {"tarball": cluster.tarball.name, "sha256": backup.file_sha256(str(cluster.tarball))}
+    assert json.loads(record.read_text()) == {"tarball": cluster.tarball.name, "sha256": backups.file_sha256(str(cluster.tarball))}
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
     assert result.summary.endswith("started: mongod answers but is not in a replica set")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cenode import setup_due, setup_marker, staged
+from scripts.cenode import setup_due, setup_marker, staged, upgrade_copies
 from scripts.cenode.phases import backup
 from scripts.cenode.system import Ctx, PhaseError
 
@@ -116,7 +116,7 @@ def test_a_stopped_member_with_an_upgrade_staged_keeps_a_copy_of_its_ce_and_the_
     ctx, ce_dir = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2", role="secondary", shared_version="5.1.1")
     (ce_dir / "data" / "mongo-data").mkdir(parents=True, exist_ok=True)
     (ce_dir / "data" / "mongo-data" / "collection-0.wt").write_bytes(b"wiredtiger pages")
-    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: [])  # the drain stopped CE here
+    monkeypatch.setattr(upgrade_copies, "running", lambda _ctx, _probe: [])  # the drain stopped CE here
     when = datetime.datetime(2026, 12, 3, 14, 0, tzinfo=datetime.UTC)
     made = backup.run(ctx, now=when, stopped_member=True)
     folder = Path(ctx.env.host_path("/var/backups/cloud-exchange-ha"))
@@ -135,10 +135,10 @@ def test_no_copy_where_ce_runs_or_nothing_is_staged(
     make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctx, _ = set_up_at(make_ctx, standin_repo, tmp_path, "5.1.1", "v5.1.2")
-    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: ["ta_cloud_exchange-mongodb-primary-1"])
+    monkeypatch.setattr(upgrade_copies, "running", lambda _ctx, _probe: ["ta_cloud_exchange-mongodb-primary-1"])
     held = backup.run(ctx, stopped_member=True)
     assert held.status == "unchanged" and held.summary.startswith("CE runs here (ta_cloud_exchange-mongodb-primary-1)")
     os.remove(os.path.join(ctx.env.state_dir, setup_marker.MARKER))
-    monkeypatch.setattr(backup, "running", lambda _ctx, _probe: [])
+    monkeypatch.setattr(upgrade_copies, "running", lambda _ctx, _probe: [])
     assert backup.run(ctx, stopped_member=True).summary == "no upgrade staged here: nothing to copy before the window"
     assert not Path(ctx.env.host_path("/var/backups/cloud-exchange-ha")).exists()

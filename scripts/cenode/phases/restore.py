@@ -26,59 +26,24 @@ Must not touch: the other nodes, the backups (read only), the folder moved aside
 from __future__ import annotations
 
 import datetime
-import glob
 import json
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import backups as backup
-from ..ce_runtime import MONGO_PORT, describe, hello, local_hello, running
+from ..ce_runtime import MONGO_PORT, Ask, describe, hello, local_hello, members_elsewhere, running
 from ..ceenv import read_dotenv
 from ..engine_mounts import DROPIN_NAME, FSTAB, engine_units, is_mountpoint
 from ..mounts import remove_marked
 from ..system import Ctx, PhaseError, PhaseResult, read_text, retry, write_atomic
 
-if TYPE_CHECKING:
-    from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
-
 RECORD = "/var/lib/cloud-exchange-ha/restored-standalone.json"
-#: asks one node's mongod ``hello`` (None when nothing answers)
-Ask: TypeAlias = "Callable[[str], dict[str, Any] | None]"
 
 
 def tarballs(ctx: Ctx) -> list[str]:
     """This node's complete backups (tarball + .sha256), oldest first (their names carry a UTC stamp)."""
-    folder = backup.backups_folder(ctx)
-    pattern = os.path.join(glob.escape(folder), glob.escape(backup.backup_prefix(ctx.cfg)) + "*" + backup.SUFFIX)
-    return [path for path in sorted(glob.glob(pattern)) if os.path.isfile(path + ".sha256")]
-
-
-def checked(path: str) -> str:
-    """The tarball's sha256 when it matches the one written beside it; PhaseError otherwise."""
-    recorded = read_text(path + ".sha256", default="").split()
-    if not os.path.isfile(path):
-        raise PhaseError(f"no tarball {path}", "give --tarball one of the backup phase's .tar.gz files")
-    if not recorded:
-        raise PhaseError(f"{path}.sha256 is missing or empty", "give --tarball a backup whose .sha256 is beside it")
-    digest = backup.file_sha256(path)
-    if digest != recorded[0]:
-        raise PhaseError(f"{path} does not match its .sha256 (file {digest[:12]}, recorded {recorded[0][:12]})",
-                         "the tarball is damaged: give --tarball an older backup, or launch an instance from the backup AMI")
-    return digest
-
-
-def members_elsewhere(ctx: Ctx, ask: Ask) -> list[str]:
-    """The other nodes whose mongod answers as a replica-set member."""
-    cfg = ctx.cfg
-    found = []
-    for ip in cfg.cluster_ips:
-        if ip == cfg.node_ip:
-            continue
-        doc = ask(ip)
-        if doc and doc.get("setName"):
-            found.append(f"{ip} ({describe(doc)})")
-    return found
+    return backup.complete(backup.backups_folder(ctx), backup.backup_prefix(ctx.cfg))
 
 
 def cluster_folder(ce_dir: str) -> bool:
@@ -153,13 +118,13 @@ def run(ctx: Ctx, tarball: str | None = None, ask: Ask | None = None, probe: Cal
                 and not cluster_folder(ce_dir))
     if restored:
         now_running = probe()
-        if is_standalone(now_running, cfg.node_ip) and not members_elsewhere(ctx, ask):
+        if is_standalone(now_running, cfg.node_ip) and not members_elsewhere(ctx.cfg, ask):
             return PhaseResult("unchanged", f"CE runs as the standalone restored from {record['tarball']}: {describe(now_running)}")
     here = running(ctx, probe)
     if here:
         raise PhaseError(f"CE still runs here: {', '.join(here)}",
                          "stop CE on the other nodes first, the last one first, then here: sudo /opt/cloud-exchange-ha/ce-node stop --force")
-    others = members_elsewhere(ctx, ask)
+    others = members_elsewhere(ctx.cfg, ask)
     if others:
         raise PhaseError(f"CE still runs as a replica-set member on {', '.join(others)}",
                          "stop it there first (sudo /opt/cloud-exchange-ha/ce-node stop --force on each, the last one first)")
@@ -170,7 +135,7 @@ def run(ctx: Ctx, tarball: str | None = None, ask: Ask | None = None, probe: Cal
             raise PhaseError(f"no backup of this node in {backup.backups_folder(ctx)}",
                              "give --tarball the backup phase's .tar.gz, or launch an instance from the backup AMI")
         ctx.progress(f"checking {chosen}", 1, 4)
-        digest = checked(chosen)
+        digest = backup.checked(chosen)
         stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
         aside = f"{ce_dir}.cluster-{stamp}"
         ctx.progress(f"moving {ce_dir} aside to {aside}, extracting {os.path.basename(chosen)}", 2, 4)

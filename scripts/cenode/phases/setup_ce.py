@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from .. import setup_due, setup_marker, staged
+from .. import setup_due, setup_marker, staged, upgrade_copies
 from ..prompts import PRIMARY_PROMPTS, SECONDARY_PROMPTS, DriverLimits, SetupDriver
 from ..release import SETUP_SUCCESS_TEXT
 from ..setup_inputs import child_env
@@ -36,6 +36,8 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"{cfg.shared_dir}/config/.env is missing: the primary's setup has not run",
             "run setup on the primary first (cutover order: primary, then each secondary)",
         )
+    # an upgrade, on CE's primary in the window: a copy of its stopped CE and the shared folder first (upgrade_copies)
+    kept = upgrade_copies.window_copy(ctx) if cfg.is_primary else ""
     checked_out = staged.check_out(ctx)  # an upgrade: the fetched tag, now that CE stopped here (docs/ce-lifecycle.md §2)
     inputs = setup_due.inputs5(ctx)
     answers, argv = inputs.answers, inputs.argv
@@ -61,7 +63,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
             f"read {ctx.log.path} (CE's own checks say what failed; lab nodes may need {setting('allowUndersized')})",
         )
     setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
-    notes = ([checked_out] if checked_out else []) + [f"answered {len(result.answered)} prompts"]
+    notes = [n for n in (kept, checked_out) if n] + [f"answered {len(result.answered)} prompts"]
     if "press Enter" in result.answered:
         notes.append("some prerequisite checks could not be verified (see log)")
     return PhaseResult("changed", f"CE setup completed as {cfg.role}; " + "; ".join(notes))

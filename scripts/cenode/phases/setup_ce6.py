@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from .. import ce6, gluster, lines, setup_due, setup_marker, shared_tokens, staged
+from .. import ce6, gluster, lines, setup_due, setup_marker, shared_tokens, staged, upgrade_copies
 from ..prompts import Answers
 from ..release import SETUP_SUCCESS_TEXT
 from ..setup_inputs import child_env
@@ -146,6 +146,8 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     ce_dir = cfg.ce_dir
     if not os.path.isfile(os.path.join(ce_dir, "setup")):
         raise PhaseError(f"no CE setup script in {ce_dir}", "run the fetch-ce phase first")
+    # an upgrade, on CE's primary in the window: a copy of its stopped CE and the shared folder first (upgrade_copies)
+    kept = upgrade_copies.window_copy(ctx) if cfg.is_primary else ""
     checked_out = staged.check_out(ctx)  # an upgrade: the fetched tag, now that CE stopped here (docs/ce-lifecycle.md §2)
     inputs = setup_due.inputs6(ctx, facts)
     answers, argv, config_text, python = inputs.answers, inputs.argv, inputs.config_text, inputs.python
@@ -182,7 +184,7 @@ def run(ctx: Ctx, force: bool = False) -> PhaseResult:
     if "Setting following random" in result.out:
         ctx.log.warn("CE generated a secret although cloudexchange.config had both (value redacted)")
     setup_marker.record(ctx.env.state_dir, inputs.digest, cfg.role, inputs.commit)
-    notes = [*([checked_out] if checked_out else []), f"with {python.shown}", *changes]
+    notes = [*(n for n in (kept, checked_out) if n), f"with {python.shown}", *changes]
     if cfg.is_primary:  # CE's setup made and mounted the volume: the primary's token for the secondaries to see
         notes += shared_tokens.mounted(ctx, facts.mount_dir)
     tightened = tighten_all(ctx, facts)
