@@ -609,3 +609,27 @@ def test_selinux_enabled_stops_setup_unless_ignored(bare_repo: str, pins_dir: st
     assert "SELinux is enabled" in refused.stdout and PROXY not in refused.stdout
     ignored = piped_setup(node, ["n"], env, "--ignore-failures")
     assert PROXY in ignored.stdout
+
+
+def test_a_pidfile_caught_half_written_is_not_taken_for_a_stale_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """./start polls the pidfile while the fake mongod writes it: an empty or partial one is not removed as stale (it once
+    was, and ./start then waited its full 90 s for a mongod that ran); one naming a process that is gone is."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "standin_ce" / "ce_repo"))
+    monkeypatch.chdir(tmp_path)
+    from standin import common
+
+    pidfile = tmp_path / common.PIDFILE
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text("")  # opened for writing, nothing written yet
+    assert common.running_pid() is None and pidfile.exists()
+    mongod = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "fake_mongod"])  # its cmdline names it
+    try:
+        deadline = time.monotonic() + 10
+        while b"fake_mongod" not in Path(f"/proc/{mongod.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the child has exec'd
+        pidfile.write_text(f"{mongod.pid}\n")
+        assert common.running_pid() == mongod.pid
+    finally:
+        mongod.kill()
+        mongod.wait()
+    assert common.running_pid() is None and not pidfile.exists()  # the process is gone: stale

@@ -140,8 +140,9 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
         assert fetched.ran and "staged: CE keeps running" in verdict(fetched, "fetch-ce"), verdict(fetched, "fetch-ce")
         assert fetched.ended <= by_name["ce-1-steps-drain-stop"].started
     # CE's primary kept a copy of its stopped CE and the whole shared folder before its checkout (upgrade_copies)
-    kept = rerun_probe.last_verdict(flow.hosts[0], "setup")
-    assert f"; kept /var/backups/cloud-exchange-ha/ce-1-window-upgrade-to-{wanted}-" in kept, kept
+    # (the newest: a failed attempt before this one kept its own; the names sort by their UTC stamp)
+    window_copy = flow.hosts[0].check(f"sudo sh -c 'ls /var/backups/cloud-exchange-ha/ce-1-window-upgrade-to-{wanted}-*.tar'").split()[-1]
+    assert window_copy_kept(flow.hosts[0], window_copy)
     held = verdict(by_name["ce-1-steps-drain-backup"], "backup")
     assert held.startswith("backup: unchanged CE runs here"), held
     for node in ("ce-2", "ce-3"):  # each stopped member's copy: consistent MongoDB files, before the window
@@ -167,6 +168,13 @@ def upgrade(flow: Flow, replay: Replay, deployed: str, wanted: str) -> tuple[Flo
     unchanged = upgraded.replay(upgraded.run_program(), state_file=again.state_file)
     assert [r.name for r in unchanged.results if r.ran] == []
     return upgraded, again
+
+
+def window_copy_kept(host: Host, path: str) -> bool:
+    """The setup phase's verdict on the host says it kept ``path`` (its window copy) before CE's setup ran."""
+    log = host.check(f"sudo cat {rerun_probe.PHASE_LOG_DIR}/setup.log")
+    return any(re.match(rf"^\d\d:\d\d:\d\d setup: changed CE setup completed as primary; kept {re.escape(path)} \(", line)
+               for line in log.splitlines())
 
 
 def ce_node(host: Host, command: str) -> str:
@@ -196,7 +204,7 @@ def fail_and_roll_back(flow: Flow, replay: Replay, deployed: str, wanted: str) -
         assert host.check(f"sudo git -C {CE_DIR} describe --tags --exact-match").strip().lstrip("v") == wanted.lstrip("v")
     (window_copy,) = primary.check("sudo sh -c 'ls /var/backups/cloud-exchange-ha/ce-1-window-upgrade-to-*.tar'").split()
     assert f"-window-upgrade-to-{wanted}-" in window_copy
-    assert rerun_probe.last_verdict(primary, "setup").startswith(f"setup: changed CE setup completed as primary; kept {window_copy} (")
+    assert window_copy_kept(primary, window_copy)
 
     for host in reversed(flow.hosts):  # the way back: CE stopped everywhere, CE's primary last
         ce_node(host, "stop --force")

@@ -282,11 +282,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def running_pid() -> int | None:
-    """The pid of this checkout's fake mongod, or None (a stale pidfile is removed)."""
+    """The pid of this checkout's fake mongod, or None (a stale pidfile, naming a process that is gone, is removed)."""
     try:
         with open(PIDFILE, encoding="ascii") as handle:
-            pid = int(handle.read().strip() or "0")
-    except (OSError, ValueError):
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):  # none, or not a pid: never removed here (only a pid proven dead is stale)
         return None
     if pid > 0 and pid_alive(pid):
         return pid

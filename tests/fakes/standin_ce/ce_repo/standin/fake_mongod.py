@@ -422,8 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # no certificate yet, bad port: the UI is down, mongod still runs
         log(f"UI stand-in not started: {exc}")
     os.makedirs(os.path.dirname(common.PIDFILE), exist_ok=True)
-    with open(common.PIDFILE, "w", encoding="ascii") as handle:
+    # whole or not at all: ./start polls this file, and a half-written one once read as stale made it wait 90 s
+    partial = f"{common.PIDFILE}.{os.getpid()}"
+    with open(partial, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
+    os.replace(partial, common.PIDFILE)
     signal.sigwait(STOP_SIGNALS)
     try:
         with open(common.PIDFILE, encoding="ascii") as handle:
