@@ -165,12 +165,15 @@ class CloudExchangeCluster(pulumi.ComponentResource):
         # down only there), then each secondary joins while CE serves, then the check; strictly one step at a
         # time. Stages run on every node in turn act only where CE's primary flag gives the node their --role.
         primary = steps[0]
-        cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest]}
+        # every created node's instance: a replaced VM makes the check run again (the adopted primary is never replaced)
+        members: list[pulumi.Input[object]] = [n.component.instance.id for n in self.nodes if isinstance(n.component, NewNode)]
+        cutover: dict[str, list[pulumi.Input[object]]] = {"node": [], "cutover": [cutover_revision], "bundle": [bundle.digest],
+                                                           "members": members}
         last: list[pulumi.Resource] = [*prepared, *healed]
         command_run: command.remote.Command | None = None
-        members = list(enumerate(zip(self.nodes, steps, strict=True), start=1))
+        in_order = list(enumerate(zip(self.nodes, steps, strict=True), start=1))
         for stage in plan.ordered:
-            for member, (node, node_steps) in members if stage.each_node else members[:1]:
+            for member, (node, node_steps) in in_order if stage.each_node else in_order[:1]:
                 for step in stage.steps:
                     if step.on_primary and member == 1:  # the primary's own part needs no step on itself
                         continue

@@ -9,8 +9,9 @@ With ``--url`` it also asks the UI through the load balancer (or its DNS name) a
 it answers, next to each node. Run that from outside the nodes: a Network Load Balancer keeps the
 client's address, so a node's own probe can be sent back to that node and time out (the hairpin).
 It is the ``verify`` phase of ``pulumi up`` (run on a node) and the operators' ``ce-health``.
-On a 6.x node (node.json, no ``--nodes``) it also judges CE's GlusterFS volume (``cenode.storage_health``:
-one brick per node, every peer Connected, nothing to heal); ``--wait`` waits for that too.
+On a node (node.json, no ``--nodes``) it also judges CE's RabbitMQ cluster (``cenode.broker_health``: every node a
+running member) and, on 6.x, CE's GlusterFS volume (``cenode.storage_health``: one brick per node, every peer
+Connected, nothing to heal); ``--wait`` waits for those too.
 
 Must not touch: anything it looks at. It never writes to MongoDB or to any file, never runs a CE
 script, never prints a secret (the password is only ever a pymongo argument, and every error text
@@ -37,12 +38,15 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymongo
 from pymongo.errors import ExecutionTimeout, NetworkTimeout, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
-from . import lines, nodeconfig, storage_health, system
+if TYPE_CHECKING:
+    from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
+
+from . import broker_health, lines, nodeconfig, storage_health, system
 from .redaction import Redactor
 
 DEFAULT_MONGO_PORT = 27017
@@ -885,7 +889,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"root-only JSON with maintenance_password, for replSetGetStatus (default {DEFAULT_CREDENTIALS})",
     )
     parser.add_argument("--config-dir", default=nodeconfig.CONFIG_DIR, help=argparse.SUPPRESS)
-    parser.add_argument("--log-dir", default=nodeconfig.LOG_DIR, help=argparse.SUPPRESS)  # the gluster commands' log (6.x)
+    parser.add_argument("--log-dir", default=nodeconfig.LOG_DIR, help=argparse.SUPPRESS)  # the node checks' command logs
     return parser
 
 
@@ -954,24 +958,53 @@ def _gather_inputs(
     return nodes, timeout, ui_protocol, credentials, ce_primary, notes, problems
 
 
-def _storage_check(args: argparse.Namespace, gluster: lines.GlusterFacts | None) -> Callable[[], tuple[list[str], list[str]]] | None:
-    """The shared storage's check for this node's cluster (node.json); None with ``--nodes`` or without node.json."""
+#: one of the checks that only run on a node (node.json): (problems, notes) each time it is asked
+NodeCheck: TypeAlias = "Callable[[], tuple[list[str], list[str]]]"
+
+
+def _this_node(args: argparse.Namespace) -> nodeconfig.NodeConfig | None:
+    """This node's node.json for the checks that run on a node only; None with ``--nodes`` or without node.json."""
     if args.nodes:
         return None
     try:
-        node_cfg = nodeconfig.load_node(args.config_dir)
+        return nodeconfig.load_node(args.config_dir)
     except (OSError, ValueError, TypeError):
+        return None
+
+
+def _check_log(args: argparse.Namespace, name: str, what: str) -> system.PhaseLog | NodeCheck:
+    """The log a node check's commands write to, or a check that only says why it could not run."""
+    try:
+        return system.PhaseLog(args.log_dir, name)
+    except OSError as exc:
+        why = f"{what} not checked: its log {args.log_dir} is not writable here ({exc.strerror or type(exc).__name__}); run it with sudo"
+        return lambda: ([why], [])
+
+
+def _broker_check(args: argparse.Namespace) -> NodeCheck | None:
+    """CE's RabbitMQ cluster as this node sees it (node.json); None with ``--nodes`` or without node.json."""
+    node_cfg = _this_node(args)
+    if node_cfg is None:
+        return None
+    log = _check_log(args, "health-rabbitmq", "RabbitMQ")
+    if not isinstance(log, system.PhaseLog):
+        return log
+    return functools.partial(broker_health.check, node_cfg, system.Runner(log))
+
+
+def _storage_check(args: argparse.Namespace, gluster: lines.GlusterFacts | None) -> NodeCheck | None:
+    """The shared storage's check for this node's cluster (node.json); None with ``--nodes`` or without node.json."""
+    node_cfg = _this_node(args)
+    if node_cfg is None:
         return None
     try:
         if lines.for_version(node_cfg.ce_version).gluster is None:
             return None
     except (ValueError, KeyError):
         return None  # an unknown version: node.json is not this tool's to judge here
-    try:
-        log = system.PhaseLog(args.log_dir, "health-gluster")
-    except OSError as exc:
-        why = f"GlusterFS not checked: its log {args.log_dir} is not writable here ({exc.strerror or type(exc).__name__}); run it with sudo"
-        return lambda: ([why], [])
+    log = _check_log(args, "health-gluster", "GlusterFS")
+    if not isinstance(log, system.PhaseLog):
+        return log
     return functools.partial(storage_health.check, node_cfg, system.Runner(log), gluster)
 
 
@@ -985,14 +1018,14 @@ def main(argv: Sequence[str] | None = None, gluster: lines.GlusterFacts | None =
         return 2
     ask = functools.partial(check_cluster, nodes, timeout_s=timeout, ui_protocol=ui_protocol, insecure_ui=args.insecure_ui,
                             credentials=credentials, ce_primary=ce_primary, notes=notes, problems=problems, url=args.url)
-    storage = _storage_check(args, gluster)
+    on_node = [c for c in (_storage_check(args, gluster), _broker_check(args)) if c is not None]
 
     def check() -> ClusterHealth:
         report = ask()
-        if storage is None:
-            return report
-        found, said = storage()
-        return replace(report, problems=(*report.problems, *found), notes=(*report.notes, *said))
+        for node_check in on_node:
+            found, said = node_check()
+            report = replace(report, problems=(*report.problems, *found), notes=(*report.notes, *said))
+        return report
 
     report = check() if args.wait is None else wait_until_healthy(check, args.wait)
     redact = _redactor(credentials)

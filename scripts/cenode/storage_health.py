@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import gluster, lines
 from .nodeconfig import NodeConfig
-from .system import CommandResult, CommandTimeout, Runner
+from .system import CommandResult, Runner, never_raising
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
@@ -29,22 +29,10 @@ COMMAND_TIMEOUT_S = 20
 Run: TypeAlias = "Callable[[Sequence[str]], CommandResult]"
 
 
-def runner_for(runner: Runner) -> Run:
-    """``Runner.run`` bounded by COMMAND_TIMEOUT_S; a hang is a failed result (exit 124), never an exception."""
-
-    def run(argv: Sequence[str]) -> CommandResult:
-        try:
-            return runner.run(argv, timeout=COMMAND_TIMEOUT_S)
-        except CommandTimeout as exc:
-            return CommandResult(list(argv), 124, "", str(exc))
-
-    return run
-
-
 def check(cfg: NodeConfig, runner: Runner, layout: lines.GlusterFacts | None = None, run: Run | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes) for the cluster's GlusterFS volume as this node sees it.
 
-    ``runner`` starts the gluster commands (``run``: how, default ``runner_for(runner)``); ``layout``: the
+    ``runner`` starts the gluster commands (``run``: how, default ``never_raising(runner, COMMAND_TIMEOUT_S)``); ``layout``: the
     GlusterFS paths the caller's ``NodeEnv.gluster`` hands in (default: the release line's).
     """
     try:
@@ -56,7 +44,7 @@ def check(cfg: NodeConfig, runner: Runner, layout: lines.GlusterFacts | None = N
     facts = layout or facts
     if runner.which("gluster") is None:
         return [f"GlusterFS: no gluster command on this node ({cfg.node_ip}): CE 6.x needs it (the bricks phase installs it)"], []
-    run = run or runner_for(runner)
+    run = run or never_raising(runner, COMMAND_TIMEOUT_S)
     name = facts.volume
     info = run(["gluster", "--mode=script", "--xml", "volume", "info", name])
     volume, error = gluster.read_volume_info(info, name)

@@ -264,6 +264,19 @@ class Runner:
         return CommandResult(argv, proc.returncode, out, err)
 
 
+def never_raising(runner: Runner, timeout_s: int) -> Callable[[Sequence[str]], CommandResult]:
+    """``runner.run`` bounded by ``timeout_s``, for a read-only check: a hang is a failed result (exit 124), never an
+    exception (the health check's node checks, ``cenode.storage_health`` and ``cenode.broker_health``)."""
+
+    def run(argv: Sequence[str]) -> CommandResult:
+        try:
+            return runner.run(list(argv), timeout=timeout_s)
+        except CommandTimeout as exc:
+            return CommandResult(list(argv), 124, "", str(exc))
+
+    return run
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:

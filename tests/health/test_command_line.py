@@ -326,6 +326,49 @@ else:
 '''
 
 
+FAKE_DOCKER = '''#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+if args[:1] == ["ps"]:
+    print("ta_cloud_exchange_mongodb-primary_1\\nta_cloud_exchange_rabbitmq-stats_1")
+elif args[:2] == ["exec", "ta_cloud_exchange_rabbitmq-stats_1"] and args[2:4] == ["rabbitmqctl", "cluster_status"]:
+    running = os.environ["FAKE_RABBIT_RUNNING"].split(",")
+    print(json.dumps({"disk_nodes": running, "running_nodes": running}))
+else:
+    sys.exit(64)
+'''
+
+
+def fake_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> None:
+    """``name`` on PATH, ahead of the machine's own (a docker CLI may be installed here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text(text)
+    (bin_dir / name).chmod(0o755)
+    if not os.environ["PATH"].startswith(f"{bin_dir}:"):
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_on_a_node_verify_also_judges_rabbitmq_and_waits_for_a_member_to_join(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Cluster(monkeypatch, HEALTHY)
+    write_node(tmp_path, ce_version="v5.1.2", cluster_ips=["10.0.1.10", "10.0.2.10"])
+    fake_tool(tmp_path, monkeypatch, "docker", FAKE_DOCKER)
+    monkeypatch.setenv("FAKE_RABBIT_RUNNING", "rabbit@10.0.1.10,rabbit@10.0.2.10")
+    logs = tmp_path / "logs"
+    code, out, err = main(tmp_path, capsys, "--json", "--log-dir", str(logs))
+    assert (code, err) == (0, "")
+    assert "RabbitMQ: every node (2) a running member of CE's RabbitMQ cluster" in json.loads(out)["notes"]
+    assert "$ docker ps --format '{{.Names}}'" in (logs / "health-rabbitmq.log").read_text()  # started by the node agent's runner
+
+    monkeypatch.setenv("FAKE_RABBIT_RUNNING", "rabbit@10.0.1.10")  # ce-2's start has not joined RabbitMQ yet
+    code, out, err = main(tmp_path, capsys, "--json", "--wait", "0", "--log-dir", str(logs))
+    assert code == 1 and err == "problem: RabbitMQ: rabbit@10.0.2.10 is not a running member of CE's RabbitMQ cluster\n"
+    assert json.loads(out)["healthy"] is False
+    assert main(tmp_path, capsys, "--nodes", "10.0.1.10", "--log-dir", str(logs))[0] == 0  # --nodes: not node.json's cluster
+
+
 def test_on_a_6x_node_verify_also_judges_glusterfs_and_waits_for_the_heal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,12 +376,10 @@ def test_on_a_6x_node_verify_also_judges_glusterfs_and_waits_for_the_heal(
     node = nodeconfig.NodeConfig(node_name="ce-1", node_ip="10.0.1.10", role="primary", cluster_ips=["10.0.1.10", "10.0.2.10"],
                                  ce_version="v6.1.0", ce_repo_url="file:///x", ce_dir="/opt/ce", shared_dir="/opt/shared/data")
     (tmp_path / "node.json").write_text(node.to_json(), encoding="utf-8")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "gluster").write_text(FAKE_GLUSTER)
-    (bin_dir / "gluster").chmod(0o755)
+    fake_tool(tmp_path, monkeypatch, "gluster", FAKE_GLUSTER)
+    fake_tool(tmp_path, monkeypatch, "docker", FAKE_DOCKER)
+    monkeypatch.setenv("FAKE_RABBIT_RUNNING", "rabbit@10.0.1.10,rabbit@10.0.2.10")
     log = tmp_path / "gluster.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_GLUSTER_LOG", str(log))
     monkeypatch.setenv("FAKE_GLUSTER_PENDING", "0")
     logs = tmp_path / "logs"
@@ -359,3 +400,4 @@ def test_on_a_6x_node_verify_also_judges_glusterfs_and_waits_for_the_heal(
     (tmp_path / "a-file").write_text("")  # a log folder it cannot make (as for an operator without sudo): said, not guessed
     code, out, err = main(tmp_path, capsys, "--log-dir", str(tmp_path / "a-file" / "logs"))
     assert code == 1 and "GlusterFS not checked: its log" in err and "run it with sudo" in err
+    assert "RabbitMQ not checked: its log" in err

@@ -74,13 +74,18 @@ def cluster() -> Iterator[Cluster]:
         flow.lab.teardown()
 
 
+#: verify's note when every node is a running member of CE's RabbitMQ cluster (cenode.broker_health)
+RABBIT_WHOLE = "RabbitMQ: every node (3) a running member of CE's RabbitMQ cluster"
+
+
 def replaced(
     cluster: Cluster, node: str, evicted_on: str, preparation: list[str] = PREPARATION, on_new_host: Callable[[Host], None] | None = None
 ) -> tuple[Replay, dict[str, StepResult]]:
     """``node``'s host replaced, the program replayed: the replay and the steps that ran, by name.
 
     Checked here: exactly the node's own steps ran (as the run declares them, its evictions of the
-    others excepted: they are about those nodes) and its eviction on ``evicted_on``, nothing else.
+    others excepted: they are about those nodes), its eviction on ``evicted_on`` and ce-1's verify (every created
+    node's instance id is one of its triggers), nothing else.
     """
     new = cluster.replace(node)
     if on_new_host is not None:  # what the new VM has before the program reaches it
@@ -90,7 +95,7 @@ def replaced(
     assert {f"{node}-steps-{step}" for step in preparation} < set(own)
     again = cluster.flow.replay(run, state_file=cluster.state_file)
     ran = {r.name: r for r in again.results if r.ran}
-    assert sorted(ran) == sorted([*own, f"{evicted_on}-steps-evict-{node}"])
+    assert sorted(ran) == sorted({*own, f"{evicted_on}-steps-evict-{node}", "ce-1-steps-verify"})
     return again, ran
 
 
@@ -149,8 +154,12 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) ->
     assert all(pid for _, pid in before.values()), before
 
     again, ran = replaced(cluster, "ce-3", evicted_on="ce-1")
-    # + its drain's stop and copy, the window's three steps, its join's setup and start, the eviction; only the join acts
-    assert len(ran) == len(PREPARATION) + 8
+    # + its drain's stop and copy, the window's three steps, its join's setup and start, the eviction, ce-1's verify;
+    # only the join acts
+    assert len(ran) == len(PREPARATION) + 9
+    assert ran["ce-3-steps-join-start"].ended <= ran["ce-1-steps-verify"].started
+    checked = verify_report(again)  # on ce-1, which has the test-only docker: RabbitMQ judged, the new member in it
+    assert checked["healthy"] is True and RABBIT_WHOLE in checked["notes"], checked
     for gated in ("cutover-stop", "cutover-start"):  # ce-1 still holds CE's primary role
         assert summary_line(ran[f"ce-3-steps-{gated}"].stdout, gated.split("-")[1]).endswith("for the CE primary only, "
                                                                                           "and this node is the CE secondary "
@@ -168,6 +177,7 @@ def test_a_replaced_host_rejoins_and_no_survivor_is_stopped(cluster: Cluster) ->
     code, report = node_report(survivors[0])
     assert code == 0 and report["healthy"] is True, report
     assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
+    assert RABBIT_WHOLE in report["notes"], report
     assert rabbit_cluster(cluster) == sorted(f"rabbit@{h.ip}" for h in cluster.flow.hosts)
 
     second = cluster.flow.replay(cluster.flow.run_program(), state_file=cluster.state_file)
@@ -207,6 +217,8 @@ def test_the_ce_primarys_host_is_replaced_and_joins_as_a_secondary(cluster: Clus
 
     assert ce_runtime(survivors) == before  # no survivor ran ./stop; their mongod kept its pid
     assert verify_report(again)["healthy"] is True
+    code, report = node_report(survivors[0])  # ce-2, with the test-only docker: the new ce-1 back in RabbitMQ
+    assert code == 0 and RABBIT_WHOLE in report["notes"], report
     code, report = node_report(cluster.host("ce-1"))
     assert code == 0 and report["healthy"] is True, report
     states = {m["name"].split(":")[0]: m["state"] for m in report["members"]}

@@ -22,6 +22,7 @@ from tests.hosts.lab import Host
 from tests.hosts.replay_support import install_docker_shim, node_report, start_flow, verify_report
 from tests.hosts.test_replace_replay import (
     FLAG,
+    RABBIT_WHOLE,
     Cluster,
     before_the_primary_dies,
     ce_runtime,
@@ -80,7 +81,7 @@ def test_a_replaced_6x_host_gets_its_brick_back_and_no_survivor_is_stopped(clust
         """The old node's brick folder on the new VM (its retained EBS volume, attached again)."""
         host.check(f"sudo mkdir -p {BRICK}/.glusterfs {BRICK}/config && echo old | sudo tee {BRICK}/config/marker >/dev/null")
 
-    _, ran = replaced(cluster, "ce-3", evicted_on="ce-1", preparation=PREPARATION, on_new_host=old_brick_left)
+    again, ran = replaced(cluster, "ce-3", evicted_on="ce-1", preparation=PREPARATION, on_new_host=old_brick_left)
     new = cluster.host("ce-3")
 
     bricks = summary_line(ran["ce-3-steps-bricks"].stdout, "bricks")
@@ -103,6 +104,9 @@ def test_a_replaced_6x_host_gets_its_brick_back_and_no_survivor_is_stopped(clust
     assert_one_brick_per_node(cluster)
     code, report = node_report(survivors[0])
     assert code == 0 and report["healthy"] is True, report
+    assert RABBIT_WHOLE in report["notes"], report
+    checked = verify_report(again)  # the replay's verify on ce-1 (every node's instance id triggers it), after the join
+    assert checked["healthy"] is True and RABBIT_WHOLE in checked["notes"], checked
     assert f"GlusterFS: {VOLUME} has one brick per node (3), every peer Connected, nothing to heal" in report["notes"], report
     assert sorted(m["state"] for m in report["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
     assert rabbit_cluster(cluster) == sorted(f"rabbit@{h.ip}" for h in cluster.flow.hosts)

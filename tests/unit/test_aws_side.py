@@ -186,13 +186,16 @@ def test_the_adopted_primary_keeps_its_own_address_and_nothing_can_replace_it(mi
     assert not {"ce-1-vm", "ce-1-eni", "ce-1-eip"} & owned
     assert migrate_run.outputs["nodes"][0] == {"name": "ce-1", "role": "primary", "privateIp": "10.0.1.10"}
     assert json.loads(migrate_run.named("ce-1-steps-config").inputs["stdin"])["node_ip"] == "10.0.1.10"
-    # nothing declared under the primary takes a delete-first replacement or an instance id trigger,
-    # except its evictions of a replaced secondary, triggered by that secondary's instance (README "Replacing a node")
+    # nothing declared under the primary takes a delete-first replacement or an instance id trigger, except its
+    # evictions of a replaced secondary, triggered by that secondary's instance, and its verify, by every secondary's
+    # (README "Replacing a node")
     under_primary = [r for r in migrate_run.resources if r.parent in ("ce-1", "ce-1-steps")]
     assert under_primary and not [r.name for r in under_primary if r.delete_before_replace]
     evictions = sorted(r.name for r in under_primary if "-steps-evict-" in r.name)
     assert evictions == ["ce-1-steps-evict-ce-2", "ce-1-steps-evict-ce-3"]
-    assert all("i-" not in repr(r.inputs.get("triggers")) for r in under_primary if r.name not in evictions)
+    assert all("i-" not in repr(r.inputs.get("triggers")) for r in under_primary if r.name not in [*evictions, "ce-1-steps-verify"])
+    secondaries = [migrate_run.named(f"ce-{n}-steps-booted").inputs["triggers"][-1] for n in (2, 3)]
+    assert migrate_run.named("ce-1-steps-verify").inputs["triggers"][-2:] == secondaries
 
 
 def test_two_nodes_in_one_zone_are_refused_naming_subnet_ids() -> None:

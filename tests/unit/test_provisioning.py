@@ -317,7 +317,8 @@ def test_every_step_on_a_new_node_has_its_instance_id_as_a_trigger(migrate_run: 
 def test_steps_on_the_adopted_primary_have_no_instance_trigger(migrate_run: harness.Run) -> None:
     on_primary = [r for r in migrate_run.resources if r.typ in (COMMAND, COPY) and r.parent == "ce-1-steps"]
     assert len(on_primary) > 10
-    about_itself = [r for r in on_primary if "-steps-evict-" not in r.name]  # an eviction is about the evicted node
+    # an eviction is about the evicted node; verify checks every member, so any secondary's new instance re-runs it
+    about_itself = [r for r in on_primary if "-steps-evict-" not in r.name and r.name != "ce-1-steps-verify"]
     assert not [r.name for r in about_itself if any(str(t).startswith("i-") for t in r.inputs.get("triggers") or [])]
 
 
@@ -335,8 +336,9 @@ def test_a_replaced_instance_reruns_only_that_nodes_steps(monkeypatch: pytest.Mo
     again = harness.run(stacks.migrate(), secret_keys=stacks.SECRET_KEYS)
     before, after = triggers(migrate_run), triggers(again)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed and {n.split("-steps-")[0] for n in changed if n != "ce-1-steps-evict-ce-3"} == {"ce-3"}
+    assert changed and {n.split("-steps-")[0] for n in changed if n not in ("ce-1-steps-evict-ce-3", "ce-1-steps-verify")} == {"ce-3"}
     assert "ce-1-steps-evict-ce-3" in changed  # the survivor evicts ce-3's dead predecessor (tests/unit/test_replacement.py)
+    assert "ce-1-steps-verify" in changed  # and the check runs again: the new member must be healthy
     assert {"ce-3-steps-booted", "ce-3-steps-wait", "ce-3-steps-config", "ce-3-steps-join-setup"} <= changed
     assert again.named("ce-3-steps-bundle").inputs["triggers"][-1] == "i-0replacement00003"
     assert again.named("ce-3-steps-config").inputs["stdin"] == migrate_run.named("ce-3-steps-config").inputs["stdin"]

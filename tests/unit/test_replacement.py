@@ -85,7 +85,7 @@ def test_a_replaced_secondary_reruns_its_own_steps_and_its_eviction_only(
     reruns = rerun.compare(migrate_run, run(stacks.migrate))
     assert reruns.new == [] and reruns.gone == []
     assert {name.split("-steps-")[0] for name in reruns.again} == {"ce-1", "ce-3"}
-    assert [name for name in reruns.again if name.startswith("ce-1-")] == ["ce-1-steps-evict-ce-3"]
+    assert [name for name in reruns.again if name.startswith("ce-1-")] == ["ce-1-steps-evict-ce-3", "ce-1-steps-verify"]
     ce3 = [name.split("-steps-")[1] for name in reruns.again if name.startswith("ce-3-")]
     assert ce3 == ["booted", "bundle", "install", "config", "secrets", "wait", "preflight", "prepare", "mount", "fetch-ce",
                    "certs", "drain-stop", "drain-backup", "cutover-stop", "cutover-setup", "cutover-start", "join-setup", "join-start"]  # fmt: skip

@@ -101,9 +101,9 @@ def test_the_plan_lists_what_a_new_instance_for_a_node_runs(capsys: pytest.Captu
     assert code == 0
     section = out.split("Re-runs after a new instance for ce-2", 1)[1]
     steps = f"booted, bundle, install, config, secrets, wait, preflight, prepare, mount, fetch-ce, certs, {', '.join(ROLE_GATED)}"
-    assert f"  again (19):\n    ce-2: {steps}\n    ce-1: evict-ce-2\n" in section  # a survivor evicts the dead one
+    assert f"  again (20):\n    ce-2: {steps}\n    ce-1: evict-ce-2, verify\n" in section  # a survivor evicts the dead one
     assert "ce-3:" not in section  # same address: nothing else re-runs
-    assert "left alone: 40 steps; no cutover step runs on the other nodes (CE stays up); the new instance runs its own (3" in section
+    assert "left alone: 39 steps; no cutover step runs on the other nodes (CE stays up); the new instance runs its own (3" in section
 
 
 def test_a_replacement_with_a_setting_change_still_says_ce_goes_down(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

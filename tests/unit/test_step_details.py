@@ -226,7 +226,10 @@ def check_the_adopted_primarys_steps(migrate_run: harness.Run) -> None:
     assert backup.depends_on == ["ce-1-steps-config", "ce-1-steps-secrets", "ce-1-steps-mount"]
     assert migrate_run.named("ce-1-steps-fetch-ce").depends_on[-1] == "ce-1-steps-backup"
     verify = migrate_run.named("ce-1-steps-verify")
-    assert plain(verify) == {"create": f"sudo timeout 600 {ENTRY} verify --json --insecure-ui --wait", "triggers": [cutover, BUNDLE.digest],
+    secondaries = [migrate_run.named(f"ce-{n}-steps-booted").inputs["triggers"][-1] for n in (2, 3)]  # their instance ids
+    assert all(str(vm).startswith("i-") for vm in secondaries)
+    assert plain(verify) == {"create": f"sudo timeout 600 {ENTRY} verify --json --insecure-ui --wait",
+                             "triggers": [cutover, BUNDLE.digest, *secondaries],
                              "logging": "stdoutAndStderr", "addPreviousOutputInEnv": False}  # fmt: skip
     assert verify.depends_on == ["ce-1-steps-config", "ce-1-steps-secrets", "ce-3-steps-join-start"]
     for step in (booted, check, backup, verify):

@@ -105,9 +105,10 @@ class SharedWitness:
 # ---- the plan, as data -----------------------------------------------------------------------
 
 #: what makes a step run again: the node's inputs (bundle + node.json), the cutover's inputs
-#: (every node's address and the settings setup consumes), a new bundle, or (``replaced``, a
-#: replacement step) a new instance behind the node it is about
-Revision = Literal["node", "cutover", "bundle", "replaced"]
+#: (every node's address and the settings setup consumes), a new bundle, (``replaced``, a
+#: replacement step) a new instance behind the node it is about, or (``members``) a new instance
+#: behind any node the program created
+Revision = Literal["node", "cutover", "bundle", "replaced", "members"]
 #: which nodes run a preparation step: every node, the adopted primary (migrate), or the adopted
 #: primary when ``backupTarball`` is on
 Only = Literal["every", "adopted", "adopted-tarball"]
@@ -305,5 +306,6 @@ SECONDARY_START = Step("start", name=f"{JOIN_PREFIX}start", args=AS_SECONDARY, r
 #: ``--if-dead``: the step also re-runs when its connection changes (a rotated key, a new bastion), by
 #: then with the node alive and joined: nothing to evict, not a refusal
 EVICT = Step("evict", name="evict-{node}", args="--address {address} --if-dead", revisions=("replaced",))
-#: and the primary checks the cluster (again whenever the bundle changes)
-VERIFY = Stage((Step("verify", args="--json --insecure-ui --wait", revisions=("cutover", "bundle")),))
+#: and the primary checks the cluster (again whenever the bundle changes, and after any node's replacement: the new
+#: member's MongoDB, RabbitMQ and, 6.x, GlusterFS brick, docs/ce-lifecycle.md §5)
+VERIFY = Stage((Step("verify", args="--json --insecure-ui --wait", revisions=("cutover", "bundle", "members")),))

@@ -33,42 +33,36 @@ The maintenance password reaches pymongo only as an argument, never a command li
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import brick_repair, nodeconfig, roles
+from .. import brick_repair, nodeconfig, rabbitmq, roles
 from ..ce_runtime import MONGO_PORT, hello, running_containers
 from ..system import CommandResult, Ctx, PhaseError, PhaseResult, write_atomic
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias  # typing.TypeAlias is 3.10+; only the type checker imports this
 
-#: CE's quorum queues (docs/ce-lifecycle.md §1.2, §7)
-QUEUES = ("cloudexchange_9", "cloudexchange_6", "cloudexchange_3")
-#: the compose service whose container runs RabbitMQ (docs/ce-facts.md §6.1: ``<dir>_rabbitmq-stats_1``)
-RABBITMQ_SERVICE = "rabbitmq-stats"
 MONGO_USER = "root"
+#: CE's quorum queues and RabbitMQ's container (``cenode.rabbitmq``), named here too for this phase's readers
+QUEUES = rabbitmq.QUEUES
+RABBITMQ_SERVICE = rabbitmq.SERVICE
+rabbit_node = rabbitmq.node_name
 
 #: runs one RabbitMQ CLI command (``rabbitmqctl ...`` / ``rabbitmq-queues ...``) where RabbitMQ runs
 Rabbit: TypeAlias = "Callable[[list[str]], CommandResult]"
 
 
-def rabbit_node(ip: str) -> str:
-    """CE's RabbitMQ node name (long names, docs/ce-lifecycle.md §5.2 step 2)."""
-    return f"rabbit@{ip}"
-
-
 def container_rabbit(ctx: Ctx) -> Rabbit:
     """The CLI inside this node's ``rabbitmq-stats`` container (``docker``/``podman exec``)."""
     engine = "docker" if ctx.runner.which("docker") else "podman" if ctx.runner.which("podman") else ""
-    names = [name for name in running_containers(ctx, ctx.cfg.ce_dir) if RABBITMQ_SERVICE in name]
-    if not engine or not names:
+    name = rabbitmq.container(running_containers(ctx, ctx.cfg.ce_dir))
+    if not engine or not name:
         raise PhaseError(f"RabbitMQ's {RABBITMQ_SERVICE} container does not run on {ctx.cfg.node_ip}",
                          "run evict on a node where CE runs (a healthy survivor)")
-    return lambda argv: ctx.runner.run([engine, "exec", names[0], *argv], timeout=ctx.timeout("rabbitmq"))
+    return lambda argv: ctx.runner.run([engine, "exec", name, *argv], timeout=ctx.timeout("rabbitmq"))
 
 
 # ---- checks ------------------------------------------------------------------------------------
@@ -145,17 +139,17 @@ class RabbitView:
 
 
 def _json(result: CommandResult, what: str) -> Any:
-    if not result.ok:
-        raise PhaseError(f"{what} failed (exit {result.rc}): {result.tail(1)}", "check RabbitMQ runs in the rabbitmq-stats container")
-    try:
-        return json.loads(result.out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise PhaseError(f"{what} did not print JSON: {result.tail(1)}", "check the RabbitMQ version (--formatter json)") from None
+    value, error = rabbitmq.read_json(result)
+    if error.startswith("exit "):
+        raise PhaseError(f"{what} failed ({error})", "check RabbitMQ runs in the rabbitmq-stats container")
+    if error:
+        raise PhaseError(f"{what} did not print JSON: {error[len('no JSON: '):]}", "check the RabbitMQ version (--formatter json)")
+    return value
 
 
 def rabbit_view(rabbit: Rabbit, name: str) -> RabbitView:
-    status = _json(rabbit(["rabbitmqctl", "cluster_status", "--formatter", "json"]), "rabbitmqctl cluster_status")
-    in_cluster = name in (status.get("disk_nodes") or []) or name in (status.get("running_nodes") or [])
+    known, _ = rabbitmq.cluster_nodes(_json(rabbit(list(rabbitmq.CLUSTER_STATUS)), "rabbitmqctl cluster_status"))
+    in_cluster = name in known
     queues = []
     for queue in QUEUES:
         members = _json(rabbit(["rabbitmq-queues", "quorum_status", queue, "--formatter", "json"]), f"quorum_status {queue}")
