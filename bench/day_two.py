@@ -5,7 +5,12 @@ Boots ONE lab (five hosts) and, on fresh hosts in it, replays:
 * first migrate of 5 nodes, then (a) ``sshPrivateKey`` rotated on that 5.x migrate cluster;
 * (b) a 3-node 5.x greenfield cluster whose host 3 is powered off and replaced (``--replace``);
 * first migrate of 3 nodes;
-* (c) a 3-node 5.x greenfield on 5.1.1 upgraded to v5.1.2 (its window, and what the lab served inside it).
+* (c) a 3-node 5.x greenfield on 5.1.1 upgraded to v5.1.2 (its window, and what the lab served inside it);
+* (d) in a second lab (6.x: the GlusterFS stand-in), a 3-node 6.x greenfield on v6.0.1 upgraded to v6.1.0.
+
+The window of (c) and (d) includes the primary's window copy (README "Upgrading CE"): in the lab, CE's folder is
+small, so the copy takes well under a second; on a real node it takes about CE's folder size over the disk's
+write speed. ``--only upgrades`` runs (c) and (d) alone.
 
 Measured per scenario: the steps the replay ran; CE downtime on each node, from a thread per node
 that polls the stand-in's mongod (its pid alive, tests/hosts/rerun_probe.py) every 0.5 s from the
@@ -15,11 +20,12 @@ the goal for (a) and (b) is 0 s on every survivor); time to healthy: the replay'
 cutover window (bench/replay.py: its steps, and its seconds, which is CE's planned downtime; the
 standalone's measured downtime on ce-1 should match it). Prints numbers; asserts no timing.
 
-Run: flock /tmp/cehost.lock sudo .venv/bin/python -m bench.day_two
+Run: flock /tmp/cehost.lock sudo .venv/bin/python -m bench.day_two [--only upgrades]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import threading
 import time
@@ -31,6 +37,7 @@ from bench.downtime import Sample, seconds_down
 from bench.replay import window_seconds
 from tests.hosts import rerun_probe
 from tests.hosts.lab import Host, Lab, LabConfig
+from tests.hosts.nodes import ce6_lab_config
 from tests.hosts.replay import Replay
 from tests.hosts.replay_checks import lab_requests
 from tests.hosts.replay_support import (
@@ -148,11 +155,25 @@ def replaced_host_3(lab: Lab) -> Row:
 def upgraded_within_5x(lab: Lab) -> Row:
     """(c) a 3-node 5.x greenfield on 5.1.1 upgraded to v5.1.2 (docs/ce-lifecycle.md §2; README "Upgrading CE")."""
     fresh_hosts(lab, 3)
-    flow = flow_on(lab, "greenfield", "5.1.1")
+    return upgraded(lab, "(c)", "5.1.1", "v5.1.2")
+
+
+def upgraded_within_6x() -> Row:
+    """(d) a 3-node 6.x greenfield on v6.0.1 upgraded to v6.1.0, in a lab of its own (the GlusterFS stand-in)."""
+    lab = Lab(ce6_lab_config()).start()
+    try:
+        return upgraded(lab, "(d)", "v6.0.1", "v6.1.0")
+    finally:
+        lab.teardown()
+
+
+def upgraded(lab: Lab, label: str, deployed: str, wanted: str) -> Row:
+    """A 3-node greenfield on ``deployed`` upgraded to ``wanted``: steps, window, downtime, lab requests inside the window."""
+    flow = flow_on(lab, "greenfield", deployed)
     first = flow.replay(flow.run_program())
     install_docker_shim(flow.hosts[0])
-    changed = dataclasses.replace(flow, version="v5.1.2", deployed_version="5.1.1")
-    row = Row("(c) upgrade 5.1.1 -> v5.1.2, 3-node greenfield", note="the secondaries are down from their drain to their join")
+    changed = dataclasses.replace(flow, version=wanted, deployed_version=deployed)
+    row = Row(f"{label} upgrade {deployed} -> {wanted}, 3-node greenfield", note="the secondaries are down from their drain to their join")
     replay = measured(row, flow, flow.hosts, lambda: changed.replay(changed.run_program(), state_file=first.state_file))
     window = window_steps(replay.results)
     row.window_steps, row.window_s = len(window), window_seconds(window)
@@ -177,7 +198,10 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("upgrades",), help="run the upgrade scenarios (c) and (d) only")
+    only = parser.parse_args(argv).only
     rows: list[Row] = []
     t0 = time.monotonic()
     lab = Lab(LabConfig(hosts=tuple(f"ce-{i}" for i in range(1, 6)))).start()
@@ -194,19 +218,26 @@ def main() -> None:
             fresh_hosts(lab, 3)
             rows.append(first_migrate(lab, 3)[0])
 
-        steps = [("5-node migrate and rotation", five), ("replaced host 3", lambda: rows.append(replaced_host_3(lab))),
-                 ("3-node migrate", three), ("5.x upgrade", lambda: rows.append(upgraded_within_5x(lab)))]
+        if only is None:
+            steps = [("5-node migrate and rotation", five), ("replaced host 3", lambda: rows.append(replaced_host_3(lab))),
+                     ("3-node migrate", three)]
+        steps.append(("5.x upgrade", lambda: rows.append(upgraded_within_5x(lab))))
         for name, step in steps:
-            began = time.monotonic()
-            try:
-                step()
-            except Exception as error:  # noqa: BLE001 - one failed scenario still prints the others
-                rows.append(Row(name, note=f"FAILED: {str(error)[-300:]}"))
-            print(f"# {name}: {time.monotonic() - began:.0f} s", flush=True)
+            run_one(rows, name, step)
     finally:
         lab.teardown()
+    run_one(rows, "6.x upgrade", lambda: rows.append(upgraded_within_6x()))  # one lab up at a time
     print(f"lab boot (5 hosts): {boot_s:.1f} s; total {time.monotonic() - t0:.0f} s")
     print(table(rows))
+
+
+def run_one(rows: list[Row], name: str, step: Callable[[], None]) -> None:
+    began = time.monotonic()
+    try:
+        step()
+    except Exception as error:  # noqa: BLE001 - one failed scenario still prints the others
+        rows.append(Row(name, note=f"FAILED: {str(error)[-300:]}"))
+    print(f"# {name}: {time.monotonic() - began:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
