@@ -410,3 +410,131 @@ def test_x86_types_with_8_or_16_vcpu_pass(config: dict[str, Any]) -> None:
     from offline import harness
 
     assert harness.run(config, secret_keys=stacks.SECRET_KEYS).error is None
+
+
+# ---- word for word (issue 12): the messages, conversions and helpers outside the rules -------------
+
+
+def test_the_error_lists_every_problem_on_its_own_line_under_a_count() -> None:
+    error = s.SettingsError([s.Problem(setting="nodeCount", message="is 4"), s.Problem(setting="vpcId", message="is empty")])
+    assert str(error) == ("2 stack setting(s) need attention (nothing was created):\n"
+                          "  - cloud-exchange-ha:nodeCount: is 4\n"
+                          "  - cloud-exchange-ha:vpcId: is empty")
+
+
+def test_snake_and_camel_turn_a_config_key_into_its_field_and_back() -> None:
+    assert s.snake("primaryInstanceId") == "primary_instance_id"
+    assert s.camel("primary_instance_id") == "primaryInstanceId"
+    assert s.camel("tls12") == "tls12" and s.camel("root_volume_size_gb") == "rootVolumeSizeGb"
+    assert {s.camel(field) for field in s.Settings.model_fields} == set(s.schema())
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("false", False), (" False ", False), ("TRUE", True)])
+def test_a_boolean_from_the_engine_is_true_or_false_in_any_case(raw: str, expected: bool) -> None:
+    assert s.parse(stacks.migrate(tls12=raw, allowSameZone=raw)).tls12 is expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"tls12": "maybe"}, "cloud-exchange-ha:tls12: must be true or false"),
+        ({"uiPort": "http"}, "cloud-exchange-ha:uiPort: must be a whole number"),
+        # not JSON, and JSON that is not a list
+        ({"subnetIds": "subnet-0aaaaaaaaaaaaaaa1"},
+         "cloud-exchange-ha:subnetIds: must be a list; set it with: pulumi config set --path 'subnetIds[0]' VALUE"),
+        ({"sshCidrs": '{"cidr": "10.0.0.0/8"}'},
+         "cloud-exchange-ha:sshCidrs: must be a list; set it with: pulumi config set --path 'sshCidrs[0]' VALUE"),
+        # pydantic's own words, lower case, after what the setting is or must be
+        ({"mode": "lift-and-shift"}, "cloud-exchange-ha:mode: is 'lift-and-shift'; input should be 'migrate' or 'greenfield'"),
+        ({"subnetIds": '[1, "subnet-0aaaaaaaaaaaaaaa1"]'},
+         "cloud-exchange-ha:subnetIds: must be of type array: input should be a valid string"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_word_for_word(overrides: dict[str, Any], message: str) -> None:
+    assert [str(p) for p in problems(stacks.migrate(**overrides))] == [message]
+
+
+def test_every_missing_required_key_is_reported_along_with_the_other_problems() -> None:
+    config = stacks.migrate(glusterVolumeSizeGb=5)
+    for name in ("ceVersion", "sshPrivateKey", "jwtSecret"):
+        del config[name]
+    found = {p.setting: p.message for p in problems(config)}
+    assert set(found) == {"ceVersion", "sshPrivateKey", "jwtSecret", "glusterVolumeSizeGb"}
+    assert found["sshPrivateKey"] == "is required; set it with: pulumi config set --secret sshPrivateKey ..."
+    assert found["jwtSecret"] == "is required; set it with: pulumi config set --secret jwtSecret ..."
+
+
+def test_a_required_setting_without_a_hint_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pulumi.yaml's only required plain setting (ceVersion) has its own hint: a schema with one more shows the plain one
+    monkeypatch.setattr(s, "schema", lambda: {"vpcId": {"type": "string"}, "jwtSecret": {"type": "string", "secret": True}})
+    assert [str(p) for p in problems({})] == [
+        "cloud-exchange-ha:vpcId: is required; set it with: pulumi config set vpcId ...",
+        "cloud-exchange-ha:jwtSecret: is required; set it with: pulumi config set --secret jwtSecret ..."]
+
+
+def test_a_rule_is_registered_with_the_fields_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s, "RULES", [])
+
+    def check(v: dict[str, Any]) -> list[s.Problem]:
+        return []
+
+    assert s.rule("mode", "vpc_id")(check) is check
+    assert s.RULES == [(("mode", "vpc_id"), check)]
+
+
+@pytest.mark.parametrize(("instance_type", "vcpu"), [
+    ("m5.2xlarge", 8), ("c6i.4xlarge", 16), ("m5.metal", 0), ("bigbox", None), ("m5.2xlarge.metal", None), ("m5.huge", None),
+])
+def test_vcpu_of_reads_the_size_after_the_first_dot(instance_type: str, vcpu: int | None) -> None:
+    assert s.vcpu_of(instance_type) == vcpu
+
+
+def test_credentials_in_a_url_are_refused_word_for_word() -> None:
+    # http with a token and no password too: the token alone is the secret
+    message = only_problem_of(stacks.migrate(pipIndexUrl="http://token@pypi.example/simple"), "pipIndexUrl")
+    assert message == ("carries credentials (user:password@ or token@), which would land in plain state, node.json, the command "
+                       "line and logs: remove them (mirrors that need a token are not supported yet, see the README's Security "
+                       "model)")
+
+
+def test_a_folder_with_capital_letters_is_a_valid_path() -> None:
+    assert s.parse(stacks.migrate(ceDir="/srv/CE-X/ta_cloud_exchange")).ce_dir == "/srv/CE-X/ta_cloud_exchange"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"sharedDir": "/opt/ta_cloud_exchange"}, "sharedDir",
+         "the shared folder /opt/ta_cloud_exchange is ceDir /opt/ta_cloud_exchange: mounting the share there would hide the "
+         "files already in it (and back up the empty share); set sharedDir to a folder apart from both (e.g. /mnt/ce-ha)"),
+        # ceDir the root folder: the default shared folder lies inside it
+        ({"ceDir": "/"}, "ceDir",
+         "the shared folder /mnt/ce-ha lies inside ceDir /: mounting the share there would hide the files already in it "
+         "(and back up the empty share); move ceDir out of the shared folder /mnt/ce-ha"),
+    ],
+)
+def test_a_shared_folder_over_ce_dir_is_refused_word_for_word(overrides: dict[str, Any], key: str, message: str) -> None:
+    assert only_problem_of(stacks.migrate(**overrides), key) == message
+
+
+def test_a_relative_ce_dir_still_lets_the_node_bundles_folder_be_checked() -> None:
+    found = {p.setting: p.message for p in problems(stacks.migrate(ceDir="relative/dir", sharedDir="/opt/cloud-exchange-ha"))}
+    assert set(found) == {"ceDir", "sharedDir"}
+    assert "is the node bundle's folder /opt/cloud-exchange-ha" in found["sharedDir"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        # the characters CE refuses as Pulumi.yaml lists them: \ / ' " and spaces; for the JWT secret also ? and &
+        # (its tab is a control character, reported as one)
+        ({"maintenancePassword": "has space"}, "maintenancePassword",
+         """contains a character CE refuses; do not use any of '\\\\' '/' "'" '"' ' '"""),
+        ({"jwtSecret": "what?"}, "jwtSecret", """contains a character CE refuses; do not use any of '\\\\' '/' ' ' "'" '"' '?' '&'"""),
+        ({"jwtSecret": "tab\there"}, "jwtSecret",
+         "contains a control character (newline, carriage return, tab, NUL ...), which CE's prompt drops, so CE would store "
+         "another value than the stack: set it again without them (pulumi config set --secret jwtSecret)"),
+    ],
+)
+def test_refused_characters_in_secrets_are_named_word_for_word(overrides: dict[str, Any], key: str, message: str) -> None:
+    assert only_problem_of(stacks.migrate(**overrides), key) == message
