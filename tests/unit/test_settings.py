@@ -410,3 +410,374 @@ def test_x86_types_with_8_or_16_vcpu_pass(config: dict[str, Any]) -> None:
     from offline import harness
 
     assert harness.run(config, secret_keys=stacks.SECRET_KEYS).error is None
+
+
+# ---- word for word (issue 12): the messages, conversions and helpers outside the rules -------------
+
+
+def test_the_error_lists_every_problem_on_its_own_line_under_a_count() -> None:
+    error = s.SettingsError([s.Problem(setting="nodeCount", message="is 4"), s.Problem(setting="vpcId", message="is empty")])
+    assert str(error) == ("2 stack setting(s) need attention (nothing was created):\n"
+                          "  - cloud-exchange-ha:nodeCount: is 4\n"
+                          "  - cloud-exchange-ha:vpcId: is empty")
+
+
+def test_snake_and_camel_turn_a_config_key_into_its_field_and_back() -> None:
+    assert s.snake("primaryInstanceId") == "primary_instance_id"
+    assert s.camel("primary_instance_id") == "primaryInstanceId"
+    assert s.camel("tls12") == "tls12" and s.camel("root_volume_size_gb") == "rootVolumeSizeGb"
+    assert {s.camel(field) for field in s.Settings.model_fields} == set(s.schema())
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("false", False), (" False ", False), ("TRUE", True)])
+def test_a_boolean_from_the_engine_is_true_or_false_in_any_case(raw: str, expected: bool) -> None:
+    assert s.parse(stacks.migrate(tls12=raw, allowSameZone=raw)).tls12 is expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"tls12": "maybe"}, "cloud-exchange-ha:tls12: must be true or false"),
+        ({"uiPort": "http"}, "cloud-exchange-ha:uiPort: must be a whole number"),
+        # not JSON, and JSON that is not a list
+        ({"subnetIds": "subnet-0aaaaaaaaaaaaaaa1"},
+         "cloud-exchange-ha:subnetIds: must be a list; set it with: pulumi config set --path 'subnetIds[0]' VALUE"),
+        ({"sshCidrs": '{"cidr": "10.0.0.0/8"}'},
+         "cloud-exchange-ha:sshCidrs: must be a list; set it with: pulumi config set --path 'sshCidrs[0]' VALUE"),
+        # pydantic's own words, lower case, after what the setting is or must be
+        ({"mode": "lift-and-shift"}, "cloud-exchange-ha:mode: is 'lift-and-shift'; input should be 'migrate' or 'greenfield'"),
+        ({"subnetIds": '[1, "subnet-0aaaaaaaaaaaaaaa1"]'},
+         "cloud-exchange-ha:subnetIds: must be of type array: input should be a valid string"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_word_for_word(overrides: dict[str, Any], message: str) -> None:
+    assert [str(p) for p in problems(stacks.migrate(**overrides))] == [message]
+
+
+def test_every_missing_required_key_is_reported_along_with_the_other_problems() -> None:
+    config = stacks.migrate(glusterVolumeSizeGb=5)
+    for name in ("ceVersion", "sshPrivateKey", "jwtSecret"):
+        del config[name]
+    found = {p.setting: p.message for p in problems(config)}
+    assert set(found) == {"ceVersion", "sshPrivateKey", "jwtSecret", "glusterVolumeSizeGb"}
+    assert found["sshPrivateKey"] == "is required; set it with: pulumi config set --secret sshPrivateKey ..."
+    assert found["jwtSecret"] == "is required; set it with: pulumi config set --secret jwtSecret ..."
+
+
+def test_a_required_setting_without_a_hint_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pulumi.yaml's only required plain setting (ceVersion) has its own hint: a schema with one more shows the plain one
+    monkeypatch.setattr(s, "schema", lambda: {"vpcId": {"type": "string"}, "jwtSecret": {"type": "string", "secret": True}})
+    assert [str(p) for p in problems({})] == [
+        "cloud-exchange-ha:vpcId: is required; set it with: pulumi config set vpcId ...",
+        "cloud-exchange-ha:jwtSecret: is required; set it with: pulumi config set --secret jwtSecret ..."]
+
+
+def test_a_rule_is_registered_with_the_fields_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s, "RULES", [])
+
+    def check(v: dict[str, Any]) -> list[s.Problem]:
+        return []
+
+    assert s.rule("mode", "vpc_id")(check) is check
+    assert s.RULES == [(("mode", "vpc_id"), check)]
+
+
+@pytest.mark.parametrize(("instance_type", "vcpu"), [
+    ("m5.2xlarge", 8), ("c6i.4xlarge", 16), ("m5.metal", 0), ("bigbox", None), ("m5.2xlarge.metal", None), ("m5.huge", None),
+])
+def test_vcpu_of_reads_the_size_after_the_first_dot(instance_type: str, vcpu: int | None) -> None:
+    assert s.vcpu_of(instance_type) == vcpu
+
+
+def test_credentials_in_a_url_are_refused_word_for_word() -> None:
+    # http with a token and no password too: the token alone is the secret
+    message = only_problem_of(stacks.migrate(pipIndexUrl="http://token@pypi.example/simple"), "pipIndexUrl")
+    assert message == ("carries credentials (user:password@ or token@), which would land in plain state, node.json, the command "
+                       "line and logs: remove them (mirrors that need a token are not supported yet, see the README's Security "
+                       "model)")
+
+
+def test_a_folder_with_capital_letters_is_a_valid_path() -> None:
+    assert s.parse(stacks.migrate(ceDir="/srv/CE-X/ta_cloud_exchange")).ce_dir == "/srv/CE-X/ta_cloud_exchange"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"sharedDir": "/opt/ta_cloud_exchange"}, "sharedDir",
+         "the shared folder /opt/ta_cloud_exchange is ceDir /opt/ta_cloud_exchange: mounting the share there would hide the "
+         "files already in it (and back up the empty share); set sharedDir to a folder apart from both (e.g. /mnt/ce-ha)"),
+        # ceDir the root folder: the default shared folder lies inside it
+        ({"ceDir": "/"}, "ceDir",
+         "the shared folder /mnt/ce-ha lies inside ceDir /: mounting the share there would hide the files already in it "
+         "(and back up the empty share); move ceDir out of the shared folder /mnt/ce-ha"),
+    ],
+)
+def test_a_shared_folder_over_ce_dir_is_refused_word_for_word(overrides: dict[str, Any], key: str, message: str) -> None:
+    assert only_problem_of(stacks.migrate(**overrides), key) == message
+
+
+def test_a_relative_ce_dir_still_lets_the_node_bundles_folder_be_checked() -> None:
+    found = {p.setting: p.message for p in problems(stacks.migrate(ceDir="relative/dir", sharedDir="/opt/cloud-exchange-ha"))}
+    assert set(found) == {"ceDir", "sharedDir"}
+    assert "is the node bundle's folder /opt/cloud-exchange-ha" in found["sharedDir"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        # the characters CE refuses as Pulumi.yaml lists them: \ / ' " and spaces; for the JWT secret also ? and &
+        # (its tab is a control character, reported as one)
+        ({"maintenancePassword": "has space"}, "maintenancePassword",
+         """contains a character CE refuses; do not use any of '\\\\' '/' "'" '"' ' '"""),
+        ({"jwtSecret": "what?"}, "jwtSecret", """contains a character CE refuses; do not use any of '\\\\' '/' ' ' "'" '"' '?' '&'"""),
+        ({"jwtSecret": "tab\there"}, "jwtSecret",
+         "contains a control character (newline, carriage return, tab, NUL ...), which CE's prompt drops, so CE would store "
+         "another value than the stack: set it again without them (pulumi config set --secret jwtSecret)"),
+    ],
+)
+def test_refused_characters_in_secrets_are_named_word_for_word(overrides: dict[str, Any], key: str, message: str) -> None:
+    assert only_problem_of(stacks.migrate(**overrides), key) == message
+
+
+def messages(config: dict[str, Any]) -> list[str]:
+    return [str(p) for p in problems(config)]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (stacks.migrate(primaryInstanceId=""),
+         ["cloud-exchange-ha:primaryInstanceId: is required in migrate mode: the id (i-...) of the running standalone CE instance"]),
+        (stacks.greenfield(primaryInstanceId="i-0123456789abcdef0"),
+         ["cloud-exchange-ha:primaryInstanceId: must be empty in greenfield mode (nothing is adopted); unset it or use mode migrate"]),
+        (stacks.migrate(primaryInstanceId="i-0123456789abcdef"),
+         ["cloud-exchange-ha:primaryInstanceId: 'i-0123456789abcdef' is not an EC2 instance id like i-0123456789abcdef0"]),
+        (stacks.migrate(vpcId="vpc-0123456"),
+         ["cloud-exchange-ha:vpcId: 'vpc-0123456' is not a VPC id; set the VPC of the cluster (vpc-...)"]),
+        (stacks.migrate(subnetIds=["net-1", "net-1", "subnet-0aaaaaaaaaaaaaaa1"]),
+         ["cloud-exchange-ha:subnetIds: ['net-1', 'net-1'] are not subnet ids (subnet-...)",
+          "cloud-exchange-ha:subnetIds: has 3 subnet(s); migrate with nodeCount 3 needs 2, one per new node, each in its own "
+          "availability zone",
+          "cloud-exchange-ha:subnetIds: lists a subnet twice, which puts two nodes in one zone; list distinct subnets or set "
+          "allowSameZone true"]),
+        (stacks.migrate(instanceType="bigbox"),
+         ["cloud-exchange-ha:instanceType: 'bigbox' is not an EC2 instance type like m5.2xlarge"]),
+        (stacks.migrate(instanceType="m5.xlarge", rootVolumeSizeGb=79),
+         ["cloud-exchange-ha:instanceType: m5.xlarge has 4 vCPU; CE's setup accepts exactly 8 or 16 vCPU: use e.g. m5.2xlarge (8) "
+          "or m5.4xlarge (16)",
+          "cloud-exchange-ha:rootVolumeSizeGb: is 79; CE needs at least 80 GB for this instance size"]),
+        (stacks.migrate(rootVolumeSizeGb=79), ["cloud-exchange-ha:rootVolumeSizeGb: is 79; CE needs at least 80 GB for this instance size"]),
+        (stacks.migrate(instanceType="m5.4xlarge", rootVolumeSizeGb=119),
+         ["cloud-exchange-ha:rootVolumeSizeGb: is 119; CE needs at least 120 GB for this instance size"]),
+        (stacks.migrate(rootVolumeSizeGb=16385), ["cloud-exchange-ha:rootVolumeSizeGb: is 16385; gp3 volumes are at most 16384 GB"]),
+        (stacks.migrate(ceVersion="v4.2.0"),
+         ["cloud-exchange-ha:ceVersion: v4.2.0 predates HA, which starts at CE 5.0.0: upgrade the standalone and use v5.1.2 or later"]),
+        (stacks.migrate(ceVersion="v5.0.0"),
+         ["cloud-exchange-ha:ceVersion: v5.0.0 opens setup with a version menu this program does not drive: upgrade CE to v5.1.2 "
+          "first (minimum 5.1.1)"]),
+        (stacks.migrate(ceVersion="v7.0.0"),
+         ["cloud-exchange-ha:ceVersion: v7.0.0 is on CE 7.x, which this program does not know; lines known: 5.x, 6.x"]),
+        (stacks.migrate(ceRepoUrl="ftp://git.example.com/ce.git"),
+         ["cloud-exchange-ha:ceRepoUrl: 'ftp://git.example.com/ce.git' is not a git URL (https://..., ssh://..., git@host:org/repo.git)"]),
+        (stacks.migrate(ceRepoUrl="https:///ce.git"),
+         ["cloud-exchange-ha:ceRepoUrl: 'https:///ce.git' is not a git URL (https://..., ssh://..., git@host:org/repo.git)"]),
+        (stacks.migrate(ceDir="/opt/ce;x"),
+         ["cloud-exchange-ha:ceDir: '/opt/ce;x' must be an absolute path without spaces, quotes or shell characters"]),
+        (stacks.migrate(sharedDir="/mnt/../etc"),
+         ["cloud-exchange-ha:sharedDir: '/mnt/../etc' contains '..'; write the folder's real absolute path"]),
+        (stacks.migrate(ceVersion="v6.1.0", sharedDir="/mnt/ce-ha"),
+         ["cloud-exchange-ha:sharedDir: CE 6.x fixes the shared folder at /opt/shared/data; unset sharedDir"]),
+        (stacks.migrate(sharedDir="/"),
+         ["cloud-exchange-ha:sharedDir: / is the root folder; the share would be mounted over a folder the system needs: use a "
+          "folder of its own such as /mnt/ce-ha (the default)"]),
+        (stacks.migrate(sharedDir="/media"),
+         ["cloud-exchange-ha:sharedDir: /media is /media; the share would be mounted over a folder the system needs: use a folder "
+          "of its own such as /mnt/ce-ha (the default)"]),
+        (stacks.migrate(sharedDir="/lib32/x"),
+         ["cloud-exchange-ha:sharedDir: /lib32/x lies inside /lib32; the share would be mounted over a folder the system needs: "
+          "use a folder of its own such as /mnt/ce-ha (the default)"]),
+        (stacks.migrate(ceVersion="v6.1.0", ceDir="/opt/shared/data/ta_cloud_exchange"),
+         ["cloud-exchange-ha:ceDir: the shared folder /opt/shared/data contains ceDir /opt/shared/data/ta_cloud_exchange: mounting "
+          "the share there would hide the files already in it (and back up the empty share); move ceDir out of the shared "
+          "folder /opt/shared/data"]),
+        (stacks.migrate(sharedDir="/srv/ce", ceDir="/srv/ce/ta_cloud_exchange"),
+         ["cloud-exchange-ha:sharedDir: the shared folder /srv/ce contains ceDir /srv/ce/ta_cloud_exchange: mounting the share "
+          "there would hide the files already in it (and back up the empty share); set sharedDir to a folder apart from both "
+          "(e.g. /mnt/ce-ha)"]),
+        (stacks.migrate(sshUser="u" * 33), [f"cloud-exchange-ha:sshUser: '{'u' * 33}' is not a Linux user name"]),
+        (stacks.migrate(sshUser="9lives"), ["cloud-exchange-ha:sshUser: '9lives' is not a Linux user name"]),
+        (stacks.migrate(sshPrivateKey="hunter2"),
+         ["cloud-exchange-ha:sshPrivateKey: is not a PEM private key; set it with: pulumi config set --secret sshPrivateKey < key.pem"]),
+        (stacks.migrate(keyPairName=""),
+         ["cloud-exchange-ha:keyPairName: is required: the EC2 key pair (public half of sshPrivateKey) for the new nodes"]),
+        (stacks.migrate(sshCidrs=[]),
+         ["cloud-exchange-ha:sshCidrs: is empty and no bastionSecurityGroupId is set: nothing could reach the nodes to configure them"]),
+        (stacks.migrate(sshCidrs=["0.0.0.0/0"]),
+         ["cloud-exchange-ha:sshCidrs: 0.0.0.0/0 opens SSH to the whole internet; list your admin networks or reach the nodes "
+          "through a bastion (bastionSecurityGroupId)"]),
+        (stacks.migrate(bastionSecurityGroupId="group-1"),
+         ["cloud-exchange-ha:bastionSecurityGroupId: 'group-1' is not a security group id (sg-...)"]),
+        (stacks.migrate(bastionHost="bastion host"), ["cloud-exchange-ha:bastionHost: 'bastion host' is not a host name or IP address"]),
+        (stacks.migrate(sshCidrs=["0.0.0.0/0"], bastionSecurityGroupId="group-1", bastionHost="bastion host"),
+         ["cloud-exchange-ha:sshCidrs: 0.0.0.0/0 opens SSH to the whole internet; list your admin networks or reach the nodes "
+          "through a bastion (bastionSecurityGroupId)",
+          "cloud-exchange-ha:bastionSecurityGroupId: 'group-1' is not a security group id (sg-...)",
+          "cloud-exchange-ha:bastionHost: 'bastion host' is not a host name or IP address"]),
+        # a sharedDir is judged without a line when ceVersion has its own error
+        (stacks.migrate(ceVersion="latest", sharedDir="/mnt/ce-ha"), ["cloud-exchange-ha:ceVersion: 'latest' is not a CE version tag like v5.1.2"]),
+        (stacks.migrate(uiCidrs=["0.0.0.0/0"]),
+         ["cloud-exchange-ha:uiCidrs: 0.0.0.0/0 opens the CE UI to the whole internet; list the networks of the UI's users, or set "
+          "allowPublicUi true when the UI is meant to be public"]),
+        (stacks.migrate(loadBalancer="internet-facing", uiCidrs=[]),
+         ["cloud-exchange-ha:loadBalancerSubnetIds: is required with loadBalancer internet-facing: public subnets of the load "
+          "balancer, one in each availability zone of the nodes",
+          "cloud-exchange-ha:uiCidrs: is empty; an internet-facing load balancer needs the networks of the UI's users listed "
+          "explicitly (0.0.0.0/0 only together with allowPublicUi true)"]),
+        (stacks.migrate(loadBalancer="internal", loadBalancerSubnetIds=["subnet-0aaaaaaaaaaaaaaa1", "net-2"]),
+         ["cloud-exchange-ha:loadBalancerSubnetIds: ['net-2'] are not subnet ids (subnet-...)",
+          "cloud-exchange-ha:loadBalancerSubnetIds: is only used with loadBalancer internet-facing (it is internal); unset it (an "
+          "internal load balancer uses the nodes' subnets)"]),
+        (stacks.migrate(loadBalancer="internal", uiDnsName="CE.example.com", hostedZoneId="z123"),
+         ["cloud-exchange-ha:uiDnsName: 'CE.example.com' is not a DNS name like ce.example.com (lower case, no scheme, port or "
+          "trailing dot)",
+          "cloud-exchange-ha:hostedZoneId: 'z123' is not a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ"]),
+        (stacks.migrate(loadBalancer="internal", uiDnsName="ce.example.com"),
+         ["cloud-exchange-ha:hostedZoneId: is required with uiDnsName: the Route 53 hosted zone that holds it"]),
+        (stacks.migrate(loadBalancer="internal", hostedZoneId="Z0123456789ABCDEFGHIJ"),
+         ["cloud-exchange-ha:uiDnsName: is required with hostedZoneId: the name of the CE UI in that zone"]),
+        (stacks.migrate(uiDnsName="ce.example.com", hostedZoneId="Z0123456789ABCDEFGHIJ"),
+         ["cloud-exchange-ha:uiDnsName: names the load balancer, and loadBalancer is none: set loadBalancer internal (or "
+          "internet-facing), or unset uiDnsName and hostedZoneId"]),
+        (stacks.migrate(maintenancePassword=""),
+         ["cloud-exchange-ha:maintenancePassword: is empty; set it with: pulumi config set --secret maintenancePassword ..."]),
+        (stacks.migrate(uiPort=0), ["cloud-exchange-ha:uiPort: is 0; use a TCP port from 1 to 65535 (443 for https)"]),
+        (stacks.migrate(uiPort=65536), ["cloud-exchange-ha:uiPort: is 65536; use a TCP port from 1 to 65535 (443 for https)"]),
+        (stacks.migrate(uiPort=8000), ["cloud-exchange-ha:uiPort: 8000 is CE's management port; pick another UI port"]),
+        (stacks.migrate(uiPort=22), ["cloud-exchange-ha:uiPort: 22 is SSH; pick another UI port (443 for https)"]),
+        (stacks.migrate(uiPort=2049), ["cloud-exchange-ha:uiPort: 2049 is NFS (the shared folder); pick another UI port (443 for https)"]),
+        (stacks.migrate(uiPort=27017),
+         ["cloud-exchange-ha:uiPort: 27017 is a CE 5.x cluster port (MongoDB replica set); opening it to uiCidrs would expose it: "
+          "pick another UI port (443 for https)"]),
+        # a ceVersion without a line: the port is judged against every line meanwhile
+        (stacks.migrate(uiPort=24015, ceVersion="latest"),
+         ["cloud-exchange-ha:ceVersion: 'latest' is not a CE version tag like v5.1.2",
+          "cloud-exchange-ha:uiPort: 24015 is a CE 6.x cluster port (GlusterFS bricks); opening it to uiCidrs would expose it: "
+          "pick another UI port (443 for https)"]),
+        (stacks.migrate(uiProtocol="http", tls12=True),
+         ["cloud-exchange-ha:tls12: has no meaning with uiProtocol http; unset it or use https"]),
+        (stacks.migrate(proxyUrl="socks5://proxy:1080"), ["cloud-exchange-ha:proxyUrl: 'socks5://proxy:1080' must look like http(s)://host:port"]),
+        (stacks.migrate(proxyUrl="http://proxy:3128/x"), ["cloud-exchange-ha:proxyUrl: 'http://proxy:3128/x' must look like http(s)://host:port"]),
+        (stacks.migrate(proxyUrl="http://u:p@proxy:3128"),
+         ["cloud-exchange-ha:proxyUrl: must not carry a password; CE asks proxy credentials separately"]),
+        (stacks.migrate(proxyUrl="http://proxy:0"),
+         ["cloud-exchange-ha:proxyUrl: 'http://proxy:0' has a port that is not a number from 1 to 65535; write it as "
+          "http(s)://host:port"]),
+        (stacks.migrate(tenantUrl="https://demo.goskope.com/?x=1"),
+         ["cloud-exchange-ha:tenantUrl: 'https://demo.goskope.com/?x=1' must be https://<tenant>.goskope.com without a path, or test"]),
+        (stacks.migrate(uiCertificateKeyFile="/nope.key"),
+         ["cloud-exchange-ha:uiCertificateFile: and uiCertificateKeyFile go together; set both or neither"]),
+        (stacks.greenfield(uiCertificateFile="/nope.crt", uiCertificateKeyFile="/nope.key"),
+         ["cloud-exchange-ha:uiCertificateFile: '/nope.crt' is not a readable file",
+          "cloud-exchange-ha:uiCertificateKeyFile: '/nope.key' is not a readable file"]),
+        (stacks.migrate(uiCertificateFile="/nope.crt", uiCertificateKeyFile="/nope.key"),
+         ["cloud-exchange-ha:uiCertificateFile: '/nope.crt' is not a readable file",
+          "cloud-exchange-ha:uiCertificateKeyFile: '/nope.key' is not a readable file",
+          "cloud-exchange-ha:uiCertificateFile: migrate keeps the standalone's UI certificate; unset it"]),
+        (stacks.greenfield(ceVersion="v6.1.0", uiCertificateFile="/nope.crt", uiCertificateKeyFile="/nope.key"),
+         ["cloud-exchange-ha:uiCertificateFile: '/nope.crt' is not a readable file",
+          "cloud-exchange-ha:uiCertificateKeyFile: '/nope.key' is not a readable file",
+          "cloud-exchange-ha:uiCertificateFile: is not supported for CE 6.x yet; unset it and install the certificate with CE's "
+          "own tools"]),
+        (stacks.migrate(glusterVolumeSizeGb=19), ["cloud-exchange-ha:glusterVolumeSizeGb: must be between 20 and 16384 GB"]),
+        (stacks.migrate(glusterVolumeSizeGb=16385), ["cloud-exchange-ha:glusterVolumeSizeGb: must be between 20 and 16384 GB"]),
+        (stacks.migrate(tags=["=v", "Owner"]), ["cloud-exchange-ha:tags: ['=v', 'Owner'] are not Key=Value entries"]),
+        (stacks.migrate(tags=["aws:x=1", "k" * 129 + "=v", "Owner=" + "v" * 257] + [f"K{i}=v" for i in range(49)]),
+         ["cloud-exchange-ha:tags: keys starting with aws: are reserved by AWS",
+          "cloud-exchange-ha:tags: keys ['kkkkkkkkkkkkkkkkkkkk...'] are longer than AWS's 128 characters; shorten them",
+          "cloud-exchange-ha:tags: the values of ['Owner'] are longer than AWS's 256 characters; shorten them",
+          "cloud-exchange-ha:tags: gives resources 54 tags with the program's own Project and Name; AWS allows 50 per resource: "
+          "drop 4"]),
+        (stacks.migrate(dockerRepoUrl="http://mirror.example/docker", pipIndexUrl="ftp://pypi.example/simple"),
+         ["cloud-exchange-ha:dockerRepoUrl: 'http://mirror.example/docker' must be an https URL (its signing key is fetched from "
+          "<url>/gpg) or os",
+          "cloud-exchange-ha:pipIndexUrl: 'ftp://pypi.example/simple' must be an http(s) URL"]),
+        (stacks.migrate(dockerRepoUrl="https:///docker", pipIndexUrl="os"),
+         ["cloud-exchange-ha:dockerRepoUrl: 'https:///docker' must be an https URL (its signing key is fetched from <url>/gpg) or os",
+          "cloud-exchange-ha:pipIndexUrl: 'os' must be an http(s) URL"]),
+    ],
+)
+def test_each_rule_reports_its_problems_word_for_word(config: dict[str, Any], expected: list[str]) -> None:
+    assert messages(config) == expected
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        stacks.migrate(primaryInstanceId="i-01234567"),
+        stacks.migrate(vpcId="vpc-01234567"),
+        stacks.migrate(nodeCount=7, subnetIds=[f"subnet-0{i}aaaaaaaaaaaaaa1" for i in range(6)]),
+        stacks.greenfield(nodeCount=7, subnetIds=[f"subnet-0{i}aaaaaaaaaaaaaa1" for i in range(7)]),
+        stacks.migrate(rootVolumeSizeGb=80),
+        stacks.migrate(instanceType="m5.2xlarge", rootVolumeSizeGb=16384),
+        stacks.migrate(instanceType="m5.xlarge", rootVolumeSizeGb=8, allowUndersized=True),
+        stacks.migrate(ceRepoUrl="http://git.example.com/ce.git"),
+        stacks.migrate(ceRepoUrl="git://git.example.com/ce.git"),
+        stacks.migrate(ceRepoUrl="file:///srv/git/ce.git"),
+        stacks.migrate(sshUser="_svc"),
+        stacks.migrate(sshUser="a" * 32),
+        stacks.migrate(sshUser="ce-admin_2"),
+        stacks.migrate(bastionHost="Bastion-1.Example.com", bastionSecurityGroupId="sg-01234567"),
+        stacks.migrate(bastionHost="fe80::1"),
+        stacks.migrate(uiPort=1),
+        stacks.migrate(uiPort=65535),
+        stacks.migrate(uiPort=24015),  # a 6.x cluster port (GlusterFS bricks) is free on a 5.x stack
+        stacks.migrate(proxyUrl="http://proxy.example:65535/"),
+        stacks.migrate(tenantUrl="https://demo.goskope.com"),
+        stacks.migrate(tenantUrl="https://demo.goskope.com/"),
+        stacks.migrate(glusterVolumeSizeGb=20),
+        stacks.migrate(glusterVolumeSizeGb=16384),
+        stacks.migrate(tags=["aws=1", " Owner = secops "]),
+        stacks.migrate(pipIndexUrl="http://pypi.mirror.example/simple"),
+        stacks.migrate(loadBalancer="internet-facing", loadBalancerSubnetIds=["subnet-0aaaaaaaaaaaaaaa1"]),
+        stacks.migrate(loadBalancer="internal", uiDnsName="ce.example.com", hostedZoneId="Z0123456789ABCDEFGHIJ"),
+    ],
+)
+def test_the_edges_of_each_rule_pass(config: dict[str, Any]) -> None:
+    s.parse(config)
+
+
+def test_derived_values_of_a_stack_with_a_bastion_and_spaced_tags() -> None:
+    parsed = s.parse(stacks.greenfield(tags=[" Owner = secops ", "Note=a=b"], bastionHost="bastion.example.com"))
+    assert parsed.tag_map == {"Project": "cloud-exchange-ha", "Owner": "secops", "Note": "a=b"}
+    assert parsed.effective_bastion_user == "ubuntu" and parsed.new_node_count == 3
+    assert s.parse(stacks.migrate(bastionUser="jump")).effective_bastion_user == "jump"
+    assert s.parse(stacks.migrate()).new_node_count == 2
+
+
+def test_the_ui_certificate_names_rule_word_for_word(tmp_path: Path) -> None:
+    from tests.unit.test_load_balancer import certificate
+
+    zone = "Z0123456789ABCDEFGHIJ"
+
+    def with_cert(cert: tuple[str, str], **more: Any) -> dict[str, Any]:
+        return stacks.greenfield(uiCertificateFile=cert[0], uiCertificateKeyFile=cert[1], **more)
+
+    covering = certificate(tmp_path, "ce.example.com")
+    s.parse(with_cert(covering))  # no balancer: no name needed
+    s.parse(with_cert(covering, loadBalancer="internal", uiDnsName="ce.example.com", hostedZoneId=zone))
+    assert messages(with_cert(covering, loadBalancer="internal")) == [
+        "cloud-exchange-ha:uiDnsName: is required with uiCertificateFile and a load balancer: the name users browse to, which "
+        "the certificate must cover (the load balancer's own DNS name is only known after it exists)"]
+    other = certificate(tmp_path, "a.example.org", "b.example.org")
+    assert messages(with_cert(other, loadBalancer="internet-facing", loadBalancerSubnetIds=["subnet-0aaaaaaaaaaaaaaa1"],
+                              uiDnsName="ce.example.com", hostedZoneId=zone)) == [
+        "cloud-exchange-ha:uiCertificateFile: does not cover uiDnsName ce.example.com (its subjectAltName lists a.example.org, "
+        "b.example.org); use a certificate issued for that name, or set uiDnsName to a name it covers"]
+    assert messages(with_cert(certificate(tmp_path), loadBalancer="internal", uiDnsName="ce.example.com", hostedZoneId=zone)) == [
+        "cloud-exchange-ha:uiCertificateFile: does not cover uiDnsName ce.example.com (its subjectAltName lists no DNS names); "
+        "use a certificate issued for that name, or set uiDnsName to a name it covers"]
+    (tmp_path / "text.pem").write_text("not a certificate")
+    text = (str(tmp_path / "text.pem"), covering[1])
+    assert messages(with_cert(text, loadBalancer="internal", uiDnsName="ce.example.com", hostedZoneId=zone)) == [
+        f"cloud-exchange-ha:uiCertificateFile: '{tmp_path}/text.pem' is not a PEM certificate"]
