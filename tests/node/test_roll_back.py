@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from scripts.cenode import setup_marker, staged, upgrade_copies
 from scripts.cenode.phases import backup, roll_back
 from scripts.cenode.system import Ctx, PhaseError
 
-from .conftest import FakeRunner
+from .conftest import FakeRunner, gluster_layout_at, real_ctx
 from .test_staged import git, set_up_at
 
 WHEN = datetime.datetime(2026, 12, 3, 14, 0, tzinfo=datetime.UTC)
@@ -187,3 +188,33 @@ def test_roll_back_refuses_while_ce_runs_a_damaged_copy_or_none(
         roll_back.run(ctx, ask=NOBODY, probe=STOPPED)
     assert "does not match its .sha256" in damage.value.what
     assert git(ce_dir, "rev-parse", "HEAD") == head and not list(tmp_path.glob("ce.upgrade-*"))  # nothing moved
+
+
+def test_on_6x_the_window_copy_goes_back_only_into_the_mounted_volume(
+    make_ctx: Callable[..., tuple[Ctx, FakeRunner]], standin_repo: str, tmp_path: Path, stopped: None
+) -> None:
+    """6.x: the shared folder is the GlusterFS volume's mount; unmounted, the copy's shared part would land on the node's
+    own disk under the folder, so roll-back refuses before it moves anything."""
+    opt = tmp_path / "opt"
+    ce_dir = tmp_path / "ce"
+    subprocess.run(["git", "clone", "-q", standin_repo, str(ce_dir)], check=True)
+    git(ce_dir, "-c", "advice.detachedHead=false", "checkout", "-q", "v6.0.1")
+    (ce_dir / ".env").write_text("HA_CURRENT_NODE=127.0.0.29\n")
+    ctx, _ = make_ctx("roll-back", ce_dir=str(ce_dir), ce_version="v6.1.0", node_ip="127.0.0.29", shared_dir=str(opt / "data"))
+    real_ctx(ctx)
+    ctx.env.gluster = gluster_layout_at(str(opt))
+    (opt / "data" / "config").mkdir(parents=True)
+    (opt / "data" / "config" / ".env").write_text("INSTALL_VERSION=6.0.1\nHA_PRIMARY_NODE_IP=127.0.0.29\n")
+    setup_marker.record(ctx.env.state_dir, "digest-of-the-6.0.1-setup", "primary", git(ce_dir, "rev-parse", "HEAD"))
+    assert upgrade_copies.window_copy(ctx, now=WHEN).startswith("kept ")
+    head = git(ce_dir, "rev-parse", "HEAD")
+
+    with pytest.raises(PhaseError) as unmounted:
+        roll_back.run(ctx, ask=NOBODY, probe=STOPPED)
+    assert unmounted.value.what == (f"{opt}/data is not the CloudExchange volume's mount here: this node's copy would put the "
+                                    "shared folder on this node's own disk")
+    assert git(ce_dir, "rev-parse", "HEAD") == head and not list(tmp_path.glob("ce.upgrade-*"))
+    mountinfo = Path(ctx.env.host_path("/proc/self/mountinfo"))
+    mountinfo.write_text(f"36 25 0:32 / {opt}/data rw,relatime - fuse.glusterfs 127.0.0.29:/CloudExchange rw\n")
+    done = roll_back.run(ctx, ask=NOBODY, probe=STOPPED, now=WHEN)
+    assert done.status == "changed" and "and the shared folder restored from" in done.summary, done.summary

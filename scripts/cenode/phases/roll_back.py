@@ -10,7 +10,9 @@ It checks before it acts and refuses with one line naming what is in the way:
    (``ce-node stop --force``; CE's ``./stop`` takes each out of the replica set, docs/ce-lifecycle.md §1.2);
 2. this node has a copy for the upgrade to node.json's ``ce_version`` (``--tarball`` names another) and it matches
    the sha256 written beside it;
-3. a window copy puts the shared folder back under every node: no other node may answer as a replica-set member.
+3. a window copy puts the shared folder back under every node: no other node may answer as a replica-set member,
+   and on 6.x the shared folder must be the GlusterFS volume's mount here (else the copy's shared part would land on
+   this node's own disk, under the unmounted folder).
 
 Then: ``ce_dir`` is moved aside to ``<ce_dir>.upgrade-<UTC stamp>`` (and, for a window copy, the shared ``config``
 folder to ``config.upgrade-<UTC stamp>``; kept: nothing is deleted), the copy is extracted at ``/`` as it was
@@ -30,7 +32,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .. import backups, upgrade_copies
+from .. import backups, gluster, upgrade_copies
 from ..ce_runtime import Ask, hello, local_hello, members_elsewhere, running
 from ..system import Ctx, PhaseError, PhaseResult, read_text, write_atomic
 
@@ -65,6 +67,13 @@ def run(ctx: Ctx, tarball: str | None = None, ask: Ask | None = None, probe: Cal
             raise PhaseError(f"CE still runs as a replica-set member on {', '.join(others)}: this node's copy puts the shared "
                              "folder back under every node",
                              f"stop it there first ({CE_NODE} stop --force on each, the secondaries before CE's primary)")
+        if ctx.line.gluster is not None:
+            facts = gluster.layout(ctx)
+            if not gluster.mount_state(ctx, facts)[0]:
+                raise PhaseError(f"{facts.mount_dir} is not the {facts.volume} volume's mount here: this node's copy would put "
+                                 "the shared folder on this node's own disk",
+                                 f"mount it first (mount -t glusterfs {cfg.node_ip}:/{facts.volume} {facts.mount_dir}), then "
+                                 "run roll-back again")
     ctx.progress(f"checking {chosen}", 1, 3)
     digest = backups.checked(chosen)
     stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
